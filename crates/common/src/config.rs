@@ -1,0 +1,694 @@
+//! Configuration: the Go system's `lakehouse.toml` plus the new keys of DESIGN §1.
+//!
+//! Loading is three layers, later wins: built-in defaults, the TOML file, then
+//! `LAKEHOUSE_<SECTION>_<KEY>` environment variables. Every key the loader knows is listed
+//! once in [`KEYS`]; that table drives the unknown-key warnings and the typing of
+//! environment overrides, so a new key is added in one place (plus its struct field).
+//! Values are checked once, here: past [`Config::load`] a bind is a `SocketAddr`, a URL a
+//! `Url`-shaped string, a duration a `Duration`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Value;
+
+/// A configuration problem: the message names the key and the value at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl ConfigError {
+    fn key(section: &str, key: &str, value: impl std::fmt::Display, why: &str) -> Self {
+        ConfigError(format!("config: [{section}] {key} = {value}: {why}"))
+    }
+}
+
+/// How an environment override is typed before it joins the TOML tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Str,
+    Int,
+    Bool,
+}
+
+/// Every key the loader knows, by section. Keys of the Go file first, then the new ones.
+const KEYS: &[(&str, &[(&str, Kind)])] = &[
+    (
+        "gateway",
+        &[
+            ("bind", Kind::Str),
+            ("storaged_url", Kind::Str),
+            ("catalogd_url", Kind::Str),
+            ("ingestd_url", Kind::Str),
+            ("queryd_url", Kind::Str),
+            ("vectord_url", Kind::Str),
+            ("api_key", Kind::Str),
+        ],
+    ),
+    (
+        "storaged",
+        &[("bind", Kind::Str), ("max_object_bytes", Kind::Int)],
+    ),
+    (
+        "catalogd",
+        &[
+            ("bind", Kind::Str),
+            ("storaged_url", Kind::Str),
+            ("keep_versions", Kind::Int),
+        ],
+    ),
+    (
+        "ingestd",
+        &[
+            ("bind", Kind::Str),
+            ("storaged_url", Kind::Str),
+            ("catalogd_url", Kind::Str),
+            ("max_ingest_bytes", Kind::Int),
+        ],
+    ),
+    (
+        "vectord",
+        &[
+            ("bind", Kind::Str),
+            ("storaged_url", Kind::Str),
+            ("persist", Kind::Bool),
+        ],
+    ),
+    (
+        "queryd",
+        &[
+            ("bind", Kind::Str),
+            ("catalogd_url", Kind::Str),
+            ("secrets_path", Kind::Str),
+            ("refresh_every", Kind::Str),
+            ("pg_bind", Kind::Str),
+        ],
+    ),
+    (
+        "s3",
+        &[
+            ("endpoint", Kind::Str),
+            ("region", Kind::Str),
+            ("bucket", Kind::Str),
+            ("access_key_id", Kind::Str),
+            ("secret_access_key", Kind::Str),
+            ("use_path_style", Kind::Bool),
+        ],
+    ),
+    ("storage", &[("backend", Kind::Str), ("data_dir", Kind::Str)]),
+    ("log", &[("level", Kind::Str)]),
+];
+
+/// The whole configuration, typed and checked.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub gateway: GatewayConfig,
+    pub storaged: StoragedConfig,
+    pub catalogd: ServiceLink,
+    pub ingestd: IngestdConfig,
+    pub vectord: VectordConfig,
+    pub queryd: QuerydConfig,
+    pub storage: StorageConfig,
+    pub log_level: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    pub bind: SocketAddr,
+    pub storaged_url: String,
+    pub catalogd_url: String,
+    pub ingestd_url: String,
+    pub queryd_url: String,
+    pub vectord_url: String,
+    pub api_key: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct StoragedConfig {
+    pub bind: SocketAddr,
+    /// Largest object a PUT may store; larger bodies get 413 and store nothing.
+    pub max_object_bytes: u64,
+}
+
+/// A service that only has a bind and reaches storaged (catalogd today).
+#[derive(Clone, Debug)]
+pub struct ServiceLink {
+    pub bind: SocketAddr,
+    pub storaged_url: String,
+    pub keep_versions: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct IngestdConfig {
+    pub bind: SocketAddr,
+    pub storaged_url: String,
+    pub catalogd_url: String,
+    /// 0 = unlimited.
+    pub max_ingest_bytes: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct VectordConfig {
+    pub bind: SocketAddr,
+    pub storaged_url: String,
+    pub persist: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct QuerydConfig {
+    pub bind: SocketAddr,
+    pub catalogd_url: String,
+    pub secrets_path: Option<PathBuf>,
+    pub refresh_every: Duration,
+    pub pg_bind: SocketAddr,
+}
+
+/// Where objects live.
+#[derive(Clone, Debug)]
+pub enum StorageConfig {
+    Local { data_dir: PathBuf },
+    S3(S3Config),
+}
+
+#[derive(Clone, Debug)]
+pub struct S3Config {
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub bucket: String,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub use_path_style: bool,
+}
+
+/// The raw file shape: every field optional so that defaults and overrides can be told apart.
+#[derive(Debug, Default, Deserialize)]
+struct Raw {
+    #[serde(default)]
+    gateway: RawSection,
+    #[serde(default)]
+    storaged: RawSection,
+    #[serde(default)]
+    catalogd: RawSection,
+    #[serde(default)]
+    ingestd: RawSection,
+    #[serde(default)]
+    vectord: RawSection,
+    #[serde(default)]
+    queryd: RawSection,
+    #[serde(default)]
+    s3: Option<RawSection>,
+    #[serde(default)]
+    storage: RawSection,
+    #[serde(default)]
+    log: RawSection,
+}
+
+type RawSection = BTreeMap<String, Value>;
+
+/// What [`Config::load`] found besides the config itself.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    /// Unknown sections and keys, named, for the caller to log as warnings.
+    pub warnings: Vec<String>,
+}
+
+/// Options the command line adds on top of the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--data-dir`: sets `[storage] data_dir` and implies the local backend.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads `path` (or nothing: the embedded defaults), applies `LAKEHOUSE_*` variables from
+    /// `env`, then command-line overrides, and checks every value.
+    pub fn load(
+        path: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+        overrides: &Overrides,
+    ) -> Result<(Config, LoadReport), ConfigError> {
+        let mut tree = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    ConfigError(format!("config: cannot read {}: {e}", p.display()))
+                })?;
+                toml::from_str::<toml::Table>(&text)
+                    .map_err(|e| ConfigError(format!("config: {} is not valid TOML: {e}", p.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        let mut report = LoadReport::default();
+        warn_unknown(&tree, &mut report);
+        apply_env(&mut tree, env)?;
+        if let Some(dir) = &overrides.data_dir {
+            let storage = section_mut(&mut tree, "storage");
+            storage.insert("backend".into(), Value::String("local".into()));
+            storage.insert("data_dir".into(), Value::String(dir.display().to_string()));
+        }
+        let raw: Raw = Value::Table(tree)
+            .try_into()
+            .map_err(|e| ConfigError(format!("config: {e}")))?;
+        let config = Config::from_raw(raw, env)?;
+        Ok((config, report))
+    }
+
+    /// The embedded default: standalone, local storage in `./lakehouse-data`.
+    pub fn default_standalone() -> Config {
+        Config::from_raw(Raw::default(), &|_| None).expect("built-in defaults are valid")
+    }
+
+    fn from_raw(raw: Raw, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let g = Fields::new("gateway", &raw.gateway);
+        let gateway = GatewayConfig {
+            bind: g.addr("bind", "127.0.0.1:3110")?,
+            storaged_url: g.url("storaged_url", "http://127.0.0.1:3211")?,
+            catalogd_url: g.url("catalogd_url", "http://127.0.0.1:3212")?,
+            ingestd_url: g.url("ingestd_url", "http://127.0.0.1:3213")?,
+            queryd_url: g.url("queryd_url", "http://127.0.0.1:3214")?,
+            vectord_url: g.url("vectord_url", "http://127.0.0.1:3215")?,
+            api_key: g
+                .opt_str("api_key")?
+                .or_else(|| env("LAKEHOUSE_API_KEY"))
+                .filter(|k| !k.is_empty()),
+        };
+        let s = Fields::new("storaged", &raw.storaged);
+        let storaged = StoragedConfig {
+            bind: s.addr("bind", "127.0.0.1:3211")?,
+            max_object_bytes: s.uint("max_object_bytes", 5 << 30)?,
+        };
+        let c = Fields::new("catalogd", &raw.catalogd);
+        let catalogd = ServiceLink {
+            bind: c.addr("bind", "127.0.0.1:3212")?,
+            storaged_url: c.url("storaged_url", "http://127.0.0.1:3211")?,
+            keep_versions: u32::try_from(c.uint("keep_versions", 10)?)
+                .ok()
+                .filter(|k| *k >= 1)
+                .ok_or_else(|| {
+                    ConfigError::key("catalogd", "keep_versions", "…", "must be 1..=4294967295")
+                })?,
+        };
+        let i = Fields::new("ingestd", &raw.ingestd);
+        let ingestd = IngestdConfig {
+            bind: i.addr("bind", "127.0.0.1:3213")?,
+            storaged_url: i.url("storaged_url", "http://127.0.0.1:3211")?,
+            catalogd_url: i.url("catalogd_url", "http://127.0.0.1:3212")?,
+            max_ingest_bytes: i.uint("max_ingest_bytes", 0)?,
+        };
+        let v = Fields::new("vectord", &raw.vectord);
+        let vectord_url = v.url_or_empty("storaged_url", "http://127.0.0.1:3211")?;
+        let vectord = VectordConfig {
+            bind: v.addr("bind", "127.0.0.1:3215")?,
+            // The Go file's empty storaged_url meant "no persistence"; keep that meaning.
+            persist: v.bool("persist", !vectord_url.is_empty())?,
+            storaged_url: vectord_url,
+        };
+        let q = Fields::new("queryd", &raw.queryd);
+        let queryd = QuerydConfig {
+            bind: q.addr("bind", "127.0.0.1:3214")?,
+            catalogd_url: q.url("catalogd_url", "http://127.0.0.1:3212")?,
+            secrets_path: q.opt_str("secrets_path")?.filter(|p| !p.is_empty()).map(PathBuf::from),
+            refresh_every: q.duration("refresh_every", "30s")?,
+            pg_bind: q.addr("pg_bind", "127.0.0.1:5433")?,
+        };
+        let storage = storage_config(&raw, &queryd, env)?;
+        let l = Fields::new("log", &raw.log);
+        let log_level = l.str("level", "info")?;
+        if tracing_level(&log_level).is_none() {
+            return Err(ConfigError::key(
+                "log",
+                "level",
+                format!("{log_level:?}"),
+                "must be one of trace, debug, info, warn, error",
+            ));
+        }
+        Ok(Config { gateway, storaged, catalogd, ingestd, vectord, queryd, storage, log_level })
+    }
+}
+
+/// Resolves `[storage]`: local unless `backend = "s3"`, or unset with an `[s3]` bucket.
+fn storage_config(
+    raw: &Raw,
+    queryd: &QuerydConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<StorageConfig, ConfigError> {
+    let st = Fields::new("storage", &raw.storage);
+    let empty = RawSection::new();
+    let s3 = Fields::new("s3", raw.s3.as_ref().unwrap_or(&empty));
+    let bucket = s3.opt_str("bucket")?.filter(|b| !b.is_empty());
+    let backend = match st.opt_str("backend")? {
+        Some(b) => b,
+        None if bucket.is_some() => "s3".into(),
+        None => "local".into(),
+    };
+    match backend.as_str() {
+        "local" => Ok(StorageConfig::Local {
+            data_dir: PathBuf::from(st.str("data_dir", "./lakehouse-data")?),
+        }),
+        "s3" => {
+            let bucket = bucket.ok_or_else(|| {
+                ConfigError("config: [storage] backend = \"s3\" needs [s3] bucket".into())
+            })?;
+            let secrets = match &queryd.secrets_path {
+                Some(p) => read_secrets(p)?,
+                None => Secrets::default(),
+            };
+            let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
+            let endpoint = non_empty(s3.opt_str("endpoint")?).or_else(|| non_empty(env("AWS_ENDPOINT_URL")));
+            if let Some(e) = &endpoint {
+                check_url("s3", "endpoint", e)?;
+            }
+            Ok(StorageConfig::S3(S3Config {
+                endpoint,
+                region: non_empty(s3.opt_str("region")?)
+                    .or_else(|| non_empty(env("AWS_REGION")))
+                    .or_else(|| non_empty(env("AWS_DEFAULT_REGION")))
+                    .unwrap_or_else(|| "us-east-1".into()),
+                bucket,
+                access_key_id: non_empty(s3.opt_str("access_key_id")?)
+                    .or(secrets.access_key_id)
+                    .or_else(|| non_empty(env("AWS_ACCESS_KEY_ID"))),
+                secret_access_key: non_empty(s3.opt_str("secret_access_key")?)
+                    .or(secrets.secret_access_key)
+                    .or_else(|| non_empty(env("AWS_SECRET_ACCESS_KEY"))),
+                use_path_style: s3.bool("use_path_style", false)?,
+            }))
+        }
+        other => Err(ConfigError::key(
+            "storage",
+            "backend",
+            format!("{other:?}"),
+            "must be \"local\" or \"s3\"",
+        )),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Secrets {
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+}
+
+/// The Go system's secrets file. A missing file is not an error (the seed config names a
+/// path that exists only on its production hosts); an unreadable or malformed one is.
+fn read_secrets(path: &Path) -> Result<Secrets, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str::<Secrets>(&text).map_err(|e| {
+            ConfigError(format!("config: secrets file {} is not valid: {e}", path.display()))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Secrets::default()),
+        Err(e) => Err(ConfigError(format!(
+            "config: cannot read secrets file {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Maps a `[log] level` to a tracing level name, `None` when it is not one.
+pub fn tracing_level(level: &str) -> Option<&'static str> {
+    match level.to_ascii_lowercase().as_str() {
+        "trace" => Some("trace"),
+        "debug" => Some("debug"),
+        "info" => Some("info"),
+        "warn" | "warning" => Some("warn"),
+        "error" => Some("error"),
+        _ => None,
+    }
+}
+
+fn known_keys(section: &str) -> Option<&'static [(&'static str, Kind)]> {
+    KEYS.iter().find(|(s, _)| *s == section).map(|(_, k)| *k)
+}
+
+fn warn_unknown(tree: &toml::Table, report: &mut LoadReport) {
+    for (section, value) in tree {
+        match (known_keys(section), value) {
+            (None, _) => report.warnings.push(format!("config: unknown section [{section}] ignored")),
+            (Some(_), Value::Table(_)) => {}
+            (Some(_), _) => report.warnings.push(format!("config: [{section}] should be a table; ignored")),
+        }
+        if let (Some(keys), Value::Table(t)) = (known_keys(section), value) {
+            for key in t.keys().filter(|k| !keys.iter().any(|(name, _)| name == k)) {
+                report.warnings.push(format!("config: unknown key [{section}] {key} ignored"));
+            }
+        }
+    }
+}
+
+fn section_mut<'a>(tree: &'a mut toml::Table, section: &str) -> &'a mut toml::Table {
+    let entry = tree
+        .entry(section.to_string())
+        .or_insert_with(|| Value::Table(toml::Table::new()));
+    if !entry.is_table() {
+        *entry = Value::Table(toml::Table::new());
+    }
+    entry.as_table_mut().expect("just made a table")
+}
+
+/// Applies `LAKEHOUSE_<SECTION>_<KEY>` for every known key, typed by [`KEYS`].
+fn apply_env(tree: &mut toml::Table, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    for (section, keys) in KEYS {
+        for (key, kind) in *keys {
+            let var = format!("LAKEHOUSE_{}_{}", section.to_uppercase(), key.to_uppercase());
+            let Some(text) = env(&var) else { continue };
+            let value = match kind {
+                Kind::Str => Value::String(text),
+                Kind::Int => Value::Integer(text.trim().parse().map_err(|_| {
+                    ConfigError(format!("config: {var}={text:?}: not an integer"))
+                })?),
+                Kind::Bool => Value::Boolean(match text.trim() {
+                    "true" | "1" | "yes" => true,
+                    "false" | "0" | "no" => false,
+                    _ => return Err(ConfigError(format!("config: {var}={text:?}: not true or false"))),
+                }),
+            };
+            section_mut(tree, section).insert((*key).to_string(), value);
+        }
+    }
+    Ok(())
+}
+
+/// Typed access to one section's raw values, with the key named in every error.
+struct Fields<'a> {
+    section: &'static str,
+    raw: &'a RawSection,
+}
+
+impl<'a> Fields<'a> {
+    fn new(section: &'static str, raw: &'a RawSection) -> Self {
+        Fields { section, raw }
+    }
+
+    fn err(&self, key: &str, value: &Value, why: &str) -> ConfigError {
+        ConfigError::key(self.section, key, value, why)
+    }
+
+    fn opt_str(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.raw.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(v) => Err(self.err(key, v, "must be a string")),
+        }
+    }
+
+    fn str(&self, key: &str, default: &str) -> Result<String, ConfigError> {
+        Ok(self.opt_str(key)?.unwrap_or_else(|| default.to_string()))
+    }
+
+    fn addr(&self, key: &str, default: &str) -> Result<SocketAddr, ConfigError> {
+        let text = self.str(key, default)?;
+        text.parse().map_err(|_| {
+            self.err(key, &Value::String(text.clone()), "not a socket address (e.g. 127.0.0.1:3110)")
+        })
+    }
+
+    fn url(&self, key: &str, default: &str) -> Result<String, ConfigError> {
+        let text = self.str(key, default)?;
+        check_url(self.section, key, &text)?;
+        Ok(text.trim_end_matches('/').to_string())
+    }
+
+    fn url_or_empty(&self, key: &str, default: &str) -> Result<String, ConfigError> {
+        match self.opt_str(key)? {
+            Some(s) if s.is_empty() => Ok(s),
+            _ => self.url(key, default),
+        }
+    }
+
+    fn uint(&self, key: &str, default: u64) -> Result<u64, ConfigError> {
+        match self.raw.get(key) {
+            None => Ok(default),
+            Some(Value::Integer(i)) if *i >= 0 => Ok(*i as u64),
+            Some(v) => Err(self.err(key, v, "must be a non-negative integer")),
+        }
+    }
+
+    fn bool(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.raw.get(key) {
+            None => Ok(default),
+            Some(Value::Boolean(b)) => Ok(*b),
+            Some(v) => Err(self.err(key, v, "must be true or false")),
+        }
+    }
+
+    fn duration(&self, key: &str, default: &str) -> Result<Duration, ConfigError> {
+        let text = self.str(key, default)?;
+        parse_duration(&text).ok_or_else(|| {
+            self.err(key, &Value::String(text.clone()), "not a duration (e.g. \"500ms\", \"30s\", \"5m\", \"1h\")")
+        })
+    }
+}
+
+fn check_url(section: &str, key: &str, text: &str) -> Result<(), ConfigError> {
+    let ok = (text.starts_with("http://") || text.starts_with("https://"))
+        && text.split("://").nth(1).is_some_and(|rest| !rest.is_empty());
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::key(section, key, format!("{text:?}"), "not an http:// or https:// URL"))
+    }
+}
+
+/// Parses `"500ms"`, `"30s"`, `"5m"`, `"1h"` (the Go `time.ParseDuration` forms we accept).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    match unit {
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        "m" => Some(Duration::from_secs(n * 60)),
+        "h" => Some(Duration::from_secs(n * 3600)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = include_str!("../tests/data/lakehouse-go.toml");
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn load_str(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<(Config, LoadReport), ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lakehouse.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path), env, &Overrides::default())
+    }
+
+    #[test]
+    fn seed_file_loads_unchanged_without_warnings() {
+        let (config, report) = load_str(SEED, &no_env).unwrap();
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        assert_eq!(config.gateway.bind.to_string(), "127.0.0.1:3110");
+        assert_eq!(config.storaged.bind.to_string(), "127.0.0.1:3211");
+        assert_eq!(config.ingestd.max_ingest_bytes, 268_435_456);
+        assert_eq!(config.queryd.refresh_every, Duration::from_secs(30));
+        assert!(config.vectord.persist);
+        match config.storage {
+            StorageConfig::S3(s3) => {
+                assert_eq!(s3.bucket, "lakehouse-go-primary");
+                assert_eq!(s3.endpoint.as_deref(), Some("http://localhost:9000"));
+                assert!(s3.use_path_style);
+                assert_eq!(s3.access_key_id, None, "empty keys mean: look elsewhere");
+            }
+            other => panic!("seed has an [s3] bucket, so s3 is the default: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_standalone_local() {
+        let c = Config::default_standalone();
+        assert!(matches!(c.storage, StorageConfig::Local { ref data_dir } if data_dir == Path::new("./lakehouse-data")));
+        assert_eq!(c.queryd.pg_bind.to_string(), "127.0.0.1:5433");
+        assert_eq!(c.storaged.max_object_bytes, 5 << 30);
+        assert_eq!(c.ingestd.max_ingest_bytes, 0);
+    }
+
+    #[test]
+    fn env_overrides_win_and_are_typed() {
+        let env = |k: &str| match k {
+            "LAKEHOUSE_GATEWAY_BIND" => Some("127.0.0.1:4000".to_string()),
+            "LAKEHOUSE_QUERYD_PG_BIND" => Some("127.0.0.1:6543".to_string()),
+            "LAKEHOUSE_STORAGED_MAX_OBJECT_BYTES" => Some("1024".to_string()),
+            "LAKEHOUSE_VECTORD_PERSIST" => Some("false".to_string()),
+            _ => None,
+        };
+        let (c, _) = load_str(SEED, &env).unwrap();
+        assert_eq!(c.gateway.bind.to_string(), "127.0.0.1:4000");
+        assert_eq!(c.queryd.pg_bind.to_string(), "127.0.0.1:6543");
+        assert_eq!(c.storaged.max_object_bytes, 1024);
+        assert!(!c.vectord.persist);
+    }
+
+    #[test]
+    fn unknown_keys_warn_by_name() {
+        let (_, report) = load_str("[gateway]\nbnd = \"x\"\n[nope]\na = 1\n", &no_env).unwrap();
+        assert!(report.warnings.iter().any(|w| w.contains("[gateway] bnd")), "{:?}", report.warnings);
+        assert!(report.warnings.iter().any(|w| w.contains("[nope]")), "{:?}", report.warnings);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let cases = [
+            ("[gateway]\nbind = \"nowhere\"\n", "[gateway] bind"),
+            ("[storaged]\nmax_object_bytes = -1\n", "[storaged] max_object_bytes"),
+            ("[queryd]\nrefresh_every = \"soon\"\n", "[queryd] refresh_every"),
+            ("[catalogd]\nstoraged_url = \"ftp://x\"\n", "[catalogd] storaged_url"),
+            ("[storage]\nbackend = \"tape\"\n", "[storage] backend"),
+            ("[log]\nlevel = \"loud\"\n", "[log] level"),
+            ("[storage]\nbackend = \"s3\"\n", "[s3] bucket"),
+        ];
+        for (text, needle) in cases {
+            let err = load_str(text, &no_env).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text:?} gave {err:?}");
+        }
+        let env = |k: &str| (k == "LAKEHOUSE_STORAGED_MAX_OBJECT_BYTES").then(|| "lots".to_string());
+        let err = load_str("", &env).unwrap_err().to_string();
+        assert!(err.contains("LAKEHOUSE_STORAGED_MAX_OBJECT_BYTES"), "{err}");
+    }
+
+    #[test]
+    fn s3_credentials_fall_back_to_secrets_then_aws_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = dir.path().join("secrets.toml");
+        std::fs::write(&secrets, "access_key_id = \"AK\"\nsecret_access_key = \"SK\"\n").unwrap();
+        let text = format!(
+            "[s3]\nbucket = \"b\"\n[queryd]\nsecrets_path = {:?}\n",
+            secrets.display().to_string()
+        );
+        let env = |k: &str| (k == "AWS_ACCESS_KEY_ID").then(|| "ENV".to_string());
+        let (c, _) = load_str(&text, &env).unwrap();
+        let StorageConfig::S3(s3) = c.storage else { panic!("s3 expected") };
+        assert_eq!(s3.access_key_id.as_deref(), Some("AK"));
+        assert_eq!(s3.secret_access_key.as_deref(), Some("SK"));
+        let (c, _) = load_str("[s3]\nbucket = \"b\"\n", &env).unwrap();
+        let StorageConfig::S3(s3) = c.storage else { panic!("s3 expected") };
+        assert_eq!(s3.access_key_id.as_deref(), Some("ENV"));
+    }
+
+    #[test]
+    fn data_dir_override_implies_local() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, SEED).unwrap();
+        let o = Overrides { data_dir: Some(PathBuf::from("/tmp/x")) };
+        let (c, _) = Config::load(Some(&path), &no_env, &o).unwrap();
+        assert!(matches!(c.storage, StorageConfig::Local { ref data_dir } if data_dir == Path::new("/tmp/x")));
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("s"), None);
+        assert_eq!(parse_duration("10"), None);
+    }
+}

@@ -1,0 +1,42 @@
+//! The error body every service answers with: `{"error": {"code", "message"}}`.
+//!
+//! Each service crate has its own error enum and maps it to a status and a stable
+//! snake_case code in its `impl IntoResponse`, through [`error_response`], so the wire shape
+//! is defined once.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+/// The wire shape of an error; also what HTTP clients decode.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+}
+
+/// Builds the JSON error response.
+pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: code.to_string(),
+            message: message.into(),
+        },
+    };
+    (status, Json(body)).into_response()
+}
+
+/// 404 for a path no service owns.
+pub async fn route_not_found(uri: axum::http::Uri) -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+        format!("no route for {}", uri.path()),
+    )
+}

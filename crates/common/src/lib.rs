@@ -1,0 +1,14 @@
+//! What every service shares: configuration ([`config`]), the JSON error body
+//! ([`error`]), serving a router with graceful shutdown ([`server`]), and logs and
+//! Prometheus metrics ([`telemetry`]).
+//!
+//! Nothing here knows about a particular service; a service crate depends on `common`, never
+//! the other way round.
+
+pub mod config;
+pub mod error;
+pub mod server;
+pub mod telemetry;
+
+pub use config::{Config, ConfigError, Overrides, StorageConfig};
+pub use error::{ErrorBody, error_response};

@@ -1,0 +1,98 @@
+//! Serving a router on a bind, with graceful shutdown.
+//!
+//! Shutdown is one [`Shutdown`] handle shared by every listener of the process: SIGINT or
+//! SIGTERM trips it, each server stops accepting, and in-flight requests run to completion
+//! (a PUT being written finishes its rename or removes its temporary file) before the
+//! process exits.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// A process-wide shutdown signal that any number of servers can wait on.
+#[derive(Clone, Debug)]
+pub struct Shutdown {
+    rx: watch::Receiver<bool>,
+}
+
+/// The sending side of [`Shutdown`].
+#[derive(Debug)]
+pub struct ShutdownTrigger(watch::Sender<bool>);
+
+impl ShutdownTrigger {
+    pub fn trigger(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+impl Shutdown {
+    pub fn new() -> (ShutdownTrigger, Shutdown) {
+        let (tx, rx) = watch::channel(false);
+        (ShutdownTrigger(tx), Shutdown { rx })
+    }
+
+    /// Resolves once shutdown has been triggered.
+    pub async fn wait(mut self) {
+        let _ = self.rx.wait_for(|stop| *stop).await;
+    }
+}
+
+/// Trips `trigger` on the first SIGINT or SIGTERM.
+pub fn on_signals(trigger: ShutdownTrigger) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
+        }
+        tracing::info!("shutdown signal received: finishing in-flight requests");
+        trigger.trigger();
+    });
+}
+
+/// Binds `addr`, naming the role and address when it cannot.
+pub async fn bind(role: &str, addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        std::io::Error::new(e.kind(), format!("{role}: cannot listen on {addr}: {e}"))
+    })
+}
+
+/// Serves `router` on `listener` until `shutdown`, then drains in-flight requests.
+pub async fn serve(
+    role: &'static str,
+    listener: TcpListener,
+    router: Router,
+    shutdown: Shutdown,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(role, %addr, "listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.wait())
+        .await?;
+    tracing::info!(role, %addr, "stopped");
+    Ok(())
+}
+
+/// A single service's router as served on its own bind: its routes plus `/health`,
+/// `/metrics`, a JSON 404 for anything else, and the telemetry layer.
+pub fn service_router(routes: Router) -> Router {
+    crate::telemetry::layer(
+        routes
+            .route("/health", axum::routing::get(crate::telemetry::health_endpoint))
+            .route("/metrics", axum::routing::get(crate::telemetry::metrics_endpoint))
+            .fallback(crate::error::route_not_found),
+    )
+}

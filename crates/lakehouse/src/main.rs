@@ -1,0 +1,46 @@
+//! `lakehouse`: one binary for every deployment (DESIGN §1). This crate parses the command
+//! line and wires services together; what the services do lives in their crates.
+
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "lakehouse", version, about = "A self-hosted lakehouse: CSV in, Parquet datasets, SQL and vector search out.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: every service in one process (standalone, the default), or the
+    /// roles named by --services (split deployment).
+    Serve(serve::ServeArgs),
+    /// Print the effective configuration (file + LAKEHOUSE_* overrides), secrets redacted.
+    Config {
+        /// lakehouse.toml to load (the Go system's file loads unchanged).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Exit code for a configuration or usage error.
+pub const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Config { config } => match serve::load_config(config.as_deref(), &Default::default()) {
+            Ok(config) => {
+                println!("{}", serve::describe_config(&config));
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+    }
+}

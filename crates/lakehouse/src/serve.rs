@@ -1,0 +1,189 @@
+//! `lakehouse serve`: builds the services named on the command line and serves them.
+//!
+//! Standalone (no `--services`): one process, one bind (the gateway's), services wired
+//! in-process. Split (`--services a,b`): each role on its own bind from `lakehouse.toml`,
+//! reaching the others over HTTP.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use common::config::{Config, Overrides, StorageConfig};
+use common::server::{self, Shutdown};
+use storaged::http::StorageApi;
+use storaged::{ObjectStoreBackend, Store};
+
+use crate::EXIT_CONFIG;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// lakehouse.toml to load; without it, the embedded defaults (standalone, ./lakehouse-data).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Keep data in this local directory (sets [storage] data_dir, implies the local backend).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Roles to run, comma-separated (split deployment): storaged, gateway.
+    #[arg(long, value_delimiter = ',')]
+    services: Vec<String>,
+}
+
+/// The roles a split deployment can name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Gateway,
+    Storaged,
+}
+
+const ROLES: &[(&str, Option<Role>)] = &[
+    ("gateway", Some(Role::Gateway)),
+    ("storaged", Some(Role::Storaged)),
+    ("catalogd", None),
+    ("ingestd", None),
+    ("queryd", None),
+    ("vectord", None),
+];
+
+fn parse_roles(names: &[String]) -> Result<Vec<Role>, String> {
+    let mut roles = Vec::new();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        match ROLES.iter().find(|(n, _)| *n == name) {
+            Some((_, Some(role))) if !roles.contains(role) => roles.push(*role),
+            Some((_, Some(_))) => {}
+            Some((_, None)) => return Err(format!("--services: {name} is not part of this build yet")),
+            None => {
+                let known: Vec<&str> = ROLES.iter().map(|(n, _)| *n).collect();
+                return Err(format!("--services: unknown service {name:?} (known: {})", known.join(", ")));
+            }
+        }
+    }
+    Ok(roles)
+}
+
+/// Loads and checks the configuration; on failure prints one message and gives exit code 2.
+pub fn load_config(path: Option<&Path>, overrides: &Overrides) -> Result<Config, ExitCode> {
+    let env = |k: &str| std::env::var(k).ok();
+    match Config::load(path, &env, overrides) {
+        Ok((config, report)) => {
+            common::telemetry::init_logging(common::config::tracing_level(&config.log_level).unwrap_or("info"));
+            for warning in report.warnings {
+                tracing::warn!("{warning}");
+            }
+            Ok(config)
+        }
+        Err(e) => {
+            eprintln!("lakehouse: {e}");
+            Err(ExitCode::from(EXIT_CONFIG))
+        }
+    }
+}
+
+/// The effective configuration as TOML-ish text, secrets redacted.
+pub fn describe_config(c: &Config) -> String {
+    let redact = |v: &Option<String>| if v.is_some() { "\"<set>\"" } else { "\"\"" };
+    let storage = match &c.storage {
+        StorageConfig::Local { data_dir } => {
+            format!("[storage]\nbackend = \"local\"\ndata_dir = {:?}\n", data_dir.display().to_string())
+        }
+        StorageConfig::S3(s3) => format!(
+            "[storage]\nbackend = \"s3\"\n\n[s3]\nendpoint = {:?}\nregion = {:?}\nbucket = {:?}\n\
+             access_key_id = {}\nsecret_access_key = {}\nuse_path_style = {}\n",
+            s3.endpoint.clone().unwrap_or_default(),
+            s3.region,
+            s3.bucket,
+            redact(&s3.access_key_id),
+            redact(&s3.secret_access_key),
+            s3.use_path_style
+        ),
+    };
+    format!(
+        "[gateway]\nbind = \"{}\"\nstoraged_url = {:?}\napi_key = {}\n\n[storaged]\nbind = \"{}\"\n\
+         max_object_bytes = {}\n\n[queryd]\npg_bind = \"{}\"\nrefresh_every = \"{}s\"\n\n[vectord]\npersist = {}\n\n\
+         {storage}\n[log]\nlevel = {:?}",
+        c.gateway.bind,
+        c.gateway.storaged_url,
+        redact(&c.gateway.api_key),
+        c.storaged.bind,
+        c.storaged.max_object_bytes,
+        c.queryd.pg_bind,
+        c.queryd.refresh_every.as_secs(),
+        c.vectord.persist,
+        c.log_level
+    )
+}
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    let overrides = Overrides { data_dir: args.data_dir.clone() };
+    let config = match load_config(args.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let roles = match parse_roles(&args.services) {
+        Ok(r) => r,
+        Err(message) => {
+            eprintln!("lakehouse: {message}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    common::telemetry::install_tls_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lakehouse: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config, roles)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("lakehouse: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let backend = match &config.storage {
+        StorageConfig::Local { data_dir } => ObjectStoreBackend::local(data_dir)?,
+        StorageConfig::S3(s3) => ObjectStoreBackend::s3(s3)?,
+    };
+    backend.check().await?;
+    tracing::info!(store = %backend.describe(), "object store ready");
+    Ok(Arc::new(backend))
+}
+
+async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
+    let (trigger, shutdown) = Shutdown::new();
+    server::on_signals(trigger);
+    let gateway_options = gateway::GatewayOptions { api_key: config.gateway.api_key.clone() };
+    let mut servers = tokio::task::JoinSet::new();
+
+    if roles.is_empty() {
+        let store = open_store(&config).await?;
+        let health = gateway::Health::Local(vec![("storaged".into(), store.describe())]);
+        let api = StorageApi { store, max_object_bytes: config.storaged.max_object_bytes };
+        let router = gateway::standalone(storaged::http::router(api), health, &gateway_options);
+        let listener = server::bind("gateway", config.gateway.bind).await?;
+        servers.spawn(server::serve("gateway", listener, router, shutdown.clone()));
+    }
+    if roles.contains(&Role::Storaged) {
+        let store = open_store(&config).await?;
+        let api = StorageApi { store, max_object_bytes: config.storaged.max_object_bytes };
+        let router = common::server::service_router(storaged::http::router(api));
+        let listener = server::bind("storaged", config.storaged.bind).await?;
+        servers.spawn(server::serve("storaged", listener, router, shutdown.clone()));
+    }
+    if roles.contains(&Role::Gateway) {
+        let upstreams = gateway::Upstreams { storaged: config.gateway.storaged_url.clone() };
+        let router = gateway::split(&upstreams, &gateway_options);
+        let listener = server::bind("gateway", config.gateway.bind).await?;
+        servers.spawn(server::serve("gateway", listener, router, shutdown.clone()));
+    }
+    while let Some(done) = servers.join_next().await {
+        done.context("server task")?.context("server")?;
+    }
+    Ok(())
+}

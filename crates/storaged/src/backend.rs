@@ -1,0 +1,422 @@
+//! [`ObjectStoreBackend`]: the in-process [`Store`], over `object_store`.
+//!
+//! Two flavours behind one type:
+//! - **local**: `LocalFileSystem` for reads, LIST and DELETE; writes go through
+//!   [`crate::local`] (staged file, fsync, rename, directory fsync) because `object_store`
+//!   0.13 does not fsync. Conditional PUTs are checked under a per-key lock, since the local
+//!   backend has no native compare-and-swap.
+//! - **S3**: `AmazonS3`; bodies up to one part go up in a single PUT (native conditional
+//!   headers), larger ones as a multipart upload with at most two parts in flight, so a PUT
+//!   holds at most ~3 parts of memory whatever the object's size.
+//!
+//! Both expose [`ObjectStoreBackend::object_store`], the same `Arc<dyn ObjectStore>` that
+//! the query engine registers, so every reader sees the same bytes.
+
+use std::collections::HashMap;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::{
+    ClientOptions, GetOptions, GetResultPayload, ObjectStore, ObjectStoreExt, PutOptions, PutPayload,
+    RetryConfig, UpdateVersion, WriteMultipart,
+};
+use tokio_util::io::ReaderStream;
+
+use common::config::S3Config;
+
+use crate::error::StoreError;
+use crate::key::{KeyPrefix, ObjectKey};
+use crate::local;
+use crate::store::{ByteStream, GetObject, ObjectMeta, PutMode, Store};
+
+/// Size of one multipart part on S3 (S3's minimum is 5 MiB), and the largest body sent as
+/// a single PUT.
+const PART_SIZE: usize = 8 << 20;
+/// Read size when streaming a local file: large enough that a 1 GiB GET is a few thousand
+/// reads, small enough to keep a GET's memory flat.
+const READ_CHUNK: usize = 256 << 10;
+
+#[derive(Debug)]
+enum Flavour {
+    Local { fs: Arc<LocalFileSystem>, root: PathBuf },
+    S3 { endpoint: String, bucket: String },
+}
+
+/// The in-process [`Store`].
+#[derive(Debug)]
+pub struct ObjectStoreBackend {
+    inner: Arc<dyn ObjectStore>,
+    flavour: Flavour,
+    key_locks: KeyLocks,
+}
+
+impl ObjectStoreBackend {
+    /// A local directory, created if missing. Staged files left by a killed process are
+    /// removed before the store is handed out.
+    pub fn local(root: &FsPath) -> Result<ObjectStoreBackend, StoreError> {
+        std::fs::create_dir_all(root)
+            .map_err(|e| StoreError::Internal(format!("cannot create data directory {}: {e}", root.display())))?;
+        let root = root
+            .canonicalize()
+            .map_err(|e| StoreError::Internal(format!("data directory {}: {e}", root.display())))?;
+        let removed = local::remove_leftovers(&root)
+            .map_err(|e| StoreError::Internal(format!("cleaning {}: {e}", root.display())))?;
+        if removed > 0 {
+            tracing::info!(removed, root = %root.display(), "removed staged files of interrupted writes");
+        }
+        let fs = LocalFileSystem::new_with_prefix(&root)
+            .map_err(|e| StoreError::Internal(format!("data directory {}: {e}", root.display())))?
+            .with_automatic_cleanup(true);
+        let fs = Arc::new(fs);
+        Ok(ObjectStoreBackend {
+            inner: fs.clone(),
+            flavour: Flavour::Local { fs, root },
+            key_locks: KeyLocks::default(),
+        })
+    }
+
+    /// An S3 bucket. Credentials must be configured (config, secrets file or `AWS_*`): the
+    /// instance-metadata fallback is deliberately not used.
+    pub fn s3(config: &S3Config) -> Result<ObjectStoreBackend, StoreError> {
+        let endpoint = config
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", config.region));
+        let (Some(key_id), Some(secret)) = (&config.access_key_id, &config.secret_access_key) else {
+            return Err(StoreError::Unavailable(format!(
+                "S3 bucket {:?} at {endpoint}: no credentials; set [s3] access_key_id and \
+                 secret_access_key, the [queryd] secrets_path file, or AWS_ACCESS_KEY_ID and \
+                 AWS_SECRET_ACCESS_KEY",
+                config.bucket
+            )));
+        };
+        let client = ClientOptions::new()
+            .with_allow_http(true)
+            .with_connect_timeout(Duration::from_secs(5))
+            .with_timeout(Duration::from_secs(300));
+        let retry = RetryConfig {
+            max_retries: 2,
+            retry_timeout: Duration::from_secs(15),
+            ..RetryConfig::default()
+        };
+        let mut builder = AmazonS3Builder::new()
+            .with_bucket_name(&config.bucket)
+            .with_region(&config.region)
+            .with_access_key_id(key_id)
+            .with_secret_access_key(secret)
+            .with_virtual_hosted_style_request(!config.use_path_style)
+            .with_client_options(client)
+            .with_retry(retry);
+        if let Some(e) = &config.endpoint {
+            builder = builder.with_endpoint(e);
+        }
+        let s3 = builder
+            .build()
+            .map_err(|e| StoreError::Unavailable(format!("S3 bucket {:?} at {endpoint}: {e}", config.bucket)))?;
+        Ok(ObjectStoreBackend {
+            inner: Arc::new(s3),
+            flavour: Flavour::S3 { endpoint, bucket: config.bucket.clone() },
+            key_locks: KeyLocks::default(),
+        })
+    }
+
+    /// Start-up check: a missing bucket is an error naming bucket and endpoint. An
+    /// unreachable endpoint is only logged: requests answer 503 until it comes back.
+    pub async fn check(&self) -> Result<(), StoreError> {
+        let Flavour::S3 { endpoint, bucket } = &self.flavour else { return Ok(()) };
+        let probe = object_store::path::Path::from("_catalog");
+        match self.inner.list(Some(&probe)).next().await {
+            None | Some(Ok(_)) => Ok(()),
+            // A LIST on an existing bucket never answers 404.
+            Some(Err(object_store::Error::NotFound { .. })) => Err(StoreError::Unavailable(format!(
+                "S3 bucket {bucket:?} does not exist at {endpoint}"
+            ))),
+            Some(Err(e)) => {
+                tracing::warn!(%endpoint, %bucket, error = %e, "S3 is not reachable yet; serving 503 until it is");
+                Ok(())
+            }
+        }
+    }
+
+    /// The underlying `object_store`, for readers that speak it (the query engine).
+    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
+        self.inner.clone()
+    }
+
+    fn map_err(&self, key: &str, e: object_store::Error) -> StoreError {
+        match e {
+            object_store::Error::NotFound { .. } => StoreError::NotFound { key: key.to_string() },
+            object_store::Error::AlreadyExists { .. } => {
+                StoreError::PreconditionFailed(format!("object {key:?} already exists (If-None-Match: *)"))
+            }
+            object_store::Error::Precondition { .. } => {
+                StoreError::PreconditionFailed(format!("object {key:?} does not have the given etag (If-Match)"))
+            }
+            object_store::Error::InvalidPath { source } => StoreError::InvalidKey {
+                key: key.to_string(),
+                reason: source.to_string(),
+            },
+            other => match &self.flavour {
+                Flavour::S3 { endpoint, bucket } => StoreError::Unavailable(format!(
+                    "S3 bucket {bucket:?} at {endpoint} is unavailable: {other}"
+                )),
+                Flavour::Local { .. } => StoreError::Internal(other.to_string()),
+            },
+        }
+    }
+
+    fn meta(&self, m: object_store::ObjectMeta) -> Result<ObjectMeta, StoreError> {
+        let key = ObjectKey::from_path(&m.location)
+            .map_err(|e| StoreError::Internal(format!("store holds an invalid key {}: {e}", m.location)))?;
+        Ok(ObjectMeta {
+            key: key.as_str().to_string(),
+            size: m.size,
+            last_modified: m.last_modified,
+            etag: m.e_tag,
+        })
+    }
+
+    async fn put_local(
+        &self,
+        fs: &LocalFileSystem,
+        key: &ObjectKey,
+        body: ByteStream,
+        mode: PutMode,
+    ) -> Result<ObjectMeta, StoreError> {
+        let path = key.to_path();
+        let dest = fs.path_to_filesystem(&path).map_err(|e| self.map_err(key.as_str(), e))?;
+        let staged = local::stage(&dest, body).await?;
+        // The body is on disk; only the check-and-rename runs under the key's lock.
+        let lock = self.key_locks.get(key);
+        let _held = lock.lock().await;
+        match &mode {
+            PutMode::Overwrite => {}
+            PutMode::Create => match self.inner.head(&path).await {
+                Ok(_) => {
+                    return Err(StoreError::PreconditionFailed(format!(
+                        "object {key} already exists (If-None-Match: *)"
+                    )));
+                }
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.map_err(key.as_str(), e)),
+            },
+            PutMode::IfMatch(etag) => {
+                let current = match self.inner.head(&path).await {
+                    Ok(m) => m.e_tag,
+                    Err(object_store::Error::NotFound { .. }) => None,
+                    Err(e) => return Err(self.map_err(key.as_str(), e)),
+                };
+                // ETags compare without their optional quotes (RFC 9110 strong comparison).
+                let unquote = |e: &str| e.trim_matches('"').to_string();
+                if current.as_deref().map(unquote) != Some(unquote(etag)) {
+                    return Err(StoreError::PreconditionFailed(format!(
+                        "object {key} does not have etag {etag:?} (If-Match)"
+                    )));
+                }
+            }
+        }
+        staged.commit().await?;
+        let meta = self.inner.head(&path).await.map_err(|e| self.map_err(key.as_str(), e))?;
+        self.meta(meta)
+    }
+
+    async fn put_s3(&self, key: &ObjectKey, mut body: ByteStream, mode: PutMode) -> Result<ObjectMeta, StoreError> {
+        let path = key.to_path();
+        let mut head: Vec<Bytes> = Vec::new();
+        let mut buffered = 0;
+        while buffered < PART_SIZE {
+            match body.next().await {
+                Some(chunk) => {
+                    let chunk = chunk?;
+                    buffered += chunk.len();
+                    head.push(chunk);
+                }
+                None => {
+                    let opts = PutOptions { mode: object_store_mode(mode), ..PutOptions::default() };
+                    let result = self
+                        .inner
+                        .put_opts(&path, PutPayload::from_iter(head), opts)
+                        .await
+                        .map_err(|e| self.map_err(key.as_str(), e))?;
+                    return Ok(ObjectMeta {
+                        key: key.as_str().to_string(),
+                        size: buffered as u64,
+                        last_modified: chrono::Utc::now(),
+                        etag: result.e_tag,
+                    });
+                }
+            }
+        }
+        if mode != PutMode::Overwrite {
+            return Err(StoreError::BadRequest(format!(
+                "a conditional PUT is limited to {PART_SIZE} bytes on the S3 backend"
+            )));
+        }
+        let upload = self.inner.put_multipart(&path).await.map_err(|e| self.map_err(key.as_str(), e))?;
+        let mut writer = AbortOnDrop(Some(WriteMultipart::new_with_chunk_size(upload, PART_SIZE)));
+        let mut size = 0u64;
+        for chunk in head {
+            size += chunk.len() as u64;
+            writer.get().put(chunk);
+        }
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            writer
+                .get()
+                .wait_for_capacity(2)
+                .await
+                .map_err(|e| self.map_err(key.as_str(), e))?;
+            size += chunk.len() as u64;
+            writer.get().put(chunk);
+        }
+        let Some(done) = writer.0.take() else {
+            return Err(StoreError::Internal("multipart writer already finished".into()));
+        };
+        let result = done.finish().await.map_err(|e| self.map_err(key.as_str(), e))?;
+        Ok(ObjectMeta {
+            key: key.as_str().to_string(),
+            size,
+            last_modified: chrono::Utc::now(),
+            etag: result.e_tag,
+        })
+    }
+}
+
+fn object_store_mode(mode: PutMode) -> object_store::PutMode {
+    match mode {
+        PutMode::Overwrite => object_store::PutMode::Overwrite,
+        PutMode::Create => object_store::PutMode::Create,
+        PutMode::IfMatch(e_tag) => object_store::PutMode::Update(UpdateVersion { e_tag: Some(e_tag), version: None }),
+    }
+}
+
+/// Aborts a multipart upload that did not finish (error or dropped request), so S3 keeps
+/// no orphaned parts.
+struct AbortOnDrop(Option<WriteMultipart>);
+
+impl AbortOnDrop {
+    fn get(&mut self) -> &mut WriteMultipart {
+        self.0.as_mut().expect("writer present until finish")
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(writer) = self.0.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(async move {
+                if let Err(e) = writer.abort().await {
+                    tracing::warn!(error = %e, "could not abort an unfinished multipart upload");
+                }
+            });
+        }
+    }
+}
+
+/// One async mutex per key with a conditional PUT in progress; entries are dropped when
+/// no one holds them, so the map stays as small as the number of concurrent writers.
+#[derive(Debug, Default)]
+struct KeyLocks(Mutex<HashMap<ObjectKey, Arc<tokio::sync::Mutex<()>>>>);
+
+impl KeyLocks {
+    fn get(&self, key: &ObjectKey) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, lock| Arc::strong_count(lock) > 1);
+        map.entry(key.clone()).or_default().clone()
+    }
+}
+
+#[async_trait]
+impl Store for ObjectStoreBackend {
+    async fn put(&self, key: &ObjectKey, body: ByteStream, mode: PutMode) -> Result<ObjectMeta, StoreError> {
+        match &self.flavour {
+            Flavour::Local { fs, .. } => self.put_local(fs, key, body, mode).await,
+            Flavour::S3 { .. } => self.put_s3(key, body, mode).await,
+        }
+    }
+
+    async fn get(&self, key: &ObjectKey) -> Result<GetObject, StoreError> {
+        let result = self
+            .inner
+            .get_opts(&key.to_path(), GetOptions::default())
+            .await
+            .map_err(|e| self.map_err(key.as_str(), e))?;
+        let meta = self.meta(result.meta)?;
+        let body = match result.payload {
+            GetResultPayload::File(file, _) => local_file_stream(file, meta.size),
+            GetResultPayload::Stream(stream) => {
+                let key = key.as_str().to_string();
+                let flavour_err = match &self.flavour {
+                    Flavour::S3 { endpoint, .. } => endpoint.clone(),
+                    Flavour::Local { root, .. } => root.display().to_string(),
+                };
+                stream
+                    .map_err(move |e| StoreError::Unavailable(format!("reading {key} from {flavour_err}: {e}")))
+                    .boxed()
+            }
+        };
+        Ok(GetObject { meta, body })
+    }
+
+    async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
+        let meta = self.inner.head(&key.to_path()).await.map_err(|e| self.map_err(key.as_str(), e))?;
+        self.meta(meta)
+    }
+
+    async fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
+        match self.inner.delete(&key.to_path()).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.map_err(key.as_str(), e)),
+        }
+    }
+
+    async fn list(&self, prefix: &KeyPrefix) -> Result<Vec<ObjectMeta>, StoreError> {
+        let dir = prefix.directory();
+        let found: Vec<object_store::ObjectMeta> = self
+            .inner
+            .list(dir.as_ref())
+            .try_filter(|m| futures::future::ready(prefix.matches(m.location.as_ref())))
+            .try_collect()
+            .await
+            .map_err(|e| self.map_err(prefix.as_str(), e))?;
+        let mut out = found.into_iter().map(|m| self.meta(m)).collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    fn describe(&self) -> String {
+        match &self.flavour {
+            Flavour::Local { root, .. } => format!("local directory {}", root.display()),
+            Flavour::S3 { endpoint, bucket } => format!("S3 bucket {bucket} at {endpoint}"),
+        }
+    }
+}
+
+/// Streams an open local file: small files in one read, larger ones in [`READ_CHUNK`] reads.
+fn local_file_stream(file: std::fs::File, size: u64) -> ByteStream {
+    let to_err = |e: std::io::Error| StoreError::Internal(format!("reading object: {e}"));
+    if size <= READ_CHUNK as u64 {
+        return futures::stream::once(async move {
+            tokio::task::spawn_blocking(move || {
+                use std::io::Read;
+                let mut buf = Vec::with_capacity(size as usize);
+                let mut file = file;
+                file.read_to_end(&mut buf).map(|_| Bytes::from(buf))
+            })
+            .await
+            .map_err(|e| StoreError::Internal(format!("read task: {e}")))?
+            .map_err(to_err)
+        })
+        .boxed();
+    }
+    ReaderStream::with_capacity(tokio::fs::File::from_std(file), READ_CHUNK)
+        .map_err(to_err)
+        .boxed()
+}

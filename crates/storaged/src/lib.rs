@@ -1,0 +1,22 @@
+//! storaged: objects by key.
+//!
+//! - [`ObjectKey`] / [`KeyPrefix`]: validated keys (rules in [`key`]).
+//! - [`Store`]: the seam other services depend on, with [`ObjectStoreBackend`] (in-process,
+//!   over `object_store`: a local directory with durable writes, or S3) and [`StoreClient`]
+//!   (HTTP, against a storaged process).
+//! - [`http::router`]: the `/v1/storage` HTTP API (DESIGN §2), the same in standalone and
+//!   split deployments.
+
+pub mod backend;
+pub mod client;
+pub mod error;
+pub mod http;
+pub mod key;
+mod local;
+pub mod store;
+
+pub use backend::ObjectStoreBackend;
+pub use client::StoreClient;
+pub use error::StoreError;
+pub use key::{KeyPrefix, ObjectKey};
+pub use store::{ByteStream, GetObject, ObjectMeta, PutMode, Store, StoreExt};
