@@ -98,7 +98,10 @@ const KEYS: &[(&str, &[(&str, Kind)])] = &[
             ("use_path_style", Kind::Bool),
         ],
     ),
-    ("storage", &[("backend", Kind::Str), ("data_dir", Kind::Str)]),
+    (
+        "storage",
+        &[("backend", Kind::Str), ("data_dir", Kind::Str)],
+    ),
     ("log", &[("level", Kind::Str)]),
 ];
 
@@ -235,8 +238,9 @@ impl Config {
                 let text = std::fs::read_to_string(p).map_err(|e| {
                     ConfigError(format!("config: cannot read {}: {e}", p.display()))
                 })?;
-                toml::from_str::<toml::Table>(&text)
-                    .map_err(|e| ConfigError(format!("config: {} is not valid TOML: {e}", p.display())))?
+                toml::from_str::<toml::Table>(&text).map_err(|e| {
+                    ConfigError(format!("config: {} is not valid TOML: {e}", p.display()))
+                })?
             }
             None => toml::Table::new(),
         };
@@ -309,7 +313,10 @@ impl Config {
         let queryd = QuerydConfig {
             bind: q.addr("bind", "127.0.0.1:3214")?,
             catalogd_url: q.url("catalogd_url", "http://127.0.0.1:3212")?,
-            secrets_path: q.opt_str("secrets_path")?.filter(|p| !p.is_empty()).map(PathBuf::from),
+            secrets_path: q
+                .opt_str("secrets_path")?
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
             refresh_every: q.duration("refresh_every", "30s")?,
             pg_bind: q.addr("pg_bind", "127.0.0.1:5433")?,
         };
@@ -324,7 +331,16 @@ impl Config {
                 "must be one of trace, debug, info, warn, error",
             ));
         }
-        Ok(Config { gateway, storaged, catalogd, ingestd, vectord, queryd, storage, log_level })
+        Ok(Config {
+            gateway,
+            storaged,
+            catalogd,
+            ingestd,
+            vectord,
+            queryd,
+            storage,
+            log_level,
+        })
     }
 }
 
@@ -356,7 +372,8 @@ fn storage_config(
                 None => Secrets::default(),
             };
             let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
-            let endpoint = non_empty(s3.opt_str("endpoint")?).or_else(|| non_empty(env("AWS_ENDPOINT_URL")));
+            let endpoint =
+                non_empty(s3.opt_str("endpoint")?).or_else(|| non_empty(env("AWS_ENDPOINT_URL")));
             if let Some(e) = &endpoint {
                 check_url("s3", "endpoint", e)?;
             }
@@ -396,7 +413,10 @@ struct Secrets {
 fn read_secrets(path: &Path) -> Result<Secrets, ConfigError> {
     match std::fs::read_to_string(path) {
         Ok(text) => toml::from_str::<Secrets>(&text).map_err(|e| {
-            ConfigError(format!("config: secrets file {} is not valid: {e}", path.display()))
+            ConfigError(format!(
+                "config: secrets file {} is not valid: {e}",
+                path.display()
+            ))
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Secrets::default()),
         Err(e) => Err(ConfigError(format!(
@@ -425,13 +445,19 @@ fn known_keys(section: &str) -> Option<&'static [(&'static str, Kind)]> {
 fn warn_unknown(tree: &toml::Table, report: &mut LoadReport) {
     for (section, value) in tree {
         match (known_keys(section), value) {
-            (None, _) => report.warnings.push(format!("config: unknown section [{section}] ignored")),
+            (None, _) => report
+                .warnings
+                .push(format!("config: unknown section [{section}] ignored")),
             (Some(_), Value::Table(_)) => {}
-            (Some(_), _) => report.warnings.push(format!("config: [{section}] should be a table; ignored")),
+            (Some(_), _) => report
+                .warnings
+                .push(format!("config: [{section}] should be a table; ignored")),
         }
         if let (Some(keys), Value::Table(t)) = (known_keys(section), value) {
             for key in t.keys().filter(|k| !keys.iter().any(|(name, _)| name == k)) {
-                report.warnings.push(format!("config: unknown key [{section}] {key} ignored"));
+                report
+                    .warnings
+                    .push(format!("config: unknown key [{section}] {key} ignored"));
             }
         }
     }
@@ -448,22 +474,34 @@ fn section_mut<'a>(tree: &'a mut toml::Table, section: &str) -> &'a mut toml::Ta
 }
 
 /// Applies `LAKEHOUSE_<SECTION>_<KEY>` for every known key, typed by [`KEYS`].
-fn apply_env(tree: &mut toml::Table, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+fn apply_env(
+    tree: &mut toml::Table,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
     for (section, keys) in KEYS {
         for (key, kind) in *keys {
-            let var = format!("LAKEHOUSE_{}_{}", section.to_uppercase(), key.to_uppercase());
+            let var = format!(
+                "LAKEHOUSE_{}_{}",
+                section.to_uppercase(),
+                key.to_uppercase()
+            );
             let Some(text) = env(&var) else { continue };
-            let value = match kind {
-                Kind::Str => Value::String(text),
-                Kind::Int => Value::Integer(text.trim().parse().map_err(|_| {
-                    ConfigError(format!("config: {var}={text:?}: not an integer"))
-                })?),
-                Kind::Bool => Value::Boolean(match text.trim() {
-                    "true" | "1" | "yes" => true,
-                    "false" | "0" | "no" => false,
-                    _ => return Err(ConfigError(format!("config: {var}={text:?}: not true or false"))),
-                }),
-            };
+            let value =
+                match kind {
+                    Kind::Str => Value::String(text),
+                    Kind::Int => Value::Integer(text.trim().parse().map_err(|_| {
+                        ConfigError(format!("config: {var}={text:?}: not an integer"))
+                    })?),
+                    Kind::Bool => Value::Boolean(match text.trim() {
+                        "true" | "1" | "yes" => true,
+                        "false" | "0" | "no" => false,
+                        _ => {
+                            return Err(ConfigError(format!(
+                                "config: {var}={text:?}: not true or false"
+                            )));
+                        }
+                    }),
+                };
             section_mut(tree, section).insert((*key).to_string(), value);
         }
     }
@@ -500,7 +538,11 @@ impl<'a> Fields<'a> {
     fn addr(&self, key: &str, default: &str) -> Result<SocketAddr, ConfigError> {
         let text = self.str(key, default)?;
         text.parse().map_err(|_| {
-            self.err(key, &Value::String(text.clone()), "not a socket address (e.g. 127.0.0.1:3110)")
+            self.err(
+                key,
+                &Value::String(text.clone()),
+                "not a socket address (e.g. 127.0.0.1:3110)",
+            )
         })
     }
 
@@ -536,18 +578,30 @@ impl<'a> Fields<'a> {
     fn duration(&self, key: &str, default: &str) -> Result<Duration, ConfigError> {
         let text = self.str(key, default)?;
         parse_duration(&text).ok_or_else(|| {
-            self.err(key, &Value::String(text.clone()), "not a duration (e.g. \"500ms\", \"30s\", \"5m\", \"1h\")")
+            self.err(
+                key,
+                &Value::String(text.clone()),
+                "not a duration (e.g. \"500ms\", \"30s\", \"5m\", \"1h\")",
+            )
         })
     }
 }
 
 fn check_url(section: &str, key: &str, text: &str) -> Result<(), ConfigError> {
     let ok = (text.starts_with("http://") || text.starts_with("https://"))
-        && text.split("://").nth(1).is_some_and(|rest| !rest.is_empty());
+        && text
+            .split("://")
+            .nth(1)
+            .is_some_and(|rest| !rest.is_empty());
     if ok {
         Ok(())
     } else {
-        Err(ConfigError::key(section, key, format!("{text:?}"), "not an http:// or https:// URL"))
+        Err(ConfigError::key(
+            section,
+            key,
+            format!("{text:?}"),
+            "not an http:// or https:// URL",
+        ))
     }
 }
 
@@ -576,7 +630,10 @@ mod tests {
         None
     }
 
-    fn load_str(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<(Config, LoadReport), ConfigError> {
+    fn load_str(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(Config, LoadReport), ConfigError> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lakehouse.toml");
         std::fs::write(&path, text).unwrap();
@@ -606,7 +663,9 @@ mod tests {
     #[test]
     fn defaults_are_standalone_local() {
         let c = Config::default_standalone();
-        assert!(matches!(c.storage, StorageConfig::Local { ref data_dir } if data_dir == Path::new("./lakehouse-data")));
+        assert!(
+            matches!(c.storage, StorageConfig::Local { ref data_dir } if data_dir == Path::new("./lakehouse-data"))
+        );
         assert_eq!(c.queryd.pg_bind.to_string(), "127.0.0.1:5433");
         assert_eq!(c.storaged.max_object_bytes, 5 << 30);
         assert_eq!(c.ingestd.max_ingest_bytes, 0);
@@ -631,17 +690,34 @@ mod tests {
     #[test]
     fn unknown_keys_warn_by_name() {
         let (_, report) = load_str("[gateway]\nbnd = \"x\"\n[nope]\na = 1\n", &no_env).unwrap();
-        assert!(report.warnings.iter().any(|w| w.contains("[gateway] bnd")), "{:?}", report.warnings);
-        assert!(report.warnings.iter().any(|w| w.contains("[nope]")), "{:?}", report.warnings);
+        assert!(
+            report.warnings.iter().any(|w| w.contains("[gateway] bnd")),
+            "{:?}",
+            report.warnings
+        );
+        assert!(
+            report.warnings.iter().any(|w| w.contains("[nope]")),
+            "{:?}",
+            report.warnings
+        );
     }
 
     #[test]
     fn bad_values_name_the_key() {
         let cases = [
             ("[gateway]\nbind = \"nowhere\"\n", "[gateway] bind"),
-            ("[storaged]\nmax_object_bytes = -1\n", "[storaged] max_object_bytes"),
-            ("[queryd]\nrefresh_every = \"soon\"\n", "[queryd] refresh_every"),
-            ("[catalogd]\nstoraged_url = \"ftp://x\"\n", "[catalogd] storaged_url"),
+            (
+                "[storaged]\nmax_object_bytes = -1\n",
+                "[storaged] max_object_bytes",
+            ),
+            (
+                "[queryd]\nrefresh_every = \"soon\"\n",
+                "[queryd] refresh_every",
+            ),
+            (
+                "[catalogd]\nstoraged_url = \"ftp://x\"\n",
+                "[catalogd] storaged_url",
+            ),
             ("[storage]\nbackend = \"tape\"\n", "[storage] backend"),
             ("[log]\nlevel = \"loud\"\n", "[log] level"),
             ("[storage]\nbackend = \"s3\"\n", "[s3] bucket"),
@@ -650,7 +726,8 @@ mod tests {
             let err = load_str(text, &no_env).unwrap_err().to_string();
             assert!(err.contains(needle), "{text:?} gave {err:?}");
         }
-        let env = |k: &str| (k == "LAKEHOUSE_STORAGED_MAX_OBJECT_BYTES").then(|| "lots".to_string());
+        let env =
+            |k: &str| (k == "LAKEHOUSE_STORAGED_MAX_OBJECT_BYTES").then(|| "lots".to_string());
         let err = load_str("", &env).unwrap_err().to_string();
         assert!(err.contains("LAKEHOUSE_STORAGED_MAX_OBJECT_BYTES"), "{err}");
     }
@@ -659,18 +736,26 @@ mod tests {
     fn s3_credentials_fall_back_to_secrets_then_aws_env() {
         let dir = tempfile::tempdir().unwrap();
         let secrets = dir.path().join("secrets.toml");
-        std::fs::write(&secrets, "access_key_id = \"AK\"\nsecret_access_key = \"SK\"\n").unwrap();
+        std::fs::write(
+            &secrets,
+            "access_key_id = \"AK\"\nsecret_access_key = \"SK\"\n",
+        )
+        .unwrap();
         let text = format!(
             "[s3]\nbucket = \"b\"\n[queryd]\nsecrets_path = {:?}\n",
             secrets.display().to_string()
         );
         let env = |k: &str| (k == "AWS_ACCESS_KEY_ID").then(|| "ENV".to_string());
         let (c, _) = load_str(&text, &env).unwrap();
-        let StorageConfig::S3(s3) = c.storage else { panic!("s3 expected") };
+        let StorageConfig::S3(s3) = c.storage else {
+            panic!("s3 expected")
+        };
         assert_eq!(s3.access_key_id.as_deref(), Some("AK"));
         assert_eq!(s3.secret_access_key.as_deref(), Some("SK"));
         let (c, _) = load_str("[s3]\nbucket = \"b\"\n", &env).unwrap();
-        let StorageConfig::S3(s3) = c.storage else { panic!("s3 expected") };
+        let StorageConfig::S3(s3) = c.storage else {
+            panic!("s3 expected")
+        };
         assert_eq!(s3.access_key_id.as_deref(), Some("ENV"));
     }
 
@@ -679,9 +764,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, SEED).unwrap();
-        let o = Overrides { data_dir: Some(PathBuf::from("/tmp/x")) };
+        let o = Overrides {
+            data_dir: Some(PathBuf::from("/tmp/x")),
+        };
         let (c, _) = Config::load(Some(&path), &no_env, &o).unwrap();
-        assert!(matches!(c.storage, StorageConfig::Local { ref data_dir } if data_dir == Path::new("/tmp/x")));
+        assert!(
+            matches!(c.storage, StorageConfig::Local { ref data_dir } if data_dir == Path::new("/tmp/x"))
+        );
     }
 
     #[test]

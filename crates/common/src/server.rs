@@ -65,9 +65,9 @@ pub fn on_signals(trigger: ShutdownTrigger) {
 
 /// Binds `addr`, naming the role and address when it cannot.
 pub async fn bind(role: &str, addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|e| {
-        std::io::Error::new(e.kind(), format!("{role}: cannot listen on {addr}: {e}"))
-    })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{role}: cannot listen on {addr}: {e}")))
 }
 
 /// Serves `router` on `listener` until `shutdown`, then drains in-flight requests.
@@ -91,8 +91,14 @@ pub async fn serve(
 pub fn service_router(routes: Router) -> Router {
     crate::telemetry::layer(
         routes
-            .route("/health", axum::routing::get(crate::telemetry::health_endpoint))
-            .route("/metrics", axum::routing::get(crate::telemetry::metrics_endpoint))
+            .route(
+                "/health",
+                axum::routing::get(crate::telemetry::health_endpoint),
+            )
+            .route(
+                "/metrics",
+                axum::routing::get(crate::telemetry::metrics_endpoint),
+            )
             .fallback(crate::error::route_not_found),
     )
 }

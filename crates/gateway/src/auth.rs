@@ -25,7 +25,11 @@ async fn check(key: &str, req: Request, next: Next) -> Response {
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
         Some(token) if constant_time_eq(token.as_bytes(), key.as_bytes()) => next.run(req).await,
-        Some(_) => common::error_response(StatusCode::UNAUTHORIZED, "unauthorized", "the API key is wrong"),
+        Some(_) => common::error_response(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the API key is wrong",
+        ),
         None => common::error_response(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

@@ -15,7 +15,10 @@ pub enum Health {
     /// In-process services: up while this process is; each with a description.
     Local(Vec<(String, String)>),
     /// Split deployment: `GET {url}/health` per service.
-    Remote { services: Vec<(String, String)>, http: reqwest::Client },
+    Remote {
+        services: Vec<(String, String)>,
+        http: reqwest::Client,
+    },
 }
 
 impl Health {
@@ -37,7 +40,10 @@ pub(crate) async fn endpoint(State(health): State<Health>) -> Response {
                 services.insert(name, json!({"status": "ok", "detail": detail}));
             }
         }
-        Health::Remote { services: list, http } => {
+        Health::Remote {
+            services: list,
+            http,
+        } => {
             let checks = list.iter().map(|(name, url)| {
                 let http = http.clone();
                 async move {
@@ -56,7 +62,11 @@ pub(crate) async fn endpoint(State(health): State<Health>) -> Response {
             }
         }
     }
-    let status = if all_up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if all_up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({"status": if all_up { "ok" } else { "degraded" }, "services": Value::Object(services)});
     (status, Json(body)).into_response()
 }

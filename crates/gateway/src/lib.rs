@@ -36,9 +36,18 @@ pub struct Upstreams {
 pub fn split(upstreams: &Upstreams, options: &GatewayOptions) -> Router {
     let storage = proxy::Proxy::new("storaged", &upstreams.storaged);
     let routes = Router::new()
-        .route("/v1/storage", axum::routing::any(proxy::forward).with_state(storage.clone()))
-        .route("/v1/storage/", axum::routing::any(proxy::forward).with_state(storage.clone()))
-        .route("/v1/storage/{*key}", axum::routing::any(proxy::forward).with_state(storage));
+        .route(
+            "/v1/storage",
+            axum::routing::any(proxy::forward).with_state(storage.clone()),
+        )
+        .route(
+            "/v1/storage/",
+            axum::routing::any(proxy::forward).with_state(storage.clone()),
+        )
+        .route(
+            "/v1/storage/{*key}",
+            axum::routing::any(proxy::forward).with_state(storage),
+        );
     let health = Health::remote(vec![("storaged".into(), upstreams.storaged.clone())]);
     finish(routes, health, options)
 }

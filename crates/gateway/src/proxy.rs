@@ -20,7 +20,11 @@ impl Proxy {
             .connect_timeout(std::time::Duration::from_secs(5))
             .build()
             .unwrap_or_default();
-        Proxy { name, base: base.trim_end_matches('/').to_string(), http }
+        Proxy {
+            name,
+            base: base.trim_end_matches('/').to_string(),
+            http,
+        }
     }
 }
 
@@ -47,7 +51,11 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
 }
 
 pub(crate) async fn forward(State(proxy): State<Proxy>, req: Request) -> Response {
-    let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
     let url = format!("{}{}", proxy.base, path);
     let (parts, body) = req.into_parts();
     let mut headers = HeaderMap::new();
@@ -72,6 +80,7 @@ pub(crate) async fn forward(State(proxy): State<Proxy>, req: Request) -> Respons
     let mut response = Response::new(Body::empty());
     *response.status_mut() = upstream.status();
     copy_headers(upstream.headers(), response.headers_mut());
-    *response.body_mut() = Body::from_stream(upstream.bytes_stream().map_err(std::io::Error::other));
+    *response.body_mut() =
+        Body::from_stream(upstream.bytes_stream().map_err(std::io::Error::other));
     response
 }

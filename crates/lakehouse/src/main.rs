@@ -9,7 +9,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "lakehouse", version, about = "A self-hosted lakehouse: CSV in, Parquet datasets, SQL and vector search out.")]
+#[command(
+    name = "lakehouse",
+    version,
+    about = "A self-hosted lakehouse: CSV in, Parquet datasets, SQL and vector search out."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -35,12 +39,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::run(args),
-        Command::Config { config } => match serve::load_config(config.as_deref(), &Default::default()) {
-            Ok(config) => {
-                println!("{}", serve::describe_config(&config));
-                ExitCode::SUCCESS
+        Command::Config { config } => {
+            match serve::load_config(config.as_deref(), &Default::default()) {
+                Ok(config) => {
+                    println!("{}", serve::describe_config(&config));
+                    ExitCode::SUCCESS
+                }
+                Err(code) => code,
             }
-            Err(code) => code,
-        },
+        }
     }
 }

@@ -52,10 +52,15 @@ fn parse_roles(names: &[String]) -> Result<Vec<Role>, String> {
         match ROLES.iter().find(|(n, _)| *n == name) {
             Some((_, Some(role))) if !roles.contains(role) => roles.push(*role),
             Some((_, Some(_))) => {}
-            Some((_, None)) => return Err(format!("--services: {name} is not part of this build yet")),
+            Some((_, None)) => {
+                return Err(format!("--services: {name} is not part of this build yet"));
+            }
             None => {
                 let known: Vec<&str> = ROLES.iter().map(|(n, _)| *n).collect();
-                return Err(format!("--services: unknown service {name:?} (known: {})", known.join(", ")));
+                return Err(format!(
+                    "--services: unknown service {name:?} (known: {})",
+                    known.join(", ")
+                ));
             }
         }
     }
@@ -67,7 +72,9 @@ pub fn load_config(path: Option<&Path>, overrides: &Overrides) -> Result<Config,
     let env = |k: &str| std::env::var(k).ok();
     match Config::load(path, &env, overrides) {
         Ok((config, report)) => {
-            common::telemetry::init_logging(common::config::tracing_level(&config.log_level).unwrap_or("info"));
+            common::telemetry::init_logging(
+                common::config::tracing_level(&config.log_level).unwrap_or("info"),
+            );
             for warning in report.warnings {
                 tracing::warn!("{warning}");
             }
@@ -85,7 +92,10 @@ pub fn describe_config(c: &Config) -> String {
     let redact = |v: &Option<String>| if v.is_some() { "\"<set>\"" } else { "\"\"" };
     let storage = match &c.storage {
         StorageConfig::Local { data_dir } => {
-            format!("[storage]\nbackend = \"local\"\ndata_dir = {:?}\n", data_dir.display().to_string())
+            format!(
+                "[storage]\nbackend = \"local\"\ndata_dir = {:?}\n",
+                data_dir.display().to_string()
+            )
         }
         StorageConfig::S3(s3) => format!(
             "[storage]\nbackend = \"s3\"\n\n[s3]\nendpoint = {:?}\nregion = {:?}\nbucket = {:?}\n\
@@ -115,7 +125,9 @@ pub fn describe_config(c: &Config) -> String {
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
-    let overrides = Overrides { data_dir: args.data_dir.clone() };
+    let overrides = Overrides {
+        data_dir: args.data_dir.clone(),
+    };
     let config = match load_config(args.config.as_deref(), &overrides) {
         Ok(c) => c,
         Err(code) => return code,
@@ -128,7 +140,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
         }
     };
     common::telemetry::install_tls_provider();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("lakehouse: cannot start the runtime: {e}");
@@ -158,26 +173,41 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     let (trigger, shutdown) = Shutdown::new();
     server::on_signals(trigger);
-    let gateway_options = gateway::GatewayOptions { api_key: config.gateway.api_key.clone() };
+    let gateway_options = gateway::GatewayOptions {
+        api_key: config.gateway.api_key.clone(),
+    };
     let mut servers = tokio::task::JoinSet::new();
 
     if roles.is_empty() {
         let store = open_store(&config).await?;
         let health = gateway::Health::Local(vec![("storaged".into(), store.describe())]);
-        let api = StorageApi { store, max_object_bytes: config.storaged.max_object_bytes };
+        let api = StorageApi {
+            store,
+            max_object_bytes: config.storaged.max_object_bytes,
+        };
         let router = gateway::standalone(storaged::http::router(api), health, &gateway_options);
         let listener = server::bind("gateway", config.gateway.bind).await?;
         servers.spawn(server::serve("gateway", listener, router, shutdown.clone()));
     }
     if roles.contains(&Role::Storaged) {
         let store = open_store(&config).await?;
-        let api = StorageApi { store, max_object_bytes: config.storaged.max_object_bytes };
+        let api = StorageApi {
+            store,
+            max_object_bytes: config.storaged.max_object_bytes,
+        };
         let router = common::server::service_router(storaged::http::router(api));
         let listener = server::bind("storaged", config.storaged.bind).await?;
-        servers.spawn(server::serve("storaged", listener, router, shutdown.clone()));
+        servers.spawn(server::serve(
+            "storaged",
+            listener,
+            router,
+            shutdown.clone(),
+        ));
     }
     if roles.contains(&Role::Gateway) {
-        let upstreams = gateway::Upstreams { storaged: config.gateway.storaged_url.clone() };
+        let upstreams = gateway::Upstreams {
+            storaged: config.gateway.storaged_url.clone(),
+        };
         let router = gateway::split(&upstreams, &gateway_options);
         let listener = server::bind("gateway", config.gateway.bind).await?;
         servers.spawn(server::serve("gateway", listener, router, shutdown.clone()));

@@ -23,8 +23,8 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::{
-    ClientOptions, GetOptions, GetResultPayload, ObjectStore, ObjectStoreExt, PutOptions, PutPayload,
-    RetryConfig, UpdateVersion, WriteMultipart,
+    ClientOptions, GetOptions, GetResultPayload, ObjectStore, ObjectStoreExt, PutOptions,
+    PutPayload, RetryConfig, UpdateVersion, WriteMultipart,
 };
 use tokio_util::io::ReaderStream;
 
@@ -44,8 +44,14 @@ const READ_CHUNK: usize = 256 << 10;
 
 #[derive(Debug)]
 enum Flavour {
-    Local { fs: Arc<LocalFileSystem>, root: PathBuf },
-    S3 { endpoint: String, bucket: String },
+    Local {
+        fs: Arc<LocalFileSystem>,
+        root: PathBuf,
+    },
+    S3 {
+        endpoint: String,
+        bucket: String,
+    },
 }
 
 /// The in-process [`Store`].
@@ -60,8 +66,12 @@ impl ObjectStoreBackend {
     /// A local directory, created if missing. Staged files left by a killed process are
     /// removed before the store is handed out.
     pub fn local(root: &FsPath) -> Result<ObjectStoreBackend, StoreError> {
-        std::fs::create_dir_all(root)
-            .map_err(|e| StoreError::Internal(format!("cannot create data directory {}: {e}", root.display())))?;
+        std::fs::create_dir_all(root).map_err(|e| {
+            StoreError::Internal(format!(
+                "cannot create data directory {}: {e}",
+                root.display()
+            ))
+        })?;
         let root = root
             .canonicalize()
             .map_err(|e| StoreError::Internal(format!("data directory {}: {e}", root.display())))?;
@@ -88,7 +98,8 @@ impl ObjectStoreBackend {
             .endpoint
             .clone()
             .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", config.region));
-        let (Some(key_id), Some(secret)) = (&config.access_key_id, &config.secret_access_key) else {
+        let (Some(key_id), Some(secret)) = (&config.access_key_id, &config.secret_access_key)
+        else {
             return Err(StoreError::Unavailable(format!(
                 "S3 bucket {:?} at {endpoint}: no credentials; set [s3] access_key_id and \
                  secret_access_key, the [queryd] secrets_path file, or AWS_ACCESS_KEY_ID and \
@@ -116,12 +127,15 @@ impl ObjectStoreBackend {
         if let Some(e) = &config.endpoint {
             builder = builder.with_endpoint(e);
         }
-        let s3 = builder
-            .build()
-            .map_err(|e| StoreError::Unavailable(format!("S3 bucket {:?} at {endpoint}: {e}", config.bucket)))?;
+        let s3 = builder.build().map_err(|e| {
+            StoreError::Unavailable(format!("S3 bucket {:?} at {endpoint}: {e}", config.bucket))
+        })?;
         Ok(ObjectStoreBackend {
             inner: Arc::new(s3),
-            flavour: Flavour::S3 { endpoint, bucket: config.bucket.clone() },
+            flavour: Flavour::S3 {
+                endpoint,
+                bucket: config.bucket.clone(),
+            },
             key_locks: KeyLocks::default(),
         })
     }
@@ -129,14 +143,23 @@ impl ObjectStoreBackend {
     /// Start-up check: a missing bucket is an error naming bucket and endpoint. An
     /// unreachable endpoint is only logged: requests answer 503 until it comes back.
     pub async fn check(&self) -> Result<(), StoreError> {
-        let Flavour::S3 { endpoint, bucket } = &self.flavour else { return Ok(()) };
+        let Flavour::S3 { endpoint, bucket } = &self.flavour else {
+            return Ok(());
+        };
         let probe = object_store::path::Path::from("_catalog");
         match self.inner.list(Some(&probe)).next().await {
             None | Some(Ok(_)) => Ok(()),
-            // A LIST on an existing bucket never answers 404.
-            Some(Err(object_store::Error::NotFound { .. })) => Err(StoreError::Unavailable(format!(
-                "S3 bucket {bucket:?} does not exist at {endpoint}"
-            ))),
+            // A LIST on an existing bucket never answers 404. object_store 0.13 keeps the
+            // HTTP status of a failed LIST private, so the S3 error code is the only sign;
+            // this is a start-up diagnostic, never a data-path decision (cf. seed O-B1).
+            Some(Err(e))
+                if matches!(e, object_store::Error::NotFound { .. })
+                    || e.to_string().contains("NoSuchBucket") =>
+            {
+                Err(StoreError::Unavailable(format!(
+                    "S3 bucket {bucket:?} does not exist at {endpoint}"
+                )))
+            }
             Some(Err(e)) => {
                 tracing::warn!(%endpoint, %bucket, error = %e, "S3 is not reachable yet; serving 503 until it is");
                 Ok(())
@@ -151,13 +174,15 @@ impl ObjectStoreBackend {
 
     fn map_err(&self, key: &str, e: object_store::Error) -> StoreError {
         match e {
-            object_store::Error::NotFound { .. } => StoreError::NotFound { key: key.to_string() },
-            object_store::Error::AlreadyExists { .. } => {
-                StoreError::PreconditionFailed(format!("object {key:?} already exists (If-None-Match: *)"))
-            }
-            object_store::Error::Precondition { .. } => {
-                StoreError::PreconditionFailed(format!("object {key:?} does not have the given etag (If-Match)"))
-            }
+            object_store::Error::NotFound { .. } => StoreError::NotFound {
+                key: key.to_string(),
+            },
+            object_store::Error::AlreadyExists { .. } => StoreError::PreconditionFailed(format!(
+                "object {key:?} already exists (If-None-Match: *)"
+            )),
+            object_store::Error::Precondition { .. } => StoreError::PreconditionFailed(format!(
+                "object {key:?} does not have the given etag (If-Match)"
+            )),
             object_store::Error::InvalidPath { source } => StoreError::InvalidKey {
                 key: key.to_string(),
                 reason: source.to_string(),
@@ -172,8 +197,9 @@ impl ObjectStoreBackend {
     }
 
     fn meta(&self, m: object_store::ObjectMeta) -> Result<ObjectMeta, StoreError> {
-        let key = ObjectKey::from_path(&m.location)
-            .map_err(|e| StoreError::Internal(format!("store holds an invalid key {}: {e}", m.location)))?;
+        let key = ObjectKey::from_path(&m.location).map_err(|e| {
+            StoreError::Internal(format!("store holds an invalid key {}: {e}", m.location))
+        })?;
         Ok(ObjectMeta {
             key: key.as_str().to_string(),
             size: m.size,
@@ -190,7 +216,9 @@ impl ObjectStoreBackend {
         mode: PutMode,
     ) -> Result<ObjectMeta, StoreError> {
         let path = key.to_path();
-        let dest = fs.path_to_filesystem(&path).map_err(|e| self.map_err(key.as_str(), e))?;
+        let dest = fs
+            .path_to_filesystem(&path)
+            .map_err(|e| self.map_err(key.as_str(), e))?;
         let staged = local::stage(&dest, body).await?;
         // The body is on disk; only the check-and-rename runs under the key's lock.
         let lock = self.key_locks.get(key);
@@ -222,11 +250,20 @@ impl ObjectStoreBackend {
             }
         }
         staged.commit().await?;
-        let meta = self.inner.head(&path).await.map_err(|e| self.map_err(key.as_str(), e))?;
+        let meta = self
+            .inner
+            .head(&path)
+            .await
+            .map_err(|e| self.map_err(key.as_str(), e))?;
         self.meta(meta)
     }
 
-    async fn put_s3(&self, key: &ObjectKey, mut body: ByteStream, mode: PutMode) -> Result<ObjectMeta, StoreError> {
+    async fn put_s3(
+        &self,
+        key: &ObjectKey,
+        mut body: ByteStream,
+        mode: PutMode,
+    ) -> Result<ObjectMeta, StoreError> {
         let path = key.to_path();
         let mut head: Vec<Bytes> = Vec::new();
         let mut buffered = 0;
@@ -238,7 +275,10 @@ impl ObjectStoreBackend {
                     head.push(chunk);
                 }
                 None => {
-                    let opts = PutOptions { mode: object_store_mode(mode), ..PutOptions::default() };
+                    let opts = PutOptions {
+                        mode: object_store_mode(mode),
+                        ..PutOptions::default()
+                    };
                     let result = self
                         .inner
                         .put_opts(&path, PutPayload::from_iter(head), opts)
@@ -258,7 +298,11 @@ impl ObjectStoreBackend {
                 "a conditional PUT is limited to {PART_SIZE} bytes on the S3 backend"
             )));
         }
-        let upload = self.inner.put_multipart(&path).await.map_err(|e| self.map_err(key.as_str(), e))?;
+        let upload = self
+            .inner
+            .put_multipart(&path)
+            .await
+            .map_err(|e| self.map_err(key.as_str(), e))?;
         let mut writer = AbortOnDrop(Some(WriteMultipart::new_with_chunk_size(upload, PART_SIZE)));
         let mut size = 0u64;
         for chunk in head {
@@ -276,9 +320,14 @@ impl ObjectStoreBackend {
             writer.get().put(chunk);
         }
         let Some(done) = writer.0.take() else {
-            return Err(StoreError::Internal("multipart writer already finished".into()));
+            return Err(StoreError::Internal(
+                "multipart writer already finished".into(),
+            ));
         };
-        let result = done.finish().await.map_err(|e| self.map_err(key.as_str(), e))?;
+        let result = done
+            .finish()
+            .await
+            .map_err(|e| self.map_err(key.as_str(), e))?;
         Ok(ObjectMeta {
             key: key.as_str().to_string(),
             size,
@@ -292,7 +341,10 @@ fn object_store_mode(mode: PutMode) -> object_store::PutMode {
     match mode {
         PutMode::Overwrite => object_store::PutMode::Overwrite,
         PutMode::Create => object_store::PutMode::Create,
-        PutMode::IfMatch(e_tag) => object_store::PutMode::Update(UpdateVersion { e_tag: Some(e_tag), version: None }),
+        PutMode::IfMatch(e_tag) => object_store::PutMode::Update(UpdateVersion {
+            e_tag: Some(e_tag),
+            version: None,
+        }),
     }
 }
 
@@ -335,7 +387,12 @@ impl KeyLocks {
 
 #[async_trait]
 impl Store for ObjectStoreBackend {
-    async fn put(&self, key: &ObjectKey, body: ByteStream, mode: PutMode) -> Result<ObjectMeta, StoreError> {
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        body: ByteStream,
+        mode: PutMode,
+    ) -> Result<ObjectMeta, StoreError> {
         match &self.flavour {
             Flavour::Local { fs, .. } => self.put_local(fs, key, body, mode).await,
             Flavour::S3 { .. } => self.put_s3(key, body, mode).await,
@@ -358,7 +415,9 @@ impl Store for ObjectStoreBackend {
                     Flavour::Local { root, .. } => root.display().to_string(),
                 };
                 stream
-                    .map_err(move |e| StoreError::Unavailable(format!("reading {key} from {flavour_err}: {e}")))
+                    .map_err(move |e| {
+                        StoreError::Unavailable(format!("reading {key} from {flavour_err}: {e}"))
+                    })
                     .boxed()
             }
         };
@@ -366,7 +425,11 @@ impl Store for ObjectStoreBackend {
     }
 
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
-        let meta = self.inner.head(&key.to_path()).await.map_err(|e| self.map_err(key.as_str(), e))?;
+        let meta = self
+            .inner
+            .head(&key.to_path())
+            .await
+            .map_err(|e| self.map_err(key.as_str(), e))?;
         self.meta(meta)
     }
 
@@ -386,7 +449,10 @@ impl Store for ObjectStoreBackend {
             .try_collect()
             .await
             .map_err(|e| self.map_err(prefix.as_str(), e))?;
-        let mut out = found.into_iter().map(|m| self.meta(m)).collect::<Result<Vec<_>, _>>()?;
+        let mut out = found
+            .into_iter()
+            .map(|m| self.meta(m))
+            .collect::<Result<Vec<_>, _>>()?;
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }

@@ -47,18 +47,28 @@ impl StoreClient {
             .connect_timeout(std::time::Duration::from_secs(5))
             .build()
             .unwrap_or_default();
-        StoreClient { http, base: base.trim_end_matches('/').to_string() }
+        StoreClient {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+        }
     }
 
     fn url(&self, key: &ObjectKey) -> String {
-        format!("{}/v1/storage/{}", self.base, utf8_percent_encode(key.as_str(), PATH_SEGMENT))
+        format!(
+            "{}/v1/storage/{}",
+            self.base,
+            utf8_percent_encode(key.as_str(), PATH_SEGMENT)
+        )
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder, key: &str) -> Result<reqwest::Response, StoreError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("storaged at {} is unreachable: {e}", self.base)))?;
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        key: &str,
+    ) -> Result<reqwest::Response, StoreError> {
+        let response = request.send().await.map_err(|e| {
+            StoreError::Unavailable(format!("storaged at {} is unreachable: {e}", self.base))
+        })?;
         if response.status().is_success() {
             return Ok(response);
         }
@@ -76,14 +86,23 @@ async fn decode_error(response: reqwest::Response, key: &str) -> StoreError {
     let Ok(ErrorBody { error }) = serde_json::from_slice::<ErrorBody>(&body) else {
         let text = String::from_utf8_lossy(&body);
         return match status {
-            StatusCode::NOT_FOUND => StoreError::NotFound { key: key.to_string() },
-            s if s.is_server_error() => StoreError::Unavailable(format!("storaged answered {s}: {text}")),
+            StatusCode::NOT_FOUND => StoreError::NotFound {
+                key: key.to_string(),
+            },
+            s if s.is_server_error() => {
+                StoreError::Unavailable(format!("storaged answered {s}: {text}"))
+            }
             s => StoreError::BadRequest(format!("storaged answered {s}: {text}")),
         };
     };
     match error.code.as_str() {
-        "not_found" => StoreError::NotFound { key: key.to_string() },
-        "invalid_key" => StoreError::InvalidKey { key: key.to_string(), reason: error.message },
+        "not_found" => StoreError::NotFound {
+            key: key.to_string(),
+        },
+        "invalid_key" => StoreError::InvalidKey {
+            key: key.to_string(),
+            reason: error.message,
+        },
         "too_large" => StoreError::TooLarge(error.message),
         "precondition_failed" => StoreError::PreconditionFailed(error.message),
         "store_unavailable" | "service_unavailable" => StoreError::Unavailable(error.message),
@@ -116,8 +135,16 @@ struct Listing {
 
 #[async_trait]
 impl Store for StoreClient {
-    async fn put(&self, key: &ObjectKey, body: ByteStream, mode: PutMode) -> Result<ObjectMeta, StoreError> {
-        let mut request = self.http.put(self.url(key)).body(reqwest::Body::wrap_stream(body));
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        body: ByteStream,
+        mode: PutMode,
+    ) -> Result<ObjectMeta, StoreError> {
+        let mut request = self
+            .http
+            .put(self.url(key))
+            .body(reqwest::Body::wrap_stream(body));
         request = match mode {
             PutMode::Overwrite => request,
             PutMode::Create => request.header(header::IF_NONE_MATCH, "*"),
@@ -128,23 +155,30 @@ impl Store for StoreClient {
     }
 
     async fn get(&self, key: &ObjectKey) -> Result<GetObject, StoreError> {
-        let response = self.send(self.http.get(self.url(key)), key.as_str()).await?;
+        let response = self
+            .send(self.http.get(self.url(key)), key.as_str())
+            .await?;
         let meta = header_meta(key, response.headers())?;
         let base = self.base.clone();
         let body = response
             .bytes_stream()
-            .map_err(move |e| StoreError::Unavailable(format!("reading from storaged at {base}: {e}")))
+            .map_err(move |e| {
+                StoreError::Unavailable(format!("reading from storaged at {base}: {e}"))
+            })
             .boxed();
         Ok(GetObject { meta, body })
     }
 
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
-        let response = self.send(self.http.request(Method::HEAD, self.url(key)), key.as_str()).await?;
+        let response = self
+            .send(self.http.request(Method::HEAD, self.url(key)), key.as_str())
+            .await?;
         header_meta(key, response.headers())
     }
 
     async fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
-        self.send(self.http.delete(self.url(key)), key.as_str()).await?;
+        self.send(self.http.delete(self.url(key)), key.as_str())
+            .await?;
         Ok(())
     }
 

@@ -38,7 +38,10 @@ impl StoreError {
     }
 
     pub fn invalid_key(key: &str, err: KeyError) -> StoreError {
-        StoreError::InvalidKey { key: key.to_string(), reason: err.to_string() }
+        StoreError::InvalidKey {
+            key: key.to_string(),
+            reason: err.to_string(),
+        }
     }
 
     /// The stable snake_case code on the wire.

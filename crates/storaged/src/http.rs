@@ -33,10 +33,19 @@ pub struct StorageApi {
 pub fn router(api: StorageApi) -> Router {
     Router::new()
         .route("/v1/storage", get(list_objects))
-        .route("/v1/storage/", get(empty_key).put(empty_key).head(empty_key).delete(empty_key))
+        .route(
+            "/v1/storage/",
+            get(empty_key)
+                .put(empty_key)
+                .head(empty_key)
+                .delete(empty_key),
+        )
         .route(
             "/v1/storage/{*key}",
-            get(get_object).put(put_object).head(head_object).delete(delete_object),
+            get(get_object)
+                .put(put_object)
+                .head(head_object)
+                .delete(delete_object),
         )
         .with_state(api)
 }
@@ -47,7 +56,10 @@ fn key_of(uri: &axum::http::Uri) -> Result<ObjectKey, StoreError> {
 }
 
 async fn empty_key() -> StoreError {
-    StoreError::InvalidKey { key: String::new(), reason: "key is empty".into() }
+    StoreError::InvalidKey {
+        key: String::new(),
+        reason: "key is empty".into(),
+    }
 }
 
 async fn put_object(
@@ -79,7 +91,13 @@ fn limited(body: Body, limit: u64) -> ByteStream {
         .and_then(move |chunk| {
             seen += chunk.len() as u64;
             let over = seen > limit;
-            async move { if over { Err(StoreError::too_large(limit)) } else { Ok(chunk) } }
+            async move {
+                if over {
+                    Err(StoreError::too_large(limit))
+                } else {
+                    Ok(chunk)
+                }
+            }
         })
         .boxed()
 }
@@ -96,7 +114,9 @@ fn put_mode(headers: &HeaderMap) -> Result<PutMode, StoreError> {
             .transpose()
     };
     match (text(header::IF_MATCH)?, text(header::IF_NONE_MATCH)?) {
-        (Some(_), Some(_)) => Err(StoreError::BadRequest("send If-Match or If-None-Match, not both".into())),
+        (Some(_), Some(_)) => Err(StoreError::BadRequest(
+            "send If-Match or If-None-Match, not both".into(),
+        )),
         (Some(etag), None) => Ok(PutMode::IfMatch(etag)),
         (None, Some(v)) if v.trim() == "*" => Ok(PutMode::Create),
         (None, Some(v)) => Err(StoreError::BadRequest(format!(
@@ -106,7 +126,10 @@ fn put_mode(headers: &HeaderMap) -> Result<PutMode, StoreError> {
     }
 }
 
-async fn get_object(State(api): State<StorageApi>, OriginalUri(uri): OriginalUri) -> Result<Response, StoreError> {
+async fn get_object(
+    State(api): State<StorageApi>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, StoreError> {
     let key = key_of(&uri)?;
     let object = api.store.get(&key).await?;
     let mut response = Response::new(Body::from_stream(object.body));
@@ -114,7 +137,10 @@ async fn get_object(State(api): State<StorageApi>, OriginalUri(uri): OriginalUri
     Ok(response)
 }
 
-async fn head_object(State(api): State<StorageApi>, OriginalUri(uri): OriginalUri) -> Result<Response, StoreError> {
+async fn head_object(
+    State(api): State<StorageApi>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, StoreError> {
     let key = key_of(&uri)?;
     let meta = api.store.head(&key).await?;
     let mut response = Response::new(Body::empty());
@@ -123,18 +149,31 @@ async fn head_object(State(api): State<StorageApi>, OriginalUri(uri): OriginalUr
 }
 
 fn meta_headers(headers: &mut HeaderMap, meta: &ObjectMeta) {
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.size));
-    let modified = meta.last_modified.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let modified = meta
+        .last_modified
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
     if let Ok(v) = HeaderValue::from_str(&modified) {
         headers.insert(header::LAST_MODIFIED, v);
     }
-    if let Some(v) = meta.etag.as_deref().and_then(|e| HeaderValue::from_str(e).ok()) {
+    if let Some(v) = meta
+        .etag
+        .as_deref()
+        .and_then(|e| HeaderValue::from_str(e).ok())
+    {
         headers.insert(header::ETAG, v);
     }
 }
 
-async fn delete_object(State(api): State<StorageApi>, OriginalUri(uri): OriginalUri) -> Result<StatusCode, StoreError> {
+async fn delete_object(
+    State(api): State<StorageApi>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<StatusCode, StoreError> {
     let key = key_of(&uri)?;
     api.store.delete(&key).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -146,9 +185,13 @@ struct ListQuery {
     prefix: String,
 }
 
-async fn list_objects(State(api): State<StorageApi>, query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>) -> Result<Response, StoreError> {
+async fn list_objects(
+    State(api): State<StorageApi>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, StoreError> {
     let Query(query) = query.map_err(|e| StoreError::BadRequest(format!("query string: {e}")))?;
-    let prefix = KeyPrefix::parse(&query.prefix).map_err(|e| StoreError::invalid_key(&query.prefix, e))?;
+    let prefix =
+        KeyPrefix::parse(&query.prefix).map_err(|e| StoreError::invalid_key(&query.prefix, e))?;
     let keys = api.store.list(&prefix).await?;
     Ok(axum::Json(serde_json::json!({ "keys": keys })).into_response())
 }

@@ -128,7 +128,11 @@ fn canonical_segments(text: &str, allow_trailing_slash: bool) -> Result<String, 
             return Err(KeyError::EmptySegment);
         }
         if segment == "." || segment == ".." {
-            return Err(KeyError::DotSegment(if segment == "." { "." } else { ".." }));
+            return Err(KeyError::DotSegment(if segment == "." {
+                "."
+            } else {
+                ".."
+            }));
         }
         if let Some(c) = segment.chars().find(|c| c.is_control()) {
             return Err(KeyError::Control(c as u32));
@@ -169,7 +173,11 @@ mod tests {
         let k = ObjectKey::parse("a%2Fb/c").unwrap();
         assert_eq!(k.as_str(), "a%2Fb/c");
         assert_eq!(k.to_path().parts().count(), 2);
-        assert_eq!(ObjectKey::parse("a%2fb/c").unwrap(), k, "hex case does not matter");
+        assert_eq!(
+            ObjectKey::parse("a%2fb/c").unwrap(),
+            k,
+            "hex case does not matter"
+        );
     }
 
     #[test]
@@ -203,10 +211,16 @@ mod tests {
             assert_eq!(ObjectKey::parse(text).unwrap_err(), *want, "{text:?}");
         }
         let long = "x".repeat(MAX_KEY_BYTES + 1);
-        assert_eq!(ObjectKey::parse(&long).unwrap_err(), KeyError::TooLong(MAX_KEY_BYTES + 1));
+        assert_eq!(
+            ObjectKey::parse(&long).unwrap_err(),
+            KeyError::TooLong(MAX_KEY_BYTES + 1)
+        );
         assert!(ObjectKey::parse(&"x".repeat(MAX_KEY_BYTES)).is_ok());
         // Escaping counts: 400 '%' become 1200 bytes of canonical text.
-        assert!(matches!(ObjectKey::parse(&"%".repeat(400)), Err(KeyError::TooLong(1200))));
+        assert!(matches!(
+            ObjectKey::parse(&"%".repeat(400)),
+            Err(KeyError::TooLong(1200))
+        ));
     }
 
     #[test]

@@ -47,9 +47,15 @@ pub(crate) struct StagedWrite {
 
 /// Streams `body` into a staged file beside `dest` and fsyncs it. Nothing is visible yet.
 pub(crate) async fn stage(dest: &Path, mut body: ByteStream) -> Result<StagedWrite, StoreError> {
-    let parent = dest.parent().ok_or_else(|| StoreError::Internal(format!("{} has no parent", dest.display())))?;
+    let parent = dest
+        .parent()
+        .ok_or_else(|| StoreError::Internal(format!("{} has no parent", dest.display())))?;
     let created_dirs = create_dirs(parent).await?;
-    let suffix = format!("{}{:012}", std::process::id(), NEXT_STAGED.fetch_add(1, Ordering::Relaxed));
+    let suffix = format!(
+        "{}{:012}",
+        std::process::id(),
+        NEXT_STAGED.fetch_add(1, Ordering::Relaxed)
+    );
     let mut path = dest.as_os_str().to_owned();
     path.push("#");
     path.push(suffix);
@@ -60,14 +66,25 @@ pub(crate) async fn stage(dest: &Path, mut body: ByteStream) -> Result<StagedWri
         .open(&path)
         .await
         .map_err(|e| io_error("create", &path, e))?;
-    let staged = Staged { path: Some(path.clone()) };
+    let staged = Staged {
+        path: Some(path.clone()),
+    };
     let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
     while let Some(chunk) = body.next().await {
-        out.write_all(&chunk?).await.map_err(|e| io_error("write", &path, e))?;
+        out.write_all(&chunk?)
+            .await
+            .map_err(|e| io_error("write", &path, e))?;
     }
     out.flush().await.map_err(|e| io_error("write", &path, e))?;
-    out.into_inner().sync_all().await.map_err(|e| io_error("fsync", &path, e))?;
-    Ok(StagedWrite { staged, dest: dest.to_path_buf(), created_dirs })
+    out.into_inner()
+        .sync_all()
+        .await
+        .map_err(|e| io_error("fsync", &path, e))?;
+    Ok(StagedWrite {
+        staged,
+        dest: dest.to_path_buf(),
+        created_dirs,
+    })
 }
 
 impl StagedWrite {
@@ -80,8 +97,17 @@ impl StagedWrite {
             let _ = tokio::fs::remove_file(&path).await;
             return Err(io_error("rename", &self.dest, e));
         }
-        let mut dirs: Vec<PathBuf> = self.dest.parent().map(Path::to_path_buf).into_iter().collect();
-        dirs.extend(self.created_dirs.iter().filter_map(|d| d.parent().map(Path::to_path_buf)));
+        let mut dirs: Vec<PathBuf> = self
+            .dest
+            .parent()
+            .map(Path::to_path_buf)
+            .into_iter()
+            .collect();
+        dirs.extend(
+            self.created_dirs
+                .iter()
+                .filter_map(|d| d.parent().map(Path::to_path_buf)),
+        );
         tokio::task::spawn_blocking(move || {
             for dir in dirs {
                 std::fs::File::open(&dir)
@@ -108,7 +134,9 @@ async fn create_dirs(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     }
     missing.reverse();
     if !missing.is_empty() {
-        tokio::fs::create_dir_all(dir).await.map_err(|e| io_error("mkdir", dir, e))?;
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| io_error("mkdir", dir, e))?;
     }
     Ok(missing)
 }
@@ -158,19 +186,38 @@ mod tests {
     async fn commit_publishes_and_failure_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("a/b/obj");
-        let staged = stage(&dest, body(vec![Ok(Bytes::from_static(b"hello"))])).await.unwrap();
+        let staged = stage(&dest, body(vec![Ok(Bytes::from_static(b"hello"))]))
+            .await
+            .unwrap();
         assert!(!dest.exists(), "nothing visible before commit");
         staged.commit().await.unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"hello");
 
-        let err = stage(&dest, body(vec![Ok(Bytes::from_static(b"xx")), Err(StoreError::BadRequest("cut".into()))]))
-            .await
-            .err()
-            .unwrap();
+        let err = stage(
+            &dest,
+            body(vec![
+                Ok(Bytes::from_static(b"xx")),
+                Err(StoreError::BadRequest("cut".into())),
+            ]),
+        )
+        .await
+        .err()
+        .unwrap();
         assert!(matches!(err, StoreError::BadRequest(_)));
-        assert_eq!(std::fs::read(&dest).unwrap(), b"hello", "old object untouched");
-        let names: Vec<_> = std::fs::read_dir(dest.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("obj")], "no staged file left");
+        assert_eq!(
+            std::fs::read(&dest).unwrap(),
+            b"hello",
+            "old object untouched"
+        );
+        let names: Vec<_> = std::fs::read_dir(dest.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("obj")],
+            "no staged file left"
+        );
     }
 
     #[test]

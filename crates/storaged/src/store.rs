@@ -50,7 +50,12 @@ pub enum PutMode {
 pub trait Store: Send + Sync + 'static {
     /// Writes `body` under `key`. Readers see the previous object or the whole new one,
     /// never a prefix; on any error (including a failed body) nothing changes.
-    async fn put(&self, key: &ObjectKey, body: ByteStream, mode: PutMode) -> Result<ObjectMeta, StoreError>;
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        body: ByteStream,
+        mode: PutMode,
+    ) -> Result<ObjectMeta, StoreError>;
 
     /// Reads an object; `NotFound` when there is none.
     async fn get(&self, key: &ObjectKey) -> Result<GetObject, StoreError>;
@@ -70,9 +75,18 @@ pub trait Store: Send + Sync + 'static {
 /// Conveniences over any [`Store`] for small objects (manifests, index files).
 #[async_trait]
 pub trait StoreExt: Store {
-    async fn put_bytes(&self, key: &ObjectKey, bytes: Bytes, mode: PutMode) -> Result<ObjectMeta, StoreError> {
-        self.put(key, futures::stream::once(async move { Ok(bytes) }).boxed(), mode)
-            .await
+    async fn put_bytes(
+        &self,
+        key: &ObjectKey,
+        bytes: Bytes,
+        mode: PutMode,
+    ) -> Result<ObjectMeta, StoreError> {
+        self.put(
+            key,
+            futures::stream::once(async move { Ok(bytes) }).boxed(),
+            mode,
+        )
+        .await
     }
 
     /// Reads a whole object into memory: only for objects known to be small.

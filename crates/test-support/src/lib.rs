@@ -1,1 +1,275 @@
-//! stub
+//! Test helpers shared by every crate's integration tests: free ports, a real S3-compatible
+//! server (moto) on loopback, and the real `lakehouse` binary started on free ports.
+//! Every wait here is bounded; every process started is killed on drop.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn wait_for_tcp(addr: SocketAddr, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A real S3-compatible server on loopback. Uses the one the test script started
+/// (`LAKEHOUSE_TEST_S3_ENDPOINT`), else starts `moto_server` for this test.
+pub struct S3Server {
+    endpoint: String,
+    child: Option<Child>,
+}
+
+pub const S3_ACCESS_KEY: &str = "testing";
+pub const S3_SECRET_KEY: &str = "testing";
+
+impl S3Server {
+    pub fn start() -> S3Server {
+        if let Ok(endpoint) = std::env::var("LAKEHOUSE_TEST_S3_ENDPOINT") {
+            return S3Server {
+                endpoint: endpoint.trim_end_matches('/').to_string(),
+                child: None,
+            };
+        }
+        let port = free_port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server must be installed (pip install 'moto[server]'); scripts/test does this");
+        let addr: SocketAddr = format!("127.0.0.1:{port}")
+            .parse()
+            .expect("loopback address");
+        let server = S3Server {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            child: Some(child),
+        };
+        assert!(
+            wait_for_tcp(addr, Duration::from_secs(30)),
+            "moto_server did not start on {addr}"
+        );
+        server
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Creates a bucket with a unique name and returns the name.
+    pub async fn bucket(&self, hint: &str) -> String {
+        let name = format!("{}-{}", hint.replace('_', "-"), unique());
+        let response = reqwest::Client::new()
+            .put(format!("{}/{name}", self.endpoint))
+            .send()
+            .await
+            .expect("S3 server reachable");
+        assert!(
+            response.status().is_success(),
+            "create bucket {name}: {}",
+            response.status()
+        );
+        name
+    }
+
+    /// A `lakehouse.toml` body selecting this server and `bucket`.
+    pub fn config_toml(&self, bucket: &str) -> String {
+        format!(
+            "[storage]\nbackend = \"s3\"\n\n[s3]\nendpoint = {:?}\nregion = \"us-east-1\"\nbucket = {bucket:?}\n\
+             access_key_id = {S3_ACCESS_KEY:?}\nsecret_access_key = {S3_SECRET_KEY:?}\nuse_path_style = true\n",
+            self.endpoint
+        )
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A process-unique, time-salted suffix for names.
+pub fn unique() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        nanos % 100_000
+    )
+}
+
+/// The real binary, running.
+pub struct Lakehouse {
+    child: Option<Child>,
+    /// Base URL of the gateway (or of the first role's bind in split mode).
+    pub url: String,
+    pub log: PathBuf,
+    pub bin: PathBuf,
+}
+
+/// How to start the binary.
+#[derive(Clone, Debug, Default)]
+pub struct Launch {
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// URL to poll `/health` on; defaults to the gateway bind set in `env`.
+    pub health_url: Option<String>,
+}
+
+impl Launch {
+    /// Standalone on a fresh gateway port, data in `data_dir`.
+    pub fn standalone(data_dir: &Path) -> Launch {
+        let port = free_port();
+        Launch {
+            args: vec![
+                "serve".into(),
+                "--data-dir".into(),
+                data_dir.display().to_string(),
+            ],
+            env: vec![
+                ("LAKEHOUSE_GATEWAY_BIND".into(), format!("127.0.0.1:{port}")),
+                (
+                    "LAKEHOUSE_QUERYD_PG_BIND".into(),
+                    format!("127.0.0.1:{}", free_port()),
+                ),
+            ],
+            health_url: Some(format!("http://127.0.0.1:{port}")),
+        }
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Launch {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+}
+
+impl Lakehouse {
+    /// Starts `bin` and waits (at most 60 s) until `/health` answers 200.
+    pub async fn start(bin: &Path, launch: Launch) -> Lakehouse {
+        let log = std::env::temp_dir().join(format!("lakehouse-test-{}.log", unique()));
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(bin)
+            .args(&launch.args)
+            .envs(launch.env.iter().map(|(k, v)| (k, v)))
+            .env("LAKEHOUSE_LOG_LEVEL", "info")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("start lakehouse");
+        let url = launch.health_url.clone().expect("health_url");
+        let mut lh = Lakehouse {
+            child: Some(child),
+            url,
+            log,
+            bin: bin.to_path_buf(),
+        };
+        lh.wait_healthy(Duration::from_secs(60)).await;
+        lh
+    }
+
+    async fn wait_healthy(&mut self, limit: Duration) {
+        let client = reqwest::Client::new();
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "lakehouse exited with {status} before becoming healthy:\n{}",
+                    self.log_text()
+                );
+            }
+            if let Ok(r) = client.get(format!("{}/health", self.url)).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "lakehouse not healthy after {limit:?}:\n{}",
+            self.log_text()
+        );
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).expect("running")
+    }
+
+    /// kill -9, and reap.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then wait (at most `limit`) for the exit status.
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+}
+
+impl Drop for Lakehouse {
+    fn drop(&mut self) {
+        self.kill9();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
+}
+
+/// Runs the binary to completion (for commands that exit) and returns (code, stdout, stderr).
+pub fn run(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(bin)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run lakehouse");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -1,0 +1,72 @@
+//! Configuration through the real binary: the Go file loads unchanged, overrides apply,
+//! unknown keys warn, bad values exit 2 with one clear message.
+
+use std::path::Path;
+
+use test_support::run;
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_lakehouse"))
+}
+
+const SEED: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../common/tests/data/lakehouse-go.toml"
+);
+
+#[test]
+fn the_go_systems_file_loads_unchanged() {
+    let (code, out, err) = run(bin(), &["config", "--config", SEED], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("bucket = \"lakehouse-go-primary\""), "{out}");
+    assert!(out.contains("bind = \"127.0.0.1:3110\""), "{out}");
+    assert!(
+        !err.contains("unknown"),
+        "no warnings for the Go file: {err}"
+    );
+}
+
+#[test]
+fn env_overrides_apply() {
+    let env = [
+        ("LAKEHOUSE_GATEWAY_BIND", "127.0.0.1:4999"),
+        ("LAKEHOUSE_QUERYD_PG_BIND", "127.0.0.1:6999"),
+    ];
+    let (code, out, err) = run(bin(), &["config", "--config", SEED], &env);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("bind = \"127.0.0.1:4999\""), "{out}");
+    assert!(out.contains("pg_bind = \"127.0.0.1:6999\""), "{out}");
+}
+
+#[test]
+fn unknown_keys_warn_and_bad_values_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, "[gateway]\nbindd = \"x\"\n").unwrap();
+    let (code, _, err) = run(bin(), &["config", "--config", file.to_str().unwrap()], &[]);
+    assert_eq!(code, 0);
+    assert!(err.contains("unknown key [gateway] bindd"), "{err}");
+
+    std::fs::write(&file, "[gateway]\nbind = \"not-an-address\"\n").unwrap();
+    for args in [vec!["config"], vec!["serve"]] {
+        let mut args = args;
+        args.extend(["--config", file.to_str().unwrap()]);
+        let (code, _, err) = run(bin(), &args, &[]);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(
+            err.contains("[gateway] bind") && err.contains("not-an-address"),
+            "{err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "one message: {err}");
+    }
+    let (code, _, err) = run(
+        bin(),
+        &["serve"],
+        &[("LAKEHOUSE_STORAGED_MAX_OBJECT_BYTES", "many")],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("LAKEHOUSE_STORAGED_MAX_OBJECT_BYTES"), "{err}");
+    let (code, _, err) = run(bin(), &["serve", "--services", "storaged,nonsense"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("nonsense"), "{err}");
+}

@@ -1,0 +1,329 @@
+//! One conformance suite for the `Store` seam, run against all four wirings:
+//! in-process local, in-process S3, HTTP → storaged on local, HTTP → storaged on S3.
+//! The S3 wirings use a real S3-compatible server on loopback (see `test-support`).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use storaged::http::StorageApi;
+use storaged::{
+    ByteStream, KeyPrefix, ObjectKey, ObjectStoreBackend, PutMode, Store, StoreClient, StoreError,
+    StoreExt,
+};
+use test_support::{S3_ACCESS_KEY, S3_SECRET_KEY, S3Server};
+
+/// A store plus whatever must live as long as it.
+struct Wiring {
+    store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+    _s3: Option<S3Server>,
+    _server: Option<tokio::task::JoinHandle<()>>,
+}
+
+async fn local() -> Wiring {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ObjectStoreBackend::local(dir.path()).unwrap();
+    Wiring {
+        store: Arc::new(store),
+        _dir: Some(dir),
+        _s3: None,
+        _server: None,
+    }
+}
+
+async fn s3() -> Wiring {
+    common::telemetry::install_tls_provider();
+    let server = S3Server::start();
+    let bucket = server.bucket("conformance").await;
+    let config = common::config::S3Config {
+        endpoint: Some(server.endpoint().to_string()),
+        region: "us-east-1".into(),
+        bucket,
+        access_key_id: Some(S3_ACCESS_KEY.into()),
+        secret_access_key: Some(S3_SECRET_KEY.into()),
+        use_path_style: true,
+    };
+    let store = ObjectStoreBackend::s3(&config).unwrap();
+    store.check().await.unwrap();
+    Wiring {
+        store: Arc::new(store),
+        _dir: None,
+        _s3: Some(server),
+        _server: None,
+    }
+}
+
+/// Serves `inner` through storaged's real HTTP API on a loopback port; returns the client.
+async fn over_http(inner: Wiring) -> Wiring {
+    let api = StorageApi {
+        store: inner.store.clone(),
+        max_object_bytes: 1 << 30,
+    };
+    let router = common::server::service_router(storaged::http::router(api));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    common::telemetry::install_tls_provider();
+    Wiring {
+        store: Arc::new(StoreClient::new(&format!("http://{addr}"))),
+        _dir: inner._dir,
+        _s3: inner._s3,
+        _server: Some(server),
+    }
+}
+
+fn key(text: &str) -> ObjectKey {
+    ObjectKey::parse(text).unwrap()
+}
+
+fn chunks(parts: Vec<Bytes>) -> ByteStream {
+    futures::stream::iter(parts.into_iter().map(Ok)).boxed()
+}
+
+/// `n` deterministic pseudo-random bytes.
+fn data(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+async fn read_all(store: &dyn Store, k: &ObjectKey) -> Vec<u8> {
+    store.get_bytes(k).await.unwrap().to_vec()
+}
+
+async fn put_get_roundtrip(store: &dyn Store) {
+    let k = key("a/b/hello.txt");
+    let meta = store
+        .put_bytes(&k, Bytes::from_static(b"hello world"), PutMode::Overwrite)
+        .await
+        .unwrap();
+    assert_eq!(meta.size, 11);
+    assert_eq!(meta.key, "a/b/hello.txt");
+    let got = store.get(&k).await.unwrap();
+    assert_eq!(got.meta.size, 11);
+    let body: Vec<Bytes> = got.body.map(|c| c.unwrap()).collect().await;
+    assert_eq!(body.concat(), b"hello world");
+}
+
+async fn empty_object(store: &dyn Store) {
+    let k = key("empty");
+    store
+        .put(&k, chunks(vec![]), PutMode::Overwrite)
+        .await
+        .unwrap();
+    assert_eq!(store.head(&k).await.unwrap().size, 0);
+    assert!(read_all(store, &k).await.is_empty());
+}
+
+async fn multi_chunk_body_and_large_object(store: &dyn Store) {
+    // 20 MiB in uneven chunks: more than two S3 parts, so the multipart path runs.
+    let bytes = data(20 << 20, 7);
+    let parts: Vec<Bytes> = bytes.chunks(777_777).map(Bytes::copy_from_slice).collect();
+    let k = key("big/object.bin");
+    let meta = store
+        .put(&k, chunks(parts), PutMode::Overwrite)
+        .await
+        .unwrap();
+    assert_eq!(meta.size, bytes.len() as u64);
+    let got = store.get(&k).await.unwrap();
+    assert_eq!(got.meta.size, bytes.len() as u64);
+    let mut hasher = Sha256::new();
+    let mut body = got.body;
+    while let Some(chunk) = body.next().await {
+        hasher.update(chunk.unwrap());
+    }
+    assert_eq!(hasher.finalize().to_vec(), Sha256::digest(&bytes).to_vec());
+}
+
+async fn head_reports_size_and_etag(store: &dyn Store) {
+    let k = key("h/obj");
+    let put = store
+        .put_bytes(&k, Bytes::from_static(b"12345"), PutMode::Overwrite)
+        .await
+        .unwrap();
+    let head = store.head(&k).await.unwrap();
+    assert_eq!(head.size, 5);
+    assert!(head.etag.is_some());
+    assert_eq!(head.etag, put.etag, "PUT answers the etag HEAD reports");
+}
+
+async fn missing_is_typed_not_found(store: &dyn Store) {
+    let k = key("no/such/object");
+    assert!(matches!(
+        store.get(&k).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.head(&k).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn delete_is_idempotent(store: &dyn Store) {
+    let k = key("d/obj");
+    store
+        .put_bytes(&k, Bytes::from_static(b"x"), PutMode::Overwrite)
+        .await
+        .unwrap();
+    store.delete(&k).await.unwrap();
+    assert!(matches!(
+        store.head(&k).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store.delete(&k).await.unwrap();
+    store.delete(&key("never/existed")).await.unwrap();
+}
+
+async fn list_by_prefix(store: &dyn Store) {
+    for k in ["p/a/1", "p/a/2", "p/ab", "p/b/1", "q/1"] {
+        store
+            .put_bytes(&key(k), Bytes::from_static(b"."), PutMode::Overwrite)
+            .await
+            .unwrap();
+    }
+    let names = |v: Vec<storaged::ObjectMeta>| v.into_iter().map(|m| m.key).collect::<Vec<_>>();
+    let dir = names(
+        store
+            .list(&KeyPrefix::parse("p/a/").unwrap())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(dir, ["p/a/1", "p/a/2"]);
+    let partial = names(store.list(&KeyPrefix::parse("p/a").unwrap()).await.unwrap());
+    assert_eq!(
+        partial,
+        ["p/a/1", "p/a/2", "p/ab"],
+        "string-prefix semantics, sorted"
+    );
+    let all = names(store.list(&KeyPrefix::parse("").unwrap()).await.unwrap());
+    assert!(all.len() >= 5 && all.contains(&"q/1".to_string()));
+    assert!(
+        store
+            .list(&KeyPrefix::parse("nothing/").unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn overwrite_replaces(store: &dyn Store) {
+    let k = key("o/obj");
+    store
+        .put_bytes(&k, Bytes::from_static(b"first"), PutMode::Overwrite)
+        .await
+        .unwrap();
+    store
+        .put_bytes(&k, Bytes::from_static(b"second!"), PutMode::Overwrite)
+        .await
+        .unwrap();
+    assert_eq!(read_all(store, &k).await, b"second!");
+}
+
+async fn conditional_puts(store: &dyn Store) {
+    let k = key("c/manifest.json");
+    let first = store
+        .put_bytes(&k, Bytes::from_static(b"v1"), PutMode::Create)
+        .await
+        .unwrap();
+    let again = store
+        .put_bytes(&k, Bytes::from_static(b"v1 again"), PutMode::Create)
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::PreconditionFailed(_))),
+        "{again:?}"
+    );
+    let etag = first.etag.clone().expect("etag");
+    let second = store
+        .put_bytes(
+            &k,
+            Bytes::from_static(b"v2"),
+            PutMode::IfMatch(etag.clone()),
+        )
+        .await
+        .unwrap();
+    let stale = store
+        .put_bytes(&k, Bytes::from_static(b"v3"), PutMode::IfMatch(etag))
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::PreconditionFailed(_))),
+        "{stale:?}"
+    );
+    assert_eq!(read_all(store, &k).await, b"v2");
+    assert_ne!(second.etag, first.etag);
+}
+
+async fn failed_body_changes_nothing(store: &dyn Store) {
+    let k = key("f/obj");
+    store
+        .put_bytes(&k, Bytes::from_static(b"old"), PutMode::Overwrite)
+        .await
+        .unwrap();
+    let body: ByteStream = futures::stream::iter(vec![
+        Ok(Bytes::from(vec![1u8; 1 << 20])),
+        Err(StoreError::BadRequest("client went away".into())),
+    ])
+    .boxed();
+    assert!(store.put(&k, body, PutMode::Overwrite).await.is_err());
+    assert_eq!(read_all(store, &k).await, b"old");
+    let listed = store.list(&KeyPrefix::parse("f/").unwrap()).await.unwrap();
+    assert_eq!(listed.len(), 1, "no partial object listed: {listed:?}");
+}
+
+async fn encoded_slash_is_one_segment(store: &dyn Store) {
+    let k = key("s/a%2Fb");
+    store
+        .put_bytes(&k, Bytes::from_static(b"slash"), PutMode::Overwrite)
+        .await
+        .unwrap();
+    assert_eq!(read_all(store, &k).await, b"slash");
+    assert!(matches!(
+        store.head(&key("s/a/b")).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let listed = store.list(&KeyPrefix::parse("s/").unwrap()).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|m| m.key.as_str()).collect::<Vec<_>>(),
+        ["s/a%2Fb"]
+    );
+    let odd = key("s/100% sure?");
+    store
+        .put_bytes(&odd, Bytes::from_static(b"odd"), PutMode::Overwrite)
+        .await
+        .unwrap();
+    assert_eq!(read_all(store, &odd).await, b"odd");
+}
+
+macro_rules! conformance {
+    ($($check:ident),* $(,)?) => {
+        mod in_process_local { $( #[tokio::test] async fn $check() { let w = super::local().await; super::$check(&*w.store).await } )* }
+        mod in_process_s3 { $( #[tokio::test] async fn $check() { let w = super::s3().await; super::$check(&*w.store).await } )* }
+        mod http_local { $( #[tokio::test] async fn $check() { let w = super::over_http(super::local().await).await; super::$check(&*w.store).await } )* }
+        mod http_s3 { $( #[tokio::test] async fn $check() { let w = super::over_http(super::s3().await).await; super::$check(&*w.store).await } )* }
+    };
+}
+
+conformance!(
+    put_get_roundtrip,
+    empty_object,
+    multi_chunk_body_and_large_object,
+    head_reports_size_and_etag,
+    missing_is_typed_not_found,
+    delete_is_idempotent,
+    list_by_prefix,
+    overwrite_replaces,
+    conditional_puts,
+    failed_body_changes_nothing,
+    encoded_slash_is_one_segment,
+);

@@ -1,0 +1,301 @@
+//! storaged's HTTP contract at the edges: bad keys, size limits, conditions, an unreachable
+//! S3. Requests go over real loopback TCP; odd paths are sent raw so no client normalises
+//! them first.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use storaged::http::StorageApi;
+use storaged::{ObjectStoreBackend, Store};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Server {
+    addr: std::net::SocketAddr,
+    dir: Option<tempfile::TempDir>,
+}
+
+async fn serve(
+    store: Arc<dyn Store>,
+    max_object_bytes: u64,
+    dir: Option<tempfile::TempDir>,
+) -> Server {
+    let api = StorageApi {
+        store,
+        max_object_bytes,
+    };
+    let router = common::server::service_router(storaged::http::router(api));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    Server { addr, dir }
+}
+
+async fn local_server(max: u64) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(ObjectStoreBackend::local(dir.path()).unwrap());
+    serve(store, max, Some(dir)).await
+}
+
+/// Sends raw request bytes and returns (status, body).
+async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+async fn get_raw(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    raw(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn bad_keys_get_400_naming_the_rule() {
+    let server = local_server(1 << 20).await;
+    let long = format!("/v1/storage/{}", "k".repeat(1025));
+    let cases: &[(&str, &str)] = &[
+        ("/v1/storage/a/../b", "'..' segment"),
+        ("/v1/storage/a/./b", "'.' segment"),
+        ("/v1/storage/a/%2e%2E/b", "'..' segment"),
+        ("/v1/storage/a//b", "empty segment"),
+        ("/v1/storage/a/", "empty segment"),
+        ("/v1/storage//a", "must not start with '/'"),
+        ("/v1/storage/a%00b", "control character"),
+        ("/v1/storage/a%0Db", "control character"),
+        ("/v1/storage/%FF", "UTF-8"),
+        ("/v1/storage/", "empty"),
+        (long.as_str(), "limit is 1024"),
+    ];
+    for (path, needle) in cases {
+        for method in ["GET", "PUT", "DELETE"] {
+            let req = format!(
+                "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx"
+            );
+            let (status, body) = raw(server.addr, req.as_bytes()).await;
+            assert_eq!(status, 400, "{method} {path}: {body}");
+            assert!(
+                body.contains("invalid_key") && body.contains(needle),
+                "{method} {path}: {body}"
+            );
+        }
+    }
+    let dir = server.dir.as_ref().unwrap().path();
+    assert_eq!(
+        std::fs::read_dir(dir).unwrap().count(),
+        0,
+        "nothing stored by a bad request"
+    );
+}
+
+#[tokio::test]
+async fn missing_object_is_json_404_and_unknown_route_too() {
+    let server = local_server(1 << 20).await;
+    let (status, body) = get_raw(server.addr, "/v1/storage/nope/x").await;
+    assert_eq!(status, 404);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["code"], "not_found");
+    assert!(v["error"]["message"].as_str().unwrap().contains("nope/x"));
+    let (status, body) = get_raw(server.addr, "/v2/elsewhere").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("route_not_found"), "{body}");
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_get_413_and_store_nothing() {
+    let server = local_server(1000).await;
+    let url = format!("http://{}/v1/storage/big", server.addr);
+    let client = reqwest::Client::new();
+    // Declared too large: refused before reading.
+    let r = client.put(&url).body(vec![0u8; 1001]).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    assert!(r.text().await.unwrap().contains("max_object_bytes"));
+    // Streamed without Content-Length: refused once it passes the limit.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..10).map(|_| Ok(vec![1u8; 300])).collect();
+    let r = client
+        .put(&url)
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 404);
+    let dir = server.dir.as_ref().unwrap().path();
+    assert_eq!(
+        std::fs::read_dir(dir).unwrap().count(),
+        0,
+        "no staged file left"
+    );
+    // Exactly at the limit is fine.
+    let r = client.put(&url).body(vec![0u8; 1000]).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+}
+
+#[tokio::test]
+async fn put_answers_key_size_etag_and_head_has_headers() {
+    let server = local_server(1 << 20).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/v1/storage/dir/a%2Fb.txt", server.addr);
+    let r = client.put(&url).body("twelve bytes").send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["key"], "dir/a%2Fb.txt");
+    assert_eq!(v["size"], 12);
+    let etag = v["etag"].as_str().unwrap().to_string();
+    let head = client.head(&url).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-length"], "12");
+    assert_eq!(head.headers()["etag"], etag.as_str());
+    assert!(head.headers().contains_key("last-modified"));
+    let list: serde_json::Value = client
+        .get(format!("http://{}/v1/storage?prefix=dir/", server.addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["keys"][0]["key"], "dir/a%2Fb.txt");
+    assert_eq!(list["keys"][0]["size"], 12);
+}
+
+#[tokio::test]
+async fn conditional_headers() {
+    let server = local_server(1 << 20).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/v1/storage/m.json", server.addr);
+    let r = client
+        .put(&url)
+        .header("If-None-Match", "*")
+        .body("1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let etag = r.json::<serde_json::Value>().await.unwrap()["etag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = client
+        .put(&url)
+        .header("If-None-Match", "*")
+        .body("2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 412);
+    let r = client
+        .put(&url)
+        .header("If-Match", "\"stale\"")
+        .body("2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 412);
+    let r = client
+        .put(&url)
+        .header("If-Match", format!("\"{etag}\""))
+        .body("2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "quoted etag matches");
+    let r = client
+        .put(&url)
+        .header("If-None-Match", "abc")
+        .body("3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        client.get(&url).send().await.unwrap().text().await.unwrap(),
+        "2"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_s3_is_503_naming_the_endpoint_and_the_server_keeps_serving() {
+    common::telemetry::install_tls_provider();
+    let port = test_support::free_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let config = common::config::S3Config {
+        endpoint: Some(endpoint.clone()),
+        region: "us-east-1".into(),
+        bucket: "gone".into(),
+        access_key_id: Some("k".into()),
+        secret_access_key: Some("s".into()),
+        use_path_style: true,
+    };
+    let store = Arc::new(ObjectStoreBackend::s3(&config).unwrap());
+    let server = serve(store, 1 << 20, None).await;
+    let client = reqwest::Client::new();
+    for _ in 0..2 {
+        let r = client
+            .get(format!("http://{}/v1/storage/x", server.addr))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 503);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "store_unavailable");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(&endpoint),
+            "{v}"
+        );
+        let r = client
+            .put(format!("http://{}/v1/storage/x", server.addr))
+            .body("b")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 503);
+    }
+    let r = client
+        .get(format!("http://{}/health", server.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn missing_bucket_is_a_startup_error_naming_bucket_and_endpoint() {
+    common::telemetry::install_tls_provider();
+    let s3 = test_support::S3Server::start();
+    let config = common::config::S3Config {
+        endpoint: Some(s3.endpoint().to_string()),
+        region: "us-east-1".into(),
+        bucket: "no-such-bucket-here".into(),
+        access_key_id: Some(test_support::S3_ACCESS_KEY.into()),
+        secret_access_key: Some(test_support::S3_SECRET_KEY.into()),
+        use_path_style: true,
+    };
+    let err = ObjectStoreBackend::s3(&config)
+        .unwrap()
+        .check()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no-such-bucket-here") && err.contains(s3.endpoint()),
+        "{err}"
+    );
+}
