@@ -50,7 +50,24 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
     }
 }
 
+/// A `.` or `..` segment, plain or percent-encoded. The HTTP client would resolve it
+/// (RFC 3986 §5.2.4) before forwarding, turning `a/%2e%2e/b` into `b`: a request would reach
+/// a path other than the one it named, past the service's own checks. Refused here instead.
+fn dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+        decoded == "." || decoded == ".."
+    })
+}
+
 pub(crate) async fn forward(State(proxy): State<Proxy>, req: Request) -> Response {
+    if dot_segment(req.uri().path()) {
+        return common::error_response(
+            StatusCode::BAD_REQUEST,
+            "invalid_path",
+            format!("path {} has a '.' or '..' segment", req.uri().path()),
+        );
+    }
     let path = req
         .uri()
         .path_and_query()
@@ -83,4 +100,27 @@ pub(crate) async fn forward(State(proxy): State<Proxy>, req: Request) -> Respons
     *response.body_mut() =
         Body::from_stream(upstream.bytes_stream().map_err(std::io::Error::other));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dot_segments_are_found_however_encoded() {
+        for p in [
+            "/v1/storage/a/../b",
+            "/v1/storage/a/%2e%2E/b",
+            "/v1/storage/.%2e/x",
+            "/v1/storage/./x",
+            "/v1/storage/%2E",
+        ] {
+            assert!(super::dot_segment(p), "{p}");
+        }
+        for p in [
+            "/v1/storage/a..b/c",
+            "/v1/storage/.hidden",
+            "/v1/storage/a%2Fb",
+        ] {
+            assert!(!super::dot_segment(p), "{p}");
+        }
+    }
 }

@@ -173,6 +173,18 @@ impl ObjectStoreBackend {
     }
 
     fn map_err(&self, key: &str, e: object_store::Error) -> StoreError {
+        // On the local backend, a key that runs through an object (`a/b` when `a` is a file)
+        // or names a directory holds no object: not found, as on S3.
+        if matches!(self.flavour, Flavour::Local { .. })
+            && matches!(
+                io_kind(&e),
+                Some(std::io::ErrorKind::NotADirectory | std::io::ErrorKind::IsADirectory)
+            )
+        {
+            return StoreError::NotFound {
+                key: key.to_string(),
+            };
+        }
         match e {
             object_store::Error::NotFound { .. } => StoreError::NotFound {
                 key: key.to_string(),
@@ -211,6 +223,7 @@ impl ObjectStoreBackend {
     async fn put_local(
         &self,
         fs: &LocalFileSystem,
+        root: &FsPath,
         key: &ObjectKey,
         body: ByteStream,
         mode: PutMode,
@@ -219,36 +232,16 @@ impl ObjectStoreBackend {
         let dest = fs
             .path_to_filesystem(&path)
             .map_err(|e| self.map_err(key.as_str(), e))?;
-        let staged = local::stage(&dest, body).await?;
+        // Fail a create-only PUT before spending a whole body's I/O on it; the check is
+        // repeated under the lock below, which is the one that decides.
+        if mode == PutMode::Create {
+            self.check_condition(key, &mode).await?;
+        }
+        let staged = local::stage(root, &dest, key.as_str(), body).await?;
         // The body is on disk; only the check-and-rename runs under the key's lock.
         let lock = self.key_locks.get(key);
         let _held = lock.lock().await;
-        match &mode {
-            PutMode::Overwrite => {}
-            PutMode::Create => match self.inner.head(&path).await {
-                Ok(_) => {
-                    return Err(StoreError::PreconditionFailed(format!(
-                        "object {key} already exists (If-None-Match: *)"
-                    )));
-                }
-                Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(self.map_err(key.as_str(), e)),
-            },
-            PutMode::IfMatch(etag) => {
-                let current = match self.inner.head(&path).await {
-                    Ok(m) => m.e_tag,
-                    Err(object_store::Error::NotFound { .. }) => None,
-                    Err(e) => return Err(self.map_err(key.as_str(), e)),
-                };
-                // ETags compare without their optional quotes (RFC 9110 strong comparison).
-                let unquote = |e: &str| e.trim_matches('"').to_string();
-                if current.as_deref().map(unquote) != Some(unquote(etag)) {
-                    return Err(StoreError::PreconditionFailed(format!(
-                        "object {key} does not have etag {etag:?} (If-Match)"
-                    )));
-                }
-            }
-        }
+        self.check_condition(key, &mode).await?;
         staged.commit().await?;
         let meta = self
             .inner
@@ -256,6 +249,51 @@ impl ObjectStoreBackend {
             .await
             .map_err(|e| self.map_err(key.as_str(), e))?;
         self.meta(meta)
+    }
+
+    /// Checks `If-None-Match: *` / `If-Match` against the current object (local backend).
+    async fn check_condition(&self, key: &ObjectKey, mode: &PutMode) -> Result<(), StoreError> {
+        if *mode == PutMode::Overwrite {
+            return Ok(());
+        }
+        let current = match self.head(key).await {
+            Ok(m) => Some(m.etag.unwrap_or_default()),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        // ETags compare without their optional quotes (RFC 9110 strong comparison).
+        let unquote = |e: &str| e.trim_matches('"').to_string();
+        match (mode, current) {
+            (PutMode::Create, Some(_)) => Err(StoreError::PreconditionFailed(format!(
+                "object {key} already exists (If-None-Match: *)"
+            ))),
+            (PutMode::IfMatch(_), None) => Err(StoreError::PreconditionFailed(format!(
+                "object {key} does not exist (If-Match)"
+            ))),
+            (PutMode::IfMatch(want), Some(have))
+                if want.trim() != "*" && unquote(want) != unquote(&have) =>
+            {
+                Err(StoreError::PreconditionFailed(format!(
+                    "object {key} does not have etag {want:?} (If-Match)"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Local-backend key rule: a last segment whose text after its first `#` is all digits
+    /// names a write in progress (see [`crate::local`]), so it cannot be an object's key.
+    fn check_local_key(&self, key: &ObjectKey) -> Result<(), StoreError> {
+        let last = key.as_str().rsplit('/').next().unwrap_or_default();
+        if matches!(self.flavour, Flavour::Local { .. }) && local::is_staged_name(last) {
+            return Err(StoreError::InvalidKey {
+                key: key.to_string(),
+                reason: "on the local backend a last segment may not end in '#' and digits \
+                         (that names a write in progress)"
+                    .into(),
+            });
+        }
+        Ok(())
     }
 
     async fn put_s3(
@@ -337,6 +375,18 @@ impl ObjectStoreBackend {
     }
 }
 
+/// The kind of the first I/O error in `e`'s source chain.
+fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut cursor = Some(e);
+    while let Some(err) = cursor {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        cursor = err.source();
+    }
+    None
+}
+
 fn object_store_mode(mode: PutMode) -> object_store::PutMode {
     match mode {
         PutMode::Overwrite => object_store::PutMode::Overwrite,
@@ -394,12 +444,16 @@ impl Store for ObjectStoreBackend {
         mode: PutMode,
     ) -> Result<ObjectMeta, StoreError> {
         match &self.flavour {
-            Flavour::Local { fs, .. } => self.put_local(fs, key, body, mode).await,
+            Flavour::Local { fs, root } => {
+                self.check_local_key(key)?;
+                self.put_local(fs, root, key, body, mode).await
+            }
             Flavour::S3 { .. } => self.put_s3(key, body, mode).await,
         }
     }
 
     async fn get(&self, key: &ObjectKey) -> Result<GetObject, StoreError> {
+        self.check_local_key(key)?;
         let result = self
             .inner
             .get_opts(&key.to_path(), GetOptions::default())
@@ -425,6 +479,7 @@ impl Store for ObjectStoreBackend {
     }
 
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
+        self.check_local_key(key)?;
         let meta = self
             .inner
             .head(&key.to_path())
@@ -434,25 +489,47 @@ impl Store for ObjectStoreBackend {
     }
 
     async fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
+        self.check_local_key(key)?;
+        // Serialised with conditional PUTs of the key, so a delete cannot fall between a
+        // PUT's precondition check and its rename.
+        let lock = self.key_locks.get(key);
+        let _held = lock.lock().await;
         match self.inner.delete(&key.to_path()).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.map_err(key.as_str(), e)),
+            Ok(()) => Ok(()),
+            Err(e) => match self.map_err(key.as_str(), e) {
+                StoreError::NotFound { .. } => Ok(()),
+                other => Err(other),
+            },
         }
     }
 
     async fn list(&self, prefix: &KeyPrefix) -> Result<Vec<ObjectMeta>, StoreError> {
         let dir = prefix.directory();
-        let found: Vec<object_store::ObjectMeta> = self
+        let listed: Result<Vec<object_store::ObjectMeta>, _> = self
             .inner
             .list(dir.as_ref())
             .try_filter(|m| futures::future::ready(prefix.matches(m.location.as_ref())))
             .try_collect()
-            .await
-            .map_err(|e| self.map_err(prefix.as_str(), e))?;
-        let mut out = found
+            .await;
+        let found = match listed.map_err(|e| self.map_err(prefix.as_str(), e)) {
+            Ok(found) => found,
+            // The prefix runs through an object (local backend): nothing lies below it.
+            Err(StoreError::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        // A key this service could not have written (another tool's object in a shared
+        // bucket) is skipped, not allowed to fail the whole listing.
+        let mut out: Vec<ObjectMeta> = found
             .into_iter()
-            .map(|m| self.meta(m))
-            .collect::<Result<Vec<_>, _>>()?;
+            .filter_map(|m| {
+                let location = m.location.to_string();
+                self.meta(m)
+                    .map_err(
+                        |e| tracing::warn!(key = %location, error = %e, "skipping unlistable key"),
+                    )
+                    .ok()
+            })
+            .collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }

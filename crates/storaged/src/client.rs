@@ -107,6 +107,7 @@ async fn decode_error(response: reqwest::Response, key: &str) -> StoreError {
         "precondition_failed" => StoreError::PreconditionFailed(error.message),
         "store_unavailable" | "service_unavailable" => StoreError::Unavailable(error.message),
         "bad_request" => StoreError::BadRequest(error.message),
+        "conflict" => StoreError::Conflict(error.message),
         _ => StoreError::Internal(error.message),
     }
 }

@@ -20,6 +20,10 @@ pub enum StoreError {
     /// `If-Match` / `If-None-Match` did not hold.
     #[error("{0}")]
     PreconditionFailed(String),
+    /// The key clashes with other objects' layout on the local backend (`a` is an object
+    /// and `a/b` was asked for, or the reverse).
+    #[error("{0}")]
+    Conflict(String),
     /// The request itself is unusable (a body that broke off, a bad header).
     #[error("{0}")]
     BadRequest(String),
@@ -51,6 +55,7 @@ impl StoreError {
             StoreError::InvalidKey { .. } => "invalid_key",
             StoreError::TooLarge(_) => "too_large",
             StoreError::PreconditionFailed(_) => "precondition_failed",
+            StoreError::Conflict(_) => "conflict",
             StoreError::BadRequest(_) => "bad_request",
             StoreError::Unavailable(_) => "store_unavailable",
             StoreError::Internal(_) => "internal",
@@ -63,6 +68,7 @@ impl StoreError {
             StoreError::InvalidKey { .. } => StatusCode::BAD_REQUEST,
             StoreError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             StoreError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            StoreError::Conflict(_) => StatusCode::CONFLICT,
             StoreError::BadRequest(_) => StatusCode::BAD_REQUEST,
             StoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             StoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -6,22 +6,32 @@
 //! and the directory (plus any directory this PUT created) is fsynced. Readers therefore
 //! see the old object or the whole new one, and an acknowledged object survives a crash.
 //!
-//! Staged files are named `{dest}#{digits}`, the pattern `object_store`'s own local
-//! multipart uploads use and its LIST skips, so they never show as objects. A staged file
-//! is removed when its PUT fails or is dropped (client gone); [`remove_leftovers`] clears
-//! any that a killed process left behind.
+//! Staged files are named `#{digits}` in the destination's directory: `object_store`
+//! treats a file name whose text after the first `#` is all digits as a write in progress
+//! (its LIST skips it, and no valid key can name it), so a staged file is never seen as an
+//! object. It is removed when its PUT fails or is dropped (client gone);
+//! [`remove_leftovers`] clears any that a killed process left behind.
+//!
+//! Every directory from the destination's up to the data root is fsynced at commit, so the
+//! new entry is reachable after a power loss even when another, unfinished PUT created one
+//! of those directories.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::io::Write;
+
+use bytes::Bytes;
 use futures::StreamExt;
-use tokio::io::{AsyncWriteExt, BufWriter};
 
 use crate::error::StoreError;
 use crate::store::ByteStream;
 
 static NEXT_STAGED: AtomicU64 = AtomicU64::new(0);
-const WRITE_BUFFER: usize = 1 << 20;
+/// Bytes gathered before a batch goes to the writer thread.
+const WRITE_BATCH: usize = 1 << 20;
+/// Batches queued for the writer thread (bounds a PUT's memory).
+const WRITE_QUEUE: usize = 4;
 
 /// A staged file that is deleted on drop unless it was renamed into place.
 struct Staged {
@@ -42,49 +52,99 @@ impl Drop for Staged {
 pub(crate) struct StagedWrite {
     staged: Staged,
     dest: PathBuf,
-    created_dirs: Vec<PathBuf>,
+    key: String,
+    /// The destination's directory and its ancestors up to the data root.
+    dirs: Vec<PathBuf>,
 }
 
-/// Streams `body` into a staged file beside `dest` and fsyncs it. Nothing is visible yet.
-pub(crate) async fn stage(dest: &Path, mut body: ByteStream) -> Result<StagedWrite, StoreError> {
+/// Streams `body` into a staged file beside `dest` (under `root`) and fsyncs it. Nothing
+/// is visible yet.
+///
+/// The body is gathered into ~1 MiB batches and handed to one blocking writer thread
+/// through a short queue, so the reactor never waits on the disk and a PUT holds at most
+/// a few MiB whatever the object's size.
+pub(crate) async fn stage(
+    root: &Path,
+    dest: &Path,
+    key: &str,
+    mut body: ByteStream,
+) -> Result<StagedWrite, StoreError> {
     let parent = dest
         .parent()
         .ok_or_else(|| StoreError::Internal(format!("{} has no parent", dest.display())))?;
-    let created_dirs = create_dirs(parent).await?;
-    let suffix = format!(
-        "{}{:012}",
+    create_dirs(parent, key).await?;
+    let path = parent.join(format!(
+        "#{}{:012}",
         std::process::id(),
         NEXT_STAGED.fetch_add(1, Ordering::Relaxed)
-    );
-    let mut path = dest.as_os_str().to_owned();
-    path.push("#");
-    path.push(suffix);
-    let path = PathBuf::from(path);
-    let file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .await
-        .map_err(|e| io_error("create", &path, e))?;
+    ));
     let staged = Staged {
         path: Some(path.clone()),
     };
-    let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
-    while let Some(chunk) = body.next().await {
-        out.write_all(&chunk?)
-            .await
-            .map_err(|e| io_error("write", &path, e))?;
-    }
-    out.flush().await.map_err(|e| io_error("write", &path, e))?;
-    out.into_inner()
-        .sync_all()
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(WRITE_QUEUE);
+    let writer = tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || -> std::io::Result<std::fs::File> {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)?;
+            while let Some(batch) = rx.blocking_recv() {
+                for chunk in batch {
+                    file.write_all(&chunk)?;
+                }
+            }
+            Ok(file)
+        }
+    });
+    let fed = feed(&mut body, &tx).await;
+    drop(tx);
+    let written = writer
         .await
+        .map_err(|e| StoreError::Internal(format!("write task: {e}")))?;
+    fed?;
+    let file = written.map_err(|e| io_error("write", &path, e))?;
+    tokio::task::spawn_blocking(move || file.sync_all())
+        .await
+        .map_err(|e| StoreError::Internal(format!("fsync task: {e}")))?
         .map_err(|e| io_error("fsync", &path, e))?;
+    let dirs = dest
+        .ancestors()
+        .skip(1)
+        .take_while(|d| d.starts_with(root))
+        .map(Path::to_path_buf)
+        .collect();
     Ok(StagedWrite {
         staged,
         dest: dest.to_path_buf(),
-        created_dirs,
+        key: key.to_string(),
+        dirs,
     })
+}
+
+/// Moves the body into the writer's queue in batches of about [`WRITE_BATCH`] bytes.
+/// Stops early (without error) if the writer is gone: its own error is the one to report.
+async fn feed(
+    body: &mut ByteStream,
+    tx: &tokio::sync::mpsc::Sender<Vec<Bytes>>,
+) -> Result<(), StoreError> {
+    let mut batch = Vec::new();
+    let mut size = 0;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        size += chunk.len();
+        batch.push(chunk);
+        if size >= WRITE_BATCH {
+            size = 0;
+            if tx.send(std::mem::take(&mut batch)).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(batch).await;
+    }
+    Ok(())
 }
 
 impl StagedWrite {
@@ -95,19 +155,15 @@ impl StagedWrite {
         };
         if let Err(e) = tokio::fs::rename(&path, &self.dest).await {
             let _ = tokio::fs::remove_file(&path).await;
+            if e.kind() == std::io::ErrorKind::IsADirectory {
+                return Err(StoreError::Conflict(format!(
+                    "key {} names a directory of other objects on the local backend",
+                    self.key
+                )));
+            }
             return Err(io_error("rename", &self.dest, e));
         }
-        let mut dirs: Vec<PathBuf> = self
-            .dest
-            .parent()
-            .map(Path::to_path_buf)
-            .into_iter()
-            .collect();
-        dirs.extend(
-            self.created_dirs
-                .iter()
-                .filter_map(|d| d.parent().map(Path::to_path_buf)),
-        );
+        let dirs = std::mem::take(&mut self.dirs);
         tokio::task::spawn_blocking(move || {
             for dir in dirs {
                 std::fs::File::open(&dir)
@@ -121,24 +177,24 @@ impl StagedWrite {
     }
 }
 
-/// Creates `dir` and its missing ancestors; returns the ones created, outermost first.
-async fn create_dirs(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
-    let mut missing = Vec::new();
-    let mut cursor = Some(dir);
-    while let Some(d) = cursor {
-        if tokio::fs::try_exists(d).await.unwrap_or(false) {
-            break;
+/// Creates `dir` and its missing ancestors. An ancestor that is a file is an object whose
+/// key is a prefix of this one: a conflict on the local backend.
+async fn create_dirs(dir: &Path, key: &str) -> Result<(), StoreError> {
+    match tokio::fs::create_dir_all(dir).await {
+        Ok(()) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotADirectory | std::io::ErrorKind::AlreadyExists
+            ) =>
+        {
+            Err(StoreError::Conflict(format!(
+                "key {key}: a shorter key that is a prefix of it is an object, so it cannot \
+                 also be a directory on the local backend"
+            )))
         }
-        missing.push(d.to_path_buf());
-        cursor = d.parent();
+        Err(e) => Err(io_error("mkdir", dir, e)),
     }
-    missing.reverse();
-    if !missing.is_empty() {
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(|e| io_error("mkdir", dir, e))?;
-    }
-    Ok(missing)
 }
 
 /// Removes staged files (`name#digits`) left by a process that died mid-PUT.
@@ -161,8 +217,9 @@ pub(crate) fn remove_leftovers(root: &Path) -> std::io::Result<usize> {
     Ok(removed)
 }
 
-fn is_staged_name(name: &str) -> bool {
-    match name.rsplit_once('#') {
+/// `object_store`'s rule for a write in progress: the text after the first `#` is digits.
+pub(crate) fn is_staged_name(name: &str) -> bool {
+    match name.split_once('#') {
         Some((_, digits)) => !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()),
         None => false,
     }
@@ -175,7 +232,6 @@ fn io_error(op: &str, path: &Path, e: std::io::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
     use futures::stream;
 
     fn body(parts: Vec<Result<Bytes, StoreError>>) -> ByteStream {
@@ -186,15 +242,22 @@ mod tests {
     async fn commit_publishes_and_failure_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("a/b/obj");
-        let staged = stage(&dest, body(vec![Ok(Bytes::from_static(b"hello"))]))
-            .await
-            .unwrap();
+        let staged = stage(
+            dir.path(),
+            &dest,
+            "a/b/obj",
+            body(vec![Ok(Bytes::from_static(b"hello"))]),
+        )
+        .await
+        .unwrap();
         assert!(!dest.exists(), "nothing visible before commit");
         staged.commit().await.unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"hello");
 
         let err = stage(
+            dir.path(),
             &dest,
+            "a/b/obj",
             body(vec![
                 Ok(Bytes::from_static(b"xx")),
                 Err(StoreError::BadRequest("cut".into())),
@@ -220,16 +283,68 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn prefix_clashes_are_conflicts() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        stage(
+            dir.path(),
+            &a,
+            "a",
+            body(vec![Ok(Bytes::from_static(b"x"))]),
+        )
+        .await
+        .unwrap()
+        .commit()
+        .await
+        .unwrap();
+        let deeper = dir.path().join("a/b");
+        let err = stage(dir.path(), &deeper, "a/b", body(vec![]))
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        std::fs::create_dir_all(dir.path().join("d/e")).unwrap();
+        let staged = stage(dir.path(), &dir.path().join("d"), "d", body(vec![]))
+            .await
+            .unwrap();
+        assert!(matches!(
+            staged.commit().await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "no staged file left"
+        );
+    }
+
+    #[test]
+    fn staged_names_follow_object_stores_rule() {
+        assert!(is_staged_name("#123"));
+        assert!(is_staged_name("obj#123"));
+        assert!(
+            !is_staged_name("notes#draft#123"),
+            "first '#' decides, as in object_store"
+        );
+        assert!(!is_staged_name("obj#"));
+        assert!(!is_staged_name("obj"));
+    }
+
     #[test]
     fn leftovers_are_removed_and_objects_kept() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("x/y")).unwrap();
-        std::fs::write(dir.path().join("x/y/obj#123"), b"partial").unwrap();
+        std::fs::write(dir.path().join("x/y/#123"), b"partial").unwrap();
         std::fs::write(dir.path().join("x/y/obj"), b"whole").unwrap();
-        std::fs::write(dir.path().join("x/tag#v2"), b"an object with # in its name").unwrap();
+        std::fs::write(
+            dir.path().join("x/tag#v2#1"),
+            b"an object with # in its name",
+        )
+        .unwrap();
         assert_eq!(remove_leftovers(dir.path()).unwrap(), 1);
         assert!(dir.path().join("x/y/obj").exists());
-        assert!(dir.path().join("x/tag#v2").exists());
-        assert!(!dir.path().join("x/y/obj#123").exists());
+        assert!(dir.path().join("x/tag#v2#1").exists());
+        assert!(!dir.path().join("x/y/#123").exists());
     }
 }

@@ -270,11 +270,12 @@ async fn failed_body_changes_nothing(store: &dyn Store) {
         .put_bytes(&k, Bytes::from_static(b"old"), PutMode::Overwrite)
         .await
         .unwrap();
-    let body: ByteStream = futures::stream::iter(vec![
-        Ok(Bytes::from(vec![1u8; 1 << 20])),
-        Err(StoreError::BadRequest("client went away".into())),
-    ])
-    .boxed();
+    // 9 MiB before the failure: past one S3 part, so the multipart upload is aborted too.
+    let mut parts: Vec<Result<Bytes, StoreError>> = (0..9)
+        .map(|_| Ok(Bytes::from(vec![1u8; 1 << 20])))
+        .collect();
+    parts.push(Err(StoreError::BadRequest("client went away".into())));
+    let body: ByteStream = futures::stream::iter(parts).boxed();
     assert!(store.put(&k, body, PutMode::Overwrite).await.is_err());
     assert_eq!(read_all(store, &k).await, b"old");
     let listed = store.list(&KeyPrefix::parse("f/").unwrap()).await.unwrap();
@@ -305,6 +306,36 @@ async fn encoded_slash_is_one_segment(store: &dyn Store) {
     assert_eq!(read_all(store, &odd).await, b"odd");
 }
 
+async fn concurrent_creates_admit_exactly_one(store: &dyn Store) {
+    let k = key("race/manifest.json");
+    let attempts = (0..8u8).map(|i| store.put_bytes(&k, Bytes::from(vec![i; 64]), PutMode::Create));
+    let results = futures::future::join_all(attempts).await;
+    let won: Vec<_> = results.iter().filter(|r| r.is_ok()).collect();
+    assert_eq!(won.len(), 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .filter(|r| r.is_err())
+            .all(|r| matches!(r, Err(StoreError::PreconditionFailed(_)))),
+        "{results:?}"
+    );
+    let body = read_all(store, &k).await;
+    assert!(body.iter().all(|b| *b == body[0]) && body.len() == 64);
+}
+
+async fn hash_in_keys_round_trips(store: &dyn Store) {
+    for text in ["h/notes#draft", "h/a#b#c", "h/#tag"] {
+        let k = key(text);
+        store
+            .put_bytes(&k, Bytes::from_static(b"#"), PutMode::Overwrite)
+            .await
+            .unwrap();
+        assert_eq!(read_all(store, &k).await, b"#", "{text}");
+    }
+    let listed = store.list(&KeyPrefix::parse("h/").unwrap()).await.unwrap();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+}
+
 macro_rules! conformance {
     ($($check:ident),* $(,)?) => {
         mod in_process_local { $( #[tokio::test] async fn $check() { let w = super::local().await; super::$check(&*w.store).await } )* }
@@ -326,4 +357,6 @@ conformance!(
     conditional_puts,
     failed_body_changes_nothing,
     encoded_slash_is_one_segment,
+    concurrent_creates_admit_exactly_one,
+    hash_in_keys_round_trips,
 );

@@ -299,3 +299,159 @@ async fn missing_bucket_is_a_startup_error_naming_bucket_and_endpoint() {
         "{err}"
     );
 }
+
+/// Local-backend layout rules: what S3 allows but a directory tree cannot hold.
+#[tokio::test]
+async fn local_layout_clashes_are_404_409_and_reserved_names_400() {
+    let server = local_server(1 << 20).await;
+    let client = reqwest::Client::new();
+    let url = |k: &str| format!("http://{}/v1/storage/{k}", server.addr);
+    assert_eq!(
+        client
+            .put(url("reports"))
+            .body("r")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    // Below an object: nothing there.
+    assert_eq!(
+        client
+            .get(url("reports/2024.csv"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        client
+            .head(url("reports/2024.csv"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        client
+            .delete(url("reports/2024.csv"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let listed: serde_json::Value = client
+        .get(format!("http://{}/v1/storage?prefix=reports/", server.addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["keys"].as_array().unwrap().len(), 0);
+    // Writing below an object, or over a directory: 409, nothing changes.
+    let r = client
+        .put(url("reports/2024.csv"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("conflict"));
+    assert_eq!(
+        client
+            .put(url("dir/a"))
+            .body("a")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    assert_eq!(
+        client
+            .put(url("dir"))
+            .body("d")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        409
+    );
+    assert_eq!(client.get(url("dir")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        client
+            .get(url("reports"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "r"
+    );
+    // `#digits` names a write in progress.
+    for method in [
+        reqwest::Method::PUT,
+        reqwest::Method::GET,
+        reqwest::Method::DELETE,
+    ] {
+        let r = client
+            .request(method.clone(), url("x%23123"))
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{method}");
+        assert!(r.text().await.unwrap().contains("write in progress"));
+    }
+    let dir = server.dir.as_ref().unwrap().path();
+    let leftovers: Vec<_> = walk(dir).into_iter().filter(|n| n.contains('#')).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[tokio::test]
+async fn a_failed_put_leaves_no_staged_file_on_disk() {
+    let server = local_server(4 << 20).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/v1/storage/deep/er/obj", server.addr);
+    assert_eq!(
+        client.put(&url).body("old").send().await.unwrap().status(),
+        201
+    );
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..8).map(|_| Ok(vec![1u8; 1 << 20])).collect();
+    let r = client
+        .put(&url)
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(
+        client.get(&url).send().await.unwrap().text().await.unwrap(),
+        "old"
+    );
+    let names = walk(server.dir.as_ref().unwrap().path());
+    assert_eq!(names, ["deep/er/obj"], "only the object itself on disk");
+}
+
+fn walk(root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path().strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
