@@ -41,6 +41,8 @@ const PART_SIZE: usize = 8 << 20;
 /// Read size when streaming a local file: large enough that a 1 GiB GET is a few thousand
 /// reads, small enough to keep a GET's memory flat.
 const READ_CHUNK: usize = 256 << 10;
+/// Objects up to this size are read whole when opened (see `get_local`).
+const INLINE_READ: u64 = 64 << 10;
 
 #[derive(Debug)]
 enum Flavour {
@@ -251,6 +253,33 @@ impl ObjectStoreBackend {
         self.meta(meta)
     }
 
+    /// Local GET: open, stat and (for objects up to [`INLINE_READ`]) read, on the calling
+    /// thread, as nginx does without `aio threads`: for page-cached files these are a few
+    /// microseconds of syscalls, cheaper than a round trip through the blocking pool (4 KiB
+    /// GETs: 40.8k/s inline vs 27.0k/s via `spawn_blocking`, decision 002). Larger objects
+    /// stream through the blocking pool.
+    async fn get_local(&self, fs: &LocalFileSystem, key: &ObjectKey) -> Result<GetObject, StoreError> {
+        let dest = fs
+            .path_to_filesystem(&key.to_path())
+            .map_err(|e| self.map_err(key.as_str(), e))?;
+        let opened = local::open_for_read(&dest, INLINE_READ)
+            .map_err(|e| StoreError::Internal(format!("reading {key}: {e}")))?;
+        let Some((file_meta, opened)) = opened else {
+            return Err(StoreError::NotFound { key: key.to_string() });
+        };
+        let meta = ObjectMeta {
+            key: key.as_str().to_string(),
+            size: file_meta.size,
+            last_modified: file_meta.last_modified,
+            etag: Some(file_meta.etag),
+        };
+        let body = match opened {
+            local::Opened::Whole(bytes) => futures::stream::once(async move { Ok(bytes) }).boxed(),
+            local::Opened::File(file) => file_stream(file),
+        };
+        Ok(GetObject { meta, body })
+    }
+
     /// Checks `If-None-Match: *` / `If-Match` against the current object (local backend).
     async fn check_condition(&self, key: &ObjectKey, mode: &PutMode) -> Result<(), StoreError> {
         if *mode == PutMode::Overwrite {
@@ -454,6 +483,9 @@ impl Store for ObjectStoreBackend {
 
     async fn get(&self, key: &ObjectKey) -> Result<GetObject, StoreError> {
         self.check_local_key(key)?;
+        if let Flavour::Local { fs, .. } = &self.flavour {
+            return self.get_local(fs, key).await;
+        }
         let result = self
             .inner
             .get_opts(&key.to_path(), GetOptions::default())
@@ -461,17 +493,12 @@ impl Store for ObjectStoreBackend {
             .map_err(|e| self.map_err(key.as_str(), e))?;
         let meta = self.meta(result.meta)?;
         let body = match result.payload {
-            GetResultPayload::File(file, _) => local_file_stream(file, meta.size),
+            GetResultPayload::File(file, _) => file_stream(file),
             GetResultPayload::Stream(stream) => {
+                let source = self.describe();
                 let key = key.as_str().to_string();
-                let flavour_err = match &self.flavour {
-                    Flavour::S3 { endpoint, .. } => endpoint.clone(),
-                    Flavour::Local { root, .. } => root.display().to_string(),
-                };
                 stream
-                    .map_err(move |e| {
-                        StoreError::Unavailable(format!("reading {key} from {flavour_err}: {e}"))
-                    })
+                    .map_err(move |e| StoreError::Unavailable(format!("reading {key} from {source}: {e}")))
                     .boxed()
             }
         };
@@ -542,24 +569,9 @@ impl Store for ObjectStoreBackend {
     }
 }
 
-/// Streams an open local file: small files in one read, larger ones in [`READ_CHUNK`] reads.
-fn local_file_stream(file: std::fs::File, size: u64) -> ByteStream {
-    let to_err = |e: std::io::Error| StoreError::Internal(format!("reading object: {e}"));
-    if size <= READ_CHUNK as u64 {
-        return futures::stream::once(async move {
-            tokio::task::spawn_blocking(move || {
-                use std::io::Read;
-                let mut buf = Vec::with_capacity(size as usize);
-                let mut file = file;
-                file.read_to_end(&mut buf).map(|_| Bytes::from(buf))
-            })
-            .await
-            .map_err(|e| StoreError::Internal(format!("read task: {e}")))?
-            .map_err(to_err)
-        })
-        .boxed();
-    }
+/// Streams an open local file in [`READ_CHUNK`] reads.
+fn file_stream(file: std::fs::File) -> ByteStream {
     ReaderStream::with_capacity(tokio::fs::File::from_std(file), READ_CHUNK)
-        .map_err(to_err)
+        .map_err(|e| StoreError::Internal(format!("reading object: {e}")))
         .boxed()
 }

@@ -197,6 +197,59 @@ async fn create_dirs(dir: &Path, key: &str) -> Result<(), StoreError> {
     }
 }
 
+/// An object opened for reading: small ones already read, larger ones as an open file.
+pub(crate) enum Opened {
+    Whole(Bytes),
+    File(std::fs::File),
+}
+
+/// What a local read learned about the object, in `object_store`'s terms.
+pub(crate) struct FileMeta {
+    pub size: u64,
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+    pub etag: String,
+}
+
+/// Opens `path`, stats it and, when it is at most `small` bytes, reads it — all in one
+/// call. `Ok(None)` when there
+/// is no object (missing, a directory, or a path through a file). Blocking.
+pub(crate) fn open_for_read(path: &Path, small: u64) -> std::io::Result<Option<(FileMeta, Opened)>> {
+    use std::io::{ErrorKind, Read};
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let metadata = file.metadata()?;
+    if metadata.is_dir() {
+        return Ok(None);
+    }
+    let meta = file_meta(&metadata);
+    if meta.size <= small {
+        let mut buf = Vec::with_capacity(meta.size as usize);
+        file.read_to_end(&mut buf)?;
+        return Ok(Some((meta, Opened::Whole(Bytes::from(buf)))));
+    }
+    Ok(Some((meta, Opened::File(file))))
+}
+
+/// The etag scheme of `object_store`'s `LocalFileSystem` (inode, mtime in µs, size, in hex,
+/// Apache-style), so a GET's etag equals the one HEAD, LIST and conditional PUTs see. A
+/// test pins the two together.
+fn file_meta(metadata: &std::fs::Metadata) -> FileMeta {
+    use std::os::unix::fs::MetadataExt;
+    let modified = metadata.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+    let micros = modified
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_micros();
+    FileMeta {
+        size: metadata.len(),
+        last_modified: modified.into(),
+        etag: format!("{:x}-{micros:x}-{:x}", metadata.ino(), metadata.len()),
+    }
+}
+
 /// Removes staged files (`name#digits`) left by a process that died mid-PUT.
 /// Returns how many were removed.
 pub(crate) fn remove_leftovers(root: &Path) -> std::io::Result<usize> {
@@ -281,6 +334,22 @@ mod tests {
             vec![std::ffi::OsString::from("obj")],
             "no staged file left"
         );
+    }
+
+    #[tokio::test]
+    async fn our_etag_is_object_stores_etag() {
+        use object_store::ObjectStoreExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"some bytes").unwrap();
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap();
+        let theirs = fs.head(&object_store::path::Path::from("f")).await.unwrap();
+        let (ours, opened) = open_for_read(&dir.path().join("f"), 1 << 20).unwrap().unwrap();
+        assert_eq!(Some(ours.etag), theirs.e_tag);
+        assert_eq!(ours.last_modified, theirs.last_modified);
+        assert!(matches!(opened, Opened::Whole(b) if b.as_ref() == b"some bytes"));
+        assert!(open_for_read(&dir.path().join("f/below"), 10).unwrap().is_none());
+        assert!(open_for_read(dir.path(), 10).unwrap().is_none());
+        assert!(matches!(open_for_read(&dir.path().join("f"), 3).unwrap().unwrap().1, Opened::File(_)));
     }
 
     #[tokio::test]
