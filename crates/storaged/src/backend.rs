@@ -258,14 +258,20 @@ impl ObjectStoreBackend {
     /// microseconds of syscalls, cheaper than a round trip through the blocking pool (4 KiB
     /// GETs: 40.8k/s inline vs 27.0k/s via `spawn_blocking`, decision 002). Larger objects
     /// stream through the blocking pool.
-    async fn get_local(&self, fs: &LocalFileSystem, key: &ObjectKey) -> Result<GetObject, StoreError> {
+    async fn get_local(
+        &self,
+        fs: &LocalFileSystem,
+        key: &ObjectKey,
+    ) -> Result<GetObject, StoreError> {
         let dest = fs
             .path_to_filesystem(&key.to_path())
             .map_err(|e| self.map_err(key.as_str(), e))?;
         let opened = local::open_for_read(&dest, INLINE_READ)
             .map_err(|e| StoreError::Internal(format!("reading {key}: {e}")))?;
         let Some((file_meta, opened)) = opened else {
-            return Err(StoreError::NotFound { key: key.to_string() });
+            return Err(StoreError::NotFound {
+                key: key.to_string(),
+            });
         };
         let meta = ObjectMeta {
             key: key.as_str().to_string(),
@@ -498,7 +504,9 @@ impl Store for ObjectStoreBackend {
                 let source = self.describe();
                 let key = key.as_str().to_string();
                 stream
-                    .map_err(move |e| StoreError::Unavailable(format!("reading {key} from {source}: {e}")))
+                    .map_err(move |e| {
+                        StoreError::Unavailable(format!("reading {key} from {source}: {e}"))
+                    })
                     .boxed()
             }
         };

@@ -211,13 +211,18 @@ pub(crate) struct FileMeta {
 }
 
 /// Opens `path`, stats it and, when it is at most `small` bytes, reads it — all in one
-/// call. `Ok(None)` when there
-/// is no object (missing, a directory, or a path through a file). Blocking.
-pub(crate) fn open_for_read(path: &Path, small: u64) -> std::io::Result<Option<(FileMeta, Opened)>> {
+/// call. `Ok(None)` when there is no object (missing, a directory, or a path through a
+/// file). Blocking.
+pub(crate) fn open_for_read(
+    path: &Path,
+    small: u64,
+) -> std::io::Result<Option<(FileMeta, Opened)>> {
     use std::io::{ErrorKind, Read};
     let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
-        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => return Ok(None),
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+            return Ok(None);
+        }
         Err(e) => return Err(e),
     };
     let metadata = file.metadata()?;
@@ -238,7 +243,9 @@ pub(crate) fn open_for_read(path: &Path, small: u64) -> std::io::Result<Option<(
 /// test pins the two together.
 fn file_meta(metadata: &std::fs::Metadata) -> FileMeta {
     use std::os::unix::fs::MetadataExt;
-    let modified = metadata.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+    let modified = metadata
+        .modified()
+        .unwrap_or(std::time::SystemTime::UNIX_EPOCH);
     let micros = modified
         .duration_since(std::time::SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
@@ -343,13 +350,22 @@ mod tests {
         std::fs::write(dir.path().join("f"), b"some bytes").unwrap();
         let fs = object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap();
         let theirs = fs.head(&object_store::path::Path::from("f")).await.unwrap();
-        let (ours, opened) = open_for_read(&dir.path().join("f"), 1 << 20).unwrap().unwrap();
+        let (ours, opened) = open_for_read(&dir.path().join("f"), 1 << 20)
+            .unwrap()
+            .unwrap();
         assert_eq!(Some(ours.etag), theirs.e_tag);
         assert_eq!(ours.last_modified, theirs.last_modified);
         assert!(matches!(opened, Opened::Whole(b) if b.as_ref() == b"some bytes"));
-        assert!(open_for_read(&dir.path().join("f/below"), 10).unwrap().is_none());
+        assert!(
+            open_for_read(&dir.path().join("f/below"), 10)
+                .unwrap()
+                .is_none()
+        );
         assert!(open_for_read(dir.path(), 10).unwrap().is_none());
-        assert!(matches!(open_for_read(&dir.path().join("f"), 3).unwrap().unwrap().1, Opened::File(_)));
+        assert!(matches!(
+            open_for_read(&dir.path().join("f"), 3).unwrap().unwrap().1,
+            Opened::File(_)
+        ));
     }
 
     #[tokio::test]
