@@ -235,3 +235,49 @@ mod tests {
         assert_eq!(KeyPrefix::parse("").unwrap().as_str(), "");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+    use proptest::prelude::*;
+
+    /// A segment a user might mean: any text without control characters, not `.` or `..`.
+    fn segment() -> impl Strategy<Value = String> {
+        "[^\\p{Cc}]{1,12}".prop_filter("not a dot segment", |s| s != "." && s != "..")
+    }
+
+    proptest! {
+        #[test]
+        fn canonicalising_is_idempotent(text in "\\PC{0,40}") {
+            if let Ok(key) = ObjectKey::parse(&text) {
+                prop_assert_eq!(ObjectKey::parse(key.as_str()), Ok(key.clone()));
+                prop_assert_eq!(ObjectKey::from_path(&key.to_path()), Ok(key));
+            }
+        }
+
+        #[test]
+        fn url_encoded_segments_round_trip(segments in prop::collection::vec(segment(), 1..5)) {
+            let url_path = segments
+                .iter()
+                .map(|s| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string())
+                .collect::<Vec<_>>()
+                .join("/");
+            let key = ObjectKey::parse(&url_path).unwrap();
+            let parts: Vec<String> = key
+                .as_str()
+                .split('/')
+                .map(|p| percent_decode_str(p).decode_utf8().unwrap().into_owned())
+                .collect();
+            prop_assert_eq!(parts, segments);
+        }
+
+        #[test]
+        fn control_characters_never_pass(prefix in "[a-z]{0,5}", c in prop::char::range('\u{0}', '\u{1f}'), suffix in "[a-z]{0,5}") {
+            let raw = format!("{prefix}{c}{suffix}");
+            prop_assert!(ObjectKey::parse(&raw).is_err());
+            let encoded = utf8_percent_encode(&raw, NON_ALPHANUMERIC).to_string();
+            prop_assert!(ObjectKey::parse(&encoded).is_err());
+        }
+    }
+}
