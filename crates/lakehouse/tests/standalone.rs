@@ -17,18 +17,11 @@ fn bin() -> &'static Path {
 /// Deterministic pseudo-random chunks, `total` bytes in all, generated as they are sent.
 fn generated(total: usize, seed: u64) -> impl futures::Stream<Item = Vec<u8>> {
     const CHUNK: usize = 1 << 20;
-    futures::stream::iter((0..total.div_ceil(CHUNK)).map(move |i| {
-        let n = CHUNK.min(total - i * CHUNK);
-        let mut x = seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }))
+    futures::stream::iter(
+        (0..total.div_ceil(CHUNK)).map(move |i| {
+            test_support::pseudo_random(CHUNK.min(total - i * CHUNK), seed ^ i as u64)
+        }),
+    )
 }
 
 async fn sha_of_stream(s: impl futures::Stream<Item = Vec<u8>>) -> Vec<u8> {
@@ -40,24 +33,17 @@ async fn sha_of_stream(s: impl futures::Stream<Item = Vec<u8>>) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
-/// Files whose name marks an interrupted write (`name#digits`).
+/// Files whose name marks an interrupted write (text after the first `#` all digits).
 fn staged_files(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Some((_, tail)) =
-                p.file_name().unwrap().to_string_lossy().rsplit_once('#')
-                && tail.bytes().all(|b| b.is_ascii_digit())
-            {
-                out.push(p.display().to_string());
-            }
-        }
-    }
-    out
+    test_support::files_under(dir)
+        .into_iter()
+        .filter(|path| {
+            let name = path.rsplit('/').next().unwrap_or_default();
+            name.split_once('#').is_some_and(|(_, tail)| {
+                !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit())
+            })
+        })
+        .collect()
 }
 
 #[tokio::test]

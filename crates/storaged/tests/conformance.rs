@@ -84,21 +84,6 @@ fn chunks(parts: Vec<Bytes>) -> ByteStream {
     futures::stream::iter(parts.into_iter().map(Ok)).boxed()
 }
 
-/// `n` deterministic pseudo-random bytes.
-fn data(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 async fn read_all(store: &dyn Store, k: &ObjectKey) -> Vec<u8> {
     store.get_bytes(k).await.unwrap().to_vec()
 }
@@ -129,7 +114,7 @@ async fn empty_object(store: &dyn Store) {
 
 async fn multi_chunk_body_and_large_object(store: &dyn Store) {
     // 20 MiB in uneven chunks: more than two S3 parts, so the multipart path runs.
-    let bytes = data(20 << 20, 7);
+    let bytes = test_support::pseudo_random(20 << 20, 7);
     let parts: Vec<Bytes> = bytes.chunks(777_777).map(Bytes::copy_from_slice).collect();
     let k = key("big/object.bin");
     let meta = store

@@ -3,11 +3,9 @@
 //! them first.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use storaged::http::StorageApi;
 use storaged::{ObjectStoreBackend, Store};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Server {
     addr: std::net::SocketAddr,
@@ -36,26 +34,8 @@ async fn local_server(max: u64) -> Server {
     serve(store, max, Some(dir)).await
 }
 
-/// Sends raw request bytes and returns (status, body).
 async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(request).await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    test_support::raw_http(&addr.to_string(), request).await
 }
 
 async fn get_raw(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
@@ -441,17 +421,5 @@ async fn a_failed_put_leaves_no_staged_file_on_disk() {
 }
 
 fn walk(root: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            if e.path().is_dir() {
-                stack.push(e.path());
-            } else {
-                out.push(e.path().strip_prefix(root).unwrap().display().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
+    test_support::files_under(root)
 }
