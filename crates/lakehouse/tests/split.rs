@@ -81,9 +81,9 @@ async fn the_storage_contract_holds_directly_and_through_the_gateway() {
             .await
             .unwrap();
         assert_eq!(r.status(), 400);
-        assert_eq!(client.delete(&url).send().await.unwrap().status(), 204);
-        assert_eq!(client.get(&url).send().await.unwrap().status(), 404);
-        assert_eq!(client.delete(&url).send().await.unwrap().status(), 204);
+        assert_eq!(test_support::status_of(client.delete(&url)).await, 204);
+        assert_eq!(test_support::status_of(client.get(&url)).await, 404);
+        assert_eq!(test_support::status_of(client.delete(&url)).await, 204);
     }
     let health: serde_json::Value = client
         .get(format!("{}/health", split.gateway.url))

@@ -165,13 +165,7 @@ async fn client_disconnect_mid_put_leaves_the_previous_object_and_no_temp_file()
     let url = format!("{}/v1/storage/d/obj", lh.url);
     let client = reqwest::Client::new();
     assert_eq!(
-        client
-            .put(&url)
-            .body("previous")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        test_support::status_of(client.put(&url).body("previous")).await,
         201
     );
 
@@ -261,43 +255,19 @@ async fn api_key_guards_every_route_but_health() {
     assert_eq!(r.status(), 401);
     assert!(r.text().await.unwrap().contains("Authorization: Bearer"));
     assert_eq!(
-        client
-            .put(&url)
-            .bearer_auth("wrong")
-            .body("x")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        test_support::status_of(client.put(&url).bearer_auth("wrong").body("x")).await,
         401
     );
     assert_eq!(
-        client
-            .put(&url)
-            .bearer_auth("s3cret")
-            .body("x")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        test_support::status_of(client.put(&url).bearer_auth("s3cret").body("x")).await,
         201
     );
     assert_eq!(
-        client
-            .get(format!("{}/metrics", lh.url))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        test_support::status_of(client.get(format!("{}/metrics", lh.url))).await,
         401
     );
     assert_eq!(
-        client
-            .get(format!("{}/health", lh.url))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        test_support::status_of(client.get(format!("{}/health", lh.url))).await,
         200
     );
 }

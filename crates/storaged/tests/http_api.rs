@@ -116,7 +116,7 @@ async fn bodies_over_the_limit_get_413_and_store_nothing() {
         .await
         .unwrap();
     assert_eq!(r.status(), 413);
-    assert_eq!(client.get(&url).send().await.unwrap().status(), 404);
+    assert_eq!(test_support::status_of(client.get(&url)).await, 404);
     let dir = server.dir.as_ref().unwrap().path();
     assert_eq!(
         std::fs::read_dir(dir).unwrap().count(),
@@ -287,41 +287,20 @@ async fn local_layout_clashes_are_404_409_and_reserved_names_400() {
     let client = reqwest::Client::new();
     let url = |k: &str| format!("http://{}/v1/storage/{k}", server.addr);
     assert_eq!(
-        client
-            .put(url("reports"))
-            .body("r")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        test_support::status_of(client.put(url("reports")).body("r")).await,
         201
     );
     // Below an object: nothing there.
     assert_eq!(
-        client
-            .get(url("reports/2024.csv"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        test_support::status_of(client.get(url("reports/2024.csv"))).await,
         404
     );
     assert_eq!(
-        client
-            .head(url("reports/2024.csv"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        test_support::status_of(client.head(url("reports/2024.csv"))).await,
         404
     );
     assert_eq!(
-        client
-            .delete(url("reports/2024.csv"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        test_support::status_of(client.delete(url("reports/2024.csv"))).await,
         204
     );
     let listed: serde_json::Value = client
@@ -343,26 +322,14 @@ async fn local_layout_clashes_are_404_409_and_reserved_names_400() {
     assert_eq!(r.status(), 409);
     assert!(r.text().await.unwrap().contains("conflict"));
     assert_eq!(
-        client
-            .put(url("dir/a"))
-            .body("a")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        test_support::status_of(client.put(url("dir/a")).body("a")).await,
         201
     );
     assert_eq!(
-        client
-            .put(url("dir"))
-            .body("d")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        test_support::status_of(client.put(url("dir")).body("d")).await,
         409
     );
-    assert_eq!(client.get(url("dir")).send().await.unwrap().status(), 404);
+    assert_eq!(test_support::status_of(client.get(url("dir"))).await, 404);
     assert_eq!(
         client
             .get(url("reports"))
@@ -400,7 +367,7 @@ async fn a_failed_put_leaves_no_staged_file_on_disk() {
     let client = reqwest::Client::new();
     let url = format!("http://{}/v1/storage/deep/er/obj", server.addr);
     assert_eq!(
-        client.put(&url).body("old").send().await.unwrap().status(),
+        test_support::status_of(client.put(&url).body("old")).await,
         201
     );
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =

@@ -331,3 +331,8 @@ pub async fn raw_http(addr: &str, request: &[u8]) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// Sends `request` and returns the status of the answer.
+pub async fn status_of(request: reqwest::RequestBuilder) -> reqwest::StatusCode {
+    request.send().await.expect("request sent").status()
+}
