@@ -5,12 +5,12 @@
 #
 #   bench/storaged/run.sh            # needs wrk and nginx (installed from Debian if missing)
 #
-# Env: BENCH_DIR (default /var/tmp/lakehouse-bench, must be on a real disk),
+# Env: BENCH_DIR (default /var/tmp/lakehouse-bench/storaged, must be on a real disk),
 #      SIZE_MIB (default 1024), WRK_SECONDS (default 10), REPEAT (default 3).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
-bench=${BENCH_DIR:-/var/tmp/lakehouse-bench}
+bench=${BENCH_DIR:-/var/tmp/lakehouse-bench/storaged}
 size_mib=${SIZE_MIB:-1024}
 wrk_seconds=${WRK_SECONDS:-10}
 repeat=${REPEAT:-3}

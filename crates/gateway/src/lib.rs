@@ -30,11 +30,15 @@ pub fn standalone(services: Router, health: Health, options: &GatewayOptions) ->
 #[derive(Clone, Debug)]
 pub struct Upstreams {
     pub storaged: String,
+    pub catalogd: String,
+    pub ingestd: String,
 }
 
 /// The split gateway: every `/v1/...` route proxied to the service that owns it.
 pub fn split(upstreams: &Upstreams, options: &GatewayOptions) -> Router {
     let storage = proxy::Proxy::new("storaged", &upstreams.storaged);
+    let catalog = proxy::Proxy::new("catalogd", &upstreams.catalogd);
+    let ingest = proxy::Proxy::new("ingestd", &upstreams.ingestd);
     let routes = Router::new()
         .route(
             "/v1/storage",
@@ -47,8 +51,24 @@ pub fn split(upstreams: &Upstreams, options: &GatewayOptions) -> Router {
         .route(
             "/v1/storage/{*key}",
             axum::routing::any(proxy::forward).with_state(storage),
+        )
+        .route(
+            "/v1/datasets",
+            axum::routing::any(proxy::forward).with_state(catalog.clone()),
+        )
+        .route(
+            "/v1/datasets/{*rest}",
+            axum::routing::any(proxy::forward).with_state(catalog),
+        )
+        .route(
+            "/v1/ingest/{*rest}",
+            axum::routing::any(proxy::forward).with_state(ingest),
         );
-    let health = Health::remote(vec![("storaged".into(), upstreams.storaged.clone())]);
+    let health = Health::remote(vec![
+        ("storaged".into(), upstreams.storaged.clone()),
+        ("catalogd".into(), upstreams.catalogd.clone()),
+        ("ingestd".into(), upstreams.ingestd.clone()),
+    ]);
     finish(routes, health, options)
 }
 

@@ -1,6 +1,7 @@
 //! `lakehouse`: one binary for every deployment (DESIGN §1). This crate parses the command
 //! line and wires services together; what the services do lives in their crates.
 
+mod cli;
 mod serve;
 
 use std::path::PathBuf;
@@ -24,6 +25,13 @@ enum Command {
     /// Run the server: every service in one process (standalone, the default), or the
     /// roles named by --services (split deployment).
     Serve(serve::ServeArgs),
+    /// Upload a CSV (or .csv.gz, or .parquet) as a new version of a dataset, with progress.
+    #[command(
+        after_help = "Examples:\n  lakehouse ingest sales.csv --name sales\n  lakehouse ingest more.csv.gz --name sales --mode append\n  lakehouse ingest prices.csv --name prices --schema 'sku:utf8,price:float64'"
+    )]
+    Ingest(cli::ingest::IngestArgs),
+    /// List the datasets: name, version, rows, size, last update.
+    Datasets(cli::datasets::DatasetsArgs),
     /// Print the effective configuration (file + LAKEHOUSE_* overrides), secrets redacted.
     Config {
         /// lakehouse.toml to load (the Go system's file loads unchanged).
@@ -39,6 +47,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Ingest(args) => cli::run(cli::ingest::run(args)),
+        Command::Datasets(args) => cli::run(cli::datasets::run(args)),
         Command::Config { config } => {
             match serve::load_config(config.as_deref(), &Default::default()) {
                 Ok(config) => {

@@ -9,9 +9,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use catalogd::{Catalog, StoreCatalog};
+use chrono::{DateTime, Utc};
 use clap::Args;
 use common::config::{Config, Overrides, StorageConfig};
 use common::server::{self, Shutdown};
+use ingestd::Ingestor;
 use storaged::http::StorageApi;
 use storaged::{ObjectStoreBackend, Store};
 
@@ -25,7 +28,7 @@ pub struct ServeArgs {
     /// Keep data in this local directory (sets [storage] data_dir, implies the local backend).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Roles to run, comma-separated (split deployment): storaged, gateway.
+    /// Roles to run, comma-separated (split deployment): storaged, catalogd, ingestd, gateway.
     #[arg(long, value_delimiter = ',')]
     services: Vec<String>,
 }
@@ -35,13 +38,15 @@ pub struct ServeArgs {
 enum Role {
     Gateway,
     Storaged,
+    Catalogd,
+    Ingestd,
 }
 
 const ROLES: &[(&str, Option<Role>)] = &[
     ("gateway", Some(Role::Gateway)),
     ("storaged", Some(Role::Storaged)),
-    ("catalogd", None),
-    ("ingestd", None),
+    ("catalogd", Some(Role::Catalogd)),
+    ("ingestd", Some(Role::Ingestd)),
     ("queryd", None),
     ("vectord", None),
 ];
@@ -109,14 +114,17 @@ pub fn describe_config(c: &Config) -> String {
         ),
     };
     format!(
-        "[gateway]\nbind = \"{}\"\nstoraged_url = {:?}\napi_key = {}\n\n[storaged]\nbind = \"{}\"\n\
-         max_object_bytes = {}\n\n[queryd]\npg_bind = \"{}\"\nrefresh_every = \"{}s\"\n\n[vectord]\npersist = {}\n\n\
+        "[gateway]\nbind = \"{}\"\nstoraged_url = {:?}\ncatalogd_url = {:?}\napi_key = {}\n\n[storaged]\nbind = \"{}\"\n\
+         max_object_bytes = {}\n\n[catalogd]\nbind = \"{}\"\nkeep_versions = {}\n\n[queryd]\npg_bind = \"{}\"\nrefresh_every = \"{}s\"\n\n[vectord]\npersist = {}\n\n\
          {storage}\n[log]\nlevel = {:?}",
         c.gateway.bind,
         c.gateway.storaged_url,
+        c.gateway.catalogd_url,
         redact(&c.gateway.api_key),
         c.storaged.bind,
         c.storaged.max_object_bytes,
+        c.catalogd.bind,
+        c.catalogd.keep_versions,
         c.queryd.pg_bind,
         c.queryd.refresh_every.as_secs(),
         c.vectord.persist,
@@ -170,7 +178,33 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(Arc::new(backend))
 }
 
+/// The store of a split role that is not storaged: S3 directly (no hop through storaged),
+/// or, when the data is in a local directory — which belongs to the storaged process —
+/// storaged over HTTP at `storaged_url`.
+async fn store_for_role(config: &Config, storaged_url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    match config.storage {
+        StorageConfig::S3(_) => open_store(config).await,
+        StorageConfig::Local { .. } => Ok(Arc::new(storaged::StoreClient::new(storaged_url))),
+    }
+}
+
+/// Removes data files no manifest references (left by a crash mid-ingest) in the
+/// background, sparing any written since `older_than` (an ingest may still be committing).
+fn sweep_in_background(
+    store: Arc<dyn Store>,
+    catalog: Arc<dyn Catalog>,
+    older_than: DateTime<Utc>,
+) {
+    tokio::spawn(async move {
+        match catalogd::sweep_unreferenced(&*store, &*catalog, older_than).await {
+            Ok(removed) => tracing::info!(removed, "swept unreferenced data files"),
+            Err(e) => tracing::warn!(error = %e, "sweeping unreferenced data files failed"),
+        }
+    });
+}
+
 async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
+    let started = Utc::now();
     let (trigger, shutdown) = Shutdown::new();
     server::on_signals(trigger);
     let gateway_options = gateway::GatewayOptions {
@@ -178,21 +212,53 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     };
     let mut servers = tokio::task::JoinSet::new();
 
-    if roles.is_empty() {
-        let store = open_store(&config).await?;
-        let health = gateway::Health::Local(vec![("storaged".into(), store.describe())]);
+    // One store per process, shared by every role in it.
+    let store = if roles.is_empty() || roles.contains(&Role::Storaged) {
+        Some(open_store(&config).await?)
+    } else if roles.contains(&Role::Catalogd) {
+        Some(store_for_role(&config, &config.catalogd.storaged_url).await?)
+    } else if roles.contains(&Role::Ingestd) {
+        Some(store_for_role(&config, &config.ingestd.storaged_url).await?)
+    } else {
+        None
+    };
+    let keep_versions = config.catalogd.keep_versions;
+
+    if roles.is_empty()
+        && let Some(store) = &store
+    {
+        let catalog: Arc<dyn Catalog> = Arc::new(StoreCatalog::new(store.clone(), keep_versions));
+        // Alone on its data: whatever no manifest references was left by an earlier run.
+        sweep_in_background(store.clone(), catalog.clone(), started);
+        let health = gateway::Health::Local(vec![
+            ("storaged".into(), store.describe()),
+            (
+                "catalogd".into(),
+                format!("manifests in {}", store.describe()),
+            ),
+            ("ingestd".into(), "in-process".into()),
+        ]);
+        let ingestor = Ingestor::new(
+            store.clone(),
+            catalog.clone(),
+            config.ingestd.max_ingest_bytes,
+        );
         let api = StorageApi {
-            store,
+            store: store.clone(),
             max_object_bytes: config.storaged.max_object_bytes,
         };
-        let router = gateway::standalone(storaged::http::router(api), health, &gateway_options);
+        let services = storaged::http::router(api)
+            .merge(catalogd::http::router(catalog))
+            .merge(ingestd::http::router(ingestor));
+        let router = gateway::standalone(services, health, &gateway_options);
         let listener = server::bind("gateway", config.gateway.bind).await?;
         servers.spawn(server::serve("gateway", listener, router, shutdown.clone()));
     }
-    if roles.contains(&Role::Storaged) {
-        let store = open_store(&config).await?;
+    if roles.contains(&Role::Storaged)
+        && let Some(store) = &store
+    {
         let api = StorageApi {
-            store,
+            store: store.clone(),
             max_object_bytes: config.storaged.max_object_bytes,
         };
         let router = common::server::service_router(storaged::http::router(api));
@@ -204,9 +270,43 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             shutdown.clone(),
         ));
     }
+    if roles.contains(&Role::Catalogd)
+        && let Some(store) = &store
+    {
+        let catalog: Arc<dyn Catalog> = Arc::new(StoreCatalog::new(store.clone(), keep_versions));
+        // Other processes may be mid-ingest: spare files younger than an hour.
+        sweep_in_background(
+            store.clone(),
+            catalog.clone(),
+            started - chrono::Duration::hours(1),
+        );
+        let router = common::server::service_router(catalogd::http::router(catalog));
+        let listener = server::bind("catalogd", config.catalogd.bind).await?;
+        servers.spawn(server::serve(
+            "catalogd",
+            listener,
+            router,
+            shutdown.clone(),
+        ));
+    }
+    if roles.contains(&Role::Ingestd)
+        && let Some(store) = &store
+    {
+        let catalog: Arc<dyn Catalog> = if roles.contains(&Role::Catalogd) {
+            Arc::new(StoreCatalog::new(store.clone(), keep_versions))
+        } else {
+            Arc::new(catalogd::CatalogClient::new(&config.ingestd.catalogd_url))
+        };
+        let ingestor = Ingestor::new(store.clone(), catalog, config.ingestd.max_ingest_bytes);
+        let router = common::server::service_router(ingestd::http::router(ingestor));
+        let listener = server::bind("ingestd", config.ingestd.bind).await?;
+        servers.spawn(server::serve("ingestd", listener, router, shutdown.clone()));
+    }
     if roles.contains(&Role::Gateway) {
         let upstreams = gateway::Upstreams {
             storaged: config.gateway.storaged_url.clone(),
+            catalogd: config.gateway.catalogd_url.clone(),
+            ingestd: config.gateway.ingestd_url.clone(),
         };
         let router = gateway::split(&upstreams, &gateway_options);
         let listener = server::bind("gateway", config.gateway.bind).await?;

@@ -1,5 +1,5 @@
 //! The real binary in the standalone deployment: large objects, crashes, disconnects,
-//! graceful shutdown, auth and metrics.
+//! graceful shutdown, auth and metrics, and datasets committed through catalogd.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -310,4 +310,65 @@ async fn metrics_count_requests_per_route_and_status() {
         text.contains("http_request_duration_seconds_bucket"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn datasets_commit_read_back_and_orphans_are_swept_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let launch = Launch::standalone(dir.path());
+    let mut lh = Lakehouse::start(bin(), launch.clone()).await;
+    let client = reqwest::Client::new();
+    let put = |url: String| client.put(url).body("PAR1");
+    let referenced = "datasets/trips/v1/part-0.parquet";
+    let orphan = "datasets/trips/v2/part-0.parquet";
+    for key in [referenced, orphan] {
+        let status = test_support::status_of(put(format!("{}/v1/storage/{key}", lh.url))).await;
+        assert_eq!(status, 201);
+    }
+    let commit = serde_json::json!({
+        "name": "trips", "mode": "create",
+        "schema": {"fields": [{"name": "id", "type": "int64", "nullable": false}]},
+        "files": [{"key": referenced, "rows": 7, "bytes": 4}],
+    });
+    let url = format!("{}/v1/datasets", lh.url);
+    let r = client.post(&url).json(&commit).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let r = client.post(&url).json(&commit).send().await.unwrap();
+    assert_eq!(r.status(), 409, "create of an existing dataset");
+    let listed: serde_json::Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["datasets"][0]["name"], "trips");
+    assert_eq!(listed["datasets"][0]["rows"], 7);
+    let health: serde_json::Value = reqwest::get(format!("{}/health", lh.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["services"]["catalogd"]["status"], "ok", "{health}");
+    assert!(dir.path().join("_catalog/trips.json").is_file());
+
+    // The next start sweeps what no manifest references (the orphan of a crashed ingest).
+    lh.terminate(Duration::from_secs(10)).expect("clean exit");
+    let lh = Lakehouse::start(bin(), launch).await;
+    let start = Instant::now();
+    while !lh.log_text().contains("swept unreferenced data files")
+        && start.elapsed() < Duration::from_secs(10)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(lh.log_text().contains("removed=1"), "{}", lh.log_text());
+    assert!(!dir.path().join(orphan).exists(), "the orphan was swept");
+    assert!(
+        dir.path().join(referenced).exists(),
+        "the referenced file stays"
+    );
+    let m: serde_json::Value = client
+        .get(format!("{url}/trips"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(m["version"], 1, "{m}");
 }

@@ -1,0 +1,281 @@
+//! The [`Catalog`] seam and [`StoreCatalog`], its in-process impl over a [`Store`].
+//!
+//! A dataset is one manifest object, `_catalog/{name}.json`; writing it (one PUT) is the
+//! commit. Data files are written before the commit, and deleted only after a manifest that
+//! no longer references them was written, so a crash anywhere leaves at worst unreferenced
+//! files (collected by [`sweep_unreferenced`]), never a manifest pointing at nothing.
+//!
+//! Concurrency: in one process, commits and deletes of one dataset are serialised by a
+//! per-name mutex. Across processes, the manifest PUT is conditional (create-only for a new
+//! dataset, `If-Match` the etag read otherwise); a writer that loses re-reads the manifest
+//! and re-applies its commit, so concurrent appends from many processes all land.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
+use storaged::{KeyPrefix, ObjectKey, PutMode, Store, StoreError, StoreExt};
+
+use crate::commit::{self, Plan};
+use crate::error::CatalogError;
+use crate::manifest::{Commit, Committed, Manifest};
+use crate::name::DatasetName;
+
+pub use crate::sweep::sweep_unreferenced;
+
+/// Where manifests live.
+pub const CATALOG_PREFIX: &str = "_catalog/";
+/// Where data files live (`datasets/{name}/...`).
+pub const DATASETS_PREFIX: &str = "datasets/";
+/// Conditional PUT attempts before a commit gives up with `ConcurrentUpdate`.
+const MAX_TRIES: u32 = 8;
+/// Manifests read, or data files deleted, at once.
+pub(crate) const PARALLEL_IO: usize = 16;
+
+#[async_trait]
+pub trait Catalog: Send + Sync + 'static {
+    /// Every dataset, sorted by name.
+    async fn list(&self) -> Result<Vec<Manifest>, CatalogError>;
+    /// One dataset; `NotFound` when there is none.
+    async fn get(&self, name: &DatasetName) -> Result<Manifest, CatalogError>;
+    /// Makes a new version, or answers `Existing` when the commit is a no-op (see
+    /// [`crate::commit`]).
+    async fn commit(&self, commit: Commit) -> Result<Committed, CatalogError>;
+    /// Removes the manifest, then every object under `datasets/{name}/`; `NotFound` when
+    /// there is no manifest.
+    async fn delete(&self, name: &DatasetName) -> Result<(), CatalogError>;
+}
+
+/// The manifest key of `name`. (A dataset name is always a valid key segment, so this
+/// fails only on a bug; it is a `Result` to keep panics off request paths.)
+pub fn manifest_key(name: &DatasetName) -> Result<ObjectKey, CatalogError> {
+    let text = format!("{CATALOG_PREFIX}{name}.json");
+    ObjectKey::parse(&text).map_err(|e| StoreError::invalid_key(&text, e).into())
+}
+
+/// The prefix of `name`'s data files, `datasets/{name}/`.
+pub fn data_prefix(name: &DatasetName) -> Result<KeyPrefix, CatalogError> {
+    prefix(&format!("{DATASETS_PREFIX}{name}/"))
+}
+
+pub(crate) fn prefix(text: &str) -> Result<KeyPrefix, CatalogError> {
+    KeyPrefix::parse(text).map_err(|e| StoreError::invalid_key(text, e).into())
+}
+
+/// The in-process [`Catalog`]: manifests as JSON objects in a [`Store`].
+pub struct StoreCatalog {
+    store: Arc<dyn Store>,
+    keep_versions: u32,
+    locks: NameLocks,
+}
+
+impl StoreCatalog {
+    /// `keep_versions`: versions kept per dataset, the current one included (at least 1).
+    pub fn new(store: Arc<dyn Store>, keep_versions: u32) -> StoreCatalog {
+        StoreCatalog {
+            store,
+            keep_versions: keep_versions.max(1),
+            locks: NameLocks::default(),
+        }
+    }
+
+    /// The manifest and the etag to make the next PUT conditional on; `None` when missing.
+    async fn read(&self, name: &DatasetName) -> Result<Option<(Manifest, String)>, CatalogError> {
+        let key = manifest_key(name)?;
+        let object = match self.store.get(&key).await {
+            Ok(object) => object,
+            Err(StoreError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let etag = object.meta.etag.clone().ok_or_else(|| {
+            StoreError::Internal(format!("{} gave no etag for {key}", self.store.describe()))
+        })?;
+        let chunks: Vec<Bytes> = object.body.try_collect().await?;
+        let manifest = decode(&key, name, &chunks.concat())?;
+        Ok(Some((manifest, etag)))
+    }
+
+    /// One attempt: read, plan, conditional PUT. `Ok(None)` when another writer got there
+    /// first.
+    async fn try_commit(
+        &self,
+        commit: &Commit,
+    ) -> Result<Option<(Committed, Vec<String>)>, CatalogError> {
+        let current = self.read(&commit.name).await?;
+        let plan = commit::plan(
+            current.as_ref().map(|(m, _)| m),
+            commit,
+            self.keep_versions,
+            Utc::now(),
+        )?;
+        let (manifest, garbage) = match (plan, current) {
+            (Plan::Existing, Some((m, _))) => return Ok(Some((Committed::Existing(m), vec![]))),
+            (Plan::Existing, None) => {
+                return Err(StoreError::Internal("no-op commit without a manifest".into()).into());
+            }
+            (Plan::Write { manifest, garbage }, current) => {
+                let mode = current.map_or(PutMode::Create, |(_, etag)| PutMode::IfMatch(etag));
+                let body = serde_json::to_vec(&manifest)
+                    .map_err(|e| StoreError::Internal(format!("encoding a manifest: {e}")))?;
+                let key = manifest_key(&commit.name)?;
+                match self.store.put_bytes(&key, body.into(), mode).await {
+                    Ok(_) => (*manifest, garbage),
+                    Err(StoreError::PreconditionFailed(_)) => return Ok(None),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        Ok(Some((Committed::Created(manifest), garbage)))
+    }
+
+    /// Deletes data files no manifest references any more; failures only warn (the commit
+    /// or delete stands, and the sweep collects what is left).
+    async fn collect(&self, keys: Vec<String>, why: &str) {
+        let deletes = futures::stream::iter(keys).map(|text| async move {
+            let result = match ObjectKey::parse(&text) {
+                Ok(key) => self.store.delete(&key).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(error) = result {
+                tracing::warn!(key = %text, %error, "could not delete a data file {why}");
+            }
+        });
+        deletes.buffer_unordered(PARALLEL_IO).collect::<()>().await;
+    }
+}
+
+/// Decodes a stored manifest; it must name the dataset its key names.
+pub(crate) fn decode(
+    key: &ObjectKey,
+    name: &DatasetName,
+    bytes: &[u8],
+) -> Result<Manifest, CatalogError> {
+    let corrupt = |reason: String| CatalogError::Corrupt {
+        key: key.to_string(),
+        reason,
+    };
+    let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+    if &manifest.name != name {
+        return Err(corrupt(format!(
+            "it names dataset {:?}",
+            manifest.name.as_str()
+        )));
+    }
+    Ok(manifest)
+}
+
+/// A short pause before retry `attempt` (1-based): doubling from 20 ms, with jitter so that
+/// writers that collided once do not collide again in step.
+fn backoff(attempt: u32) -> Duration {
+    let base = 20u64 << attempt.min(6);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    Duration::from_millis(base / 2 + nanos % base)
+}
+
+#[async_trait]
+impl Catalog for StoreCatalog {
+    async fn list(&self) -> Result<Vec<Manifest>, CatalogError> {
+        let names: Vec<DatasetName> = self
+            .store
+            .list(&prefix(CATALOG_PREFIX)?)
+            .await?
+            .into_iter()
+            .filter_map(|meta| {
+                let stem = meta
+                    .key
+                    .strip_prefix(CATALOG_PREFIX)?
+                    .strip_suffix(".json")?;
+                stem.parse().ok()
+            })
+            .collect();
+        let reads = futures::stream::iter(names)
+            .map(|name| async move { (self.read(&name).await, name) })
+            .buffered(PARALLEL_IO);
+        let results: Vec<_> = reads.collect().await;
+        let mut out = Vec::new();
+        for (result, name) in results {
+            match result {
+                Ok(Some((manifest, _))) => out.push(manifest),
+                // Deleted since the listing.
+                Ok(None) => {}
+                Err(e @ CatalogError::Corrupt { .. }) => {
+                    tracing::warn!(dataset = %name, error = %e, "skipping a corrupt manifest");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn get(&self, name: &DatasetName) -> Result<Manifest, CatalogError> {
+        match self.read(name).await? {
+            Some((manifest, _)) => Ok(manifest),
+            None => Err(CatalogError::NotFound {
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<Committed, CatalogError> {
+        let commit = commit::checked(commit)?;
+        let lock = self.locks.get(&commit.name);
+        let _held = lock.lock().await;
+        for attempt in 1..=MAX_TRIES {
+            if let Some((committed, garbage)) = self.try_commit(&commit).await? {
+                self.collect(garbage, "that fell out of the keep window")
+                    .await;
+                return Ok(committed);
+            }
+            tracing::debug!(dataset = %commit.name, attempt, "manifest changed under the commit; retrying");
+            if attempt < MAX_TRIES {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+        }
+        Err(CatalogError::ConcurrentUpdate(format!(
+            "dataset {:?} kept changing under this commit ({MAX_TRIES} tries); nothing was written, retry",
+            commit.name.as_str()
+        )))
+    }
+
+    async fn delete(&self, name: &DatasetName) -> Result<(), CatalogError> {
+        let lock = self.locks.get(name);
+        let _held = lock.lock().await;
+        let key = manifest_key(name)?;
+        // HEAD, not a read: a corrupt manifest can still be deleted.
+        match self.store.head(&key).await {
+            Ok(_) => {}
+            Err(StoreError::NotFound { .. }) => {
+                return Err(CatalogError::NotFound {
+                    name: name.to_string(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.store.delete(&key).await?;
+        let files = self.store.list(&data_prefix(name)?).await?;
+        let keys = files.into_iter().map(|m| m.key).collect();
+        self.collect(keys, "of a deleted dataset").await;
+        Ok(())
+    }
+}
+
+/// One async mutex per dataset with a commit or delete in progress; entries are dropped when
+/// no one holds them.
+#[derive(Default)]
+struct NameLocks(Mutex<HashMap<DatasetName, Arc<tokio::sync::Mutex<()>>>>);
+
+impl NameLocks {
+    fn get(&self, name: &DatasetName) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, lock| Arc::strong_count(lock) > 1);
+        map.entry(name.clone()).or_default().clone()
+    }
+}

@@ -1,0 +1,211 @@
+//! Commit planning: from the current manifest (if any) and a [`Commit`], the next manifest
+//! and the data files that fell out of the keep window — pure, no I/O, so every rule is
+//! tested here and [`crate::StoreCatalog`] only adds reading, the conditional PUT and retries.
+//!
+//! Rules (docs/api.md): an idempotency key equal to a kept version's makes any commit a
+//! no-op; create refuses an existing dataset; an overwrite whose source SHA-256 equals the
+//! current version's is a no-op; an append needs the current schema (names, order, types)
+//! and adds its files to the current ones. The new version is `current + 1` (1 for a new
+//! dataset). The manifest keeps the newest `keep_versions` versions, current included.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use storaged::ObjectKey;
+
+use crate::error::CatalogError;
+use crate::manifest::{Commit, CommitMode, DataFile, Manifest, Schema, Version};
+
+/// Longest idempotency key, in bytes.
+pub const MAX_IDEMPOTENCY_KEY: usize = 256;
+
+/// What a commit will do to the store.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// Nothing to write: answer the current manifest.
+    Existing,
+    /// Write `manifest`; afterwards delete `garbage` (files no kept version references).
+    Write {
+        manifest: Box<Manifest>,
+        garbage: Vec<String>,
+    },
+}
+
+/// Checks what can be checked without the current manifest; returns the commit with its
+/// SHA-256 in lowercase.
+pub(crate) fn checked(mut commit: Commit) -> Result<Commit, CatalogError> {
+    let bad = |m: String| Err(CatalogError::BadCommit(m));
+    let prefix = format!("datasets/{}/", commit.name);
+    let mut seen = HashSet::new();
+    for file in &commit.files {
+        let canonical = ObjectKey::parse(&file.key).map(|k| k.as_str() == file.key);
+        match canonical {
+            Err(e) => return bad(format!("file key {:?} is not a valid key: {e}", file.key)),
+            Ok(false) => return bad(format!("file key {:?} is not in canonical form", file.key)),
+            Ok(true) => {}
+        }
+        if !file.key.starts_with(&prefix) {
+            return bad(format!("file key {:?} is not under {prefix}", file.key));
+        }
+        if !seen.insert(file.key.as_str()) {
+            return bad(format!("file key {:?} is listed twice", file.key));
+        }
+    }
+    check_schema(&commit.schema)?;
+    if let Some(sha) = &commit.source_sha256 {
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return bad(format!("source_sha256 {sha:?} is not 64 hex digits"));
+        }
+        commit.source_sha256 = Some(sha.to_ascii_lowercase());
+    }
+    if let Some(key) = &commit.idempotency_key
+        && (key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || key.chars().any(char::is_control))
+    {
+        return bad(format!(
+            "idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY} bytes without control characters"
+        ));
+    }
+    Ok(commit)
+}
+
+fn check_schema(schema: &Schema) -> Result<(), CatalogError> {
+    if schema.fields.is_empty() {
+        return Err(CatalogError::BadCommit("the schema has no columns".into()));
+    }
+    let mut names = HashSet::new();
+    for (i, field) in schema.fields.iter().enumerate() {
+        if field.name.is_empty() {
+            return Err(CatalogError::BadCommit(format!(
+                "column {} has an empty name",
+                i + 1
+            )));
+        }
+        if !names.insert(field.name.as_str()) {
+            return Err(CatalogError::BadCommit(format!(
+                "column {:?} appears twice in the schema",
+                field.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Plans `commit` (already [`checked`]) against `current`.
+pub(crate) fn plan(
+    current: Option<&Manifest>,
+    commit: &Commit,
+    keep_versions: u32,
+    now: DateTime<Utc>,
+) -> Result<Plan, CatalogError> {
+    let name = commit.name.as_str();
+    if let (Some(m), Some(key)) = (current, &commit.idempotency_key)
+        && m.all_versions()
+            .any(|v| v.idempotency_key.as_ref() == Some(key))
+    {
+        return Ok(Plan::Existing);
+    }
+    let (schema, files) = match (current, commit.mode) {
+        (Some(_), CommitMode::Create) => {
+            return Err(CatalogError::Exists { name: name.into() });
+        }
+        (Some(m), CommitMode::Overwrite)
+            if commit.source_sha256.is_some()
+                && commit.source_sha256 == m.current.source_sha256 =>
+        {
+            return Ok(Plan::Existing);
+        }
+        (Some(m), CommitMode::Append) => appended(m, commit)?,
+        _ => (commit.schema.clone(), commit.files.clone()),
+    };
+    let (rows, bytes) = totals(&files)?;
+    let version = Version {
+        version: current.map_or(1, |m| m.current.version + 1),
+        mode: commit.mode,
+        rows,
+        bytes,
+        schema,
+        files,
+        created_at: now,
+        source_sha256: commit.source_sha256.clone(),
+        idempotency_key: commit.idempotency_key.clone(),
+    };
+    let keep_older = keep_versions.max(1) as usize - 1;
+    let (mut versions, mut dropped) = (Vec::new(), Vec::new());
+    if let Some(m) = current {
+        let older = std::iter::once(&m.current).chain(&m.versions).cloned();
+        for (i, v) in older.enumerate() {
+            if i < keep_older {
+                versions.push(v)
+            } else {
+                dropped.push(v)
+            }
+        }
+    }
+    let manifest = Manifest {
+        name: commit.name.clone(),
+        current: version,
+        versions,
+    };
+    let kept: HashSet<&str> = manifest.referenced_keys().collect();
+    let mut garbage: Vec<String> = dropped
+        .iter()
+        .flat_map(|v| &v.files)
+        .filter(|f| !kept.contains(f.key.as_str()))
+        .map(|f| f.key.clone())
+        .collect();
+    garbage.sort();
+    garbage.dedup();
+    Ok(Plan::Write {
+        manifest: Box::new(manifest),
+        garbage,
+    })
+}
+
+/// The schema and files of an append to `m`: the current schema (a column becomes nullable
+/// when the upload's is), the current files then the new ones.
+fn appended(m: &Manifest, commit: &Commit) -> Result<(Schema, Vec<DataFile>), CatalogError> {
+    let differences = m.current.schema.differences(&commit.schema);
+    if !differences.is_empty() {
+        return Err(CatalogError::SchemaMismatch {
+            name: commit.name.to_string(),
+            differences,
+        });
+    }
+    let current: HashSet<&str> = m.current.files.iter().map(|f| f.key.as_str()).collect();
+    if let Some(f) = commit
+        .files
+        .iter()
+        .find(|f| current.contains(f.key.as_str()))
+    {
+        return Err(CatalogError::BadCommit(format!(
+            "file key {:?} is already part of version {}",
+            f.key, m.current.version
+        )));
+    }
+    let mut schema = m.current.schema.clone();
+    for (mine, theirs) in schema.fields.iter_mut().zip(&commit.schema.fields) {
+        mine.nullable |= theirs.nullable;
+    }
+    let files = m
+        .current
+        .files
+        .iter()
+        .chain(&commit.files)
+        .cloned()
+        .collect();
+    Ok((schema, files))
+}
+
+fn totals(files: &[DataFile]) -> Result<(u64, u64), CatalogError> {
+    let overflow = || CatalogError::BadCommit("the files' rows or bytes overflow u64".into());
+    files.iter().try_fold((0u64, 0u64), |(rows, bytes), f| {
+        Ok((
+            rows.checked_add(f.rows).ok_or_else(overflow)?,
+            bytes.checked_add(f.bytes).ok_or_else(overflow)?,
+        ))
+    })
+}
+
+#[cfg(test)]
+#[path = "commit_tests.rs"]
+mod tests;

@@ -1,0 +1,136 @@
+use chrono::Utc;
+
+use super::*;
+use crate::manifest::{ColumnType, Field};
+
+fn schema(nullable: bool) -> Schema {
+    Schema {
+        fields: vec![Field {
+            name: "id".into(),
+            data_type: ColumnType::Int64,
+            nullable,
+        }],
+    }
+}
+
+fn commit(mode: CommitMode, keys: &[&str]) -> Commit {
+    Commit {
+        name: "t".parse().unwrap(),
+        mode,
+        schema: schema(false),
+        files: keys
+            .iter()
+            .map(|k| DataFile {
+                key: format!("datasets/t/{k}"),
+                rows: 2,
+                bytes: 10,
+            })
+            .collect(),
+        source_sha256: None,
+        idempotency_key: None,
+    }
+}
+
+fn write(current: Option<&Manifest>, c: Commit, keep: u32) -> (Manifest, Vec<String>) {
+    match plan(current, &checked(c).unwrap(), keep, Utc::now()).unwrap() {
+        Plan::Write { manifest, garbage } => (*manifest, garbage),
+        Plan::Existing => panic!("expected a write"),
+    }
+}
+
+fn bad(c: Commit) -> String {
+    match checked(c) {
+        Err(CatalogError::BadCommit(m)) => m,
+        other => panic!("expected bad_commit, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_keep_window_drops_only_files_no_kept_version_references() {
+    let (m1, _) = write(None, commit(CommitMode::Create, &["a"]), 2);
+    let (m2, g2) = write(Some(&m1), commit(CommitMode::Append, &["b"]), 2);
+    assert!(g2.is_empty());
+    assert_eq!((m2.current.version, m2.current.rows), (2, 4));
+    // v3 overwrites with c: v1 (a) falls out, but v2 (a, b) is kept, so nothing goes.
+    let (m3, g3) = write(Some(&m2), commit(CommitMode::Overwrite, &["c"]), 2);
+    assert!(g3.is_empty(), "{g3:?}");
+    assert_eq!(m3.versions.len(), 1);
+    // v4 overwrites with d: v2 (a, b) falls out and nothing kept references a or b.
+    let (m4, g4) = write(Some(&m3), commit(CommitMode::Overwrite, &["d"]), 2);
+    assert_eq!(g4, ["datasets/t/a", "datasets/t/b"]);
+    let kept: Vec<u64> = m4.all_versions().map(|v| v.version).collect();
+    assert_eq!(kept, [4, 3]);
+}
+
+#[test]
+fn keep_one_keeps_no_older_versions() {
+    let (m1, _) = write(None, commit(CommitMode::Create, &["a"]), 1);
+    let (m2, g) = write(Some(&m1), commit(CommitMode::Overwrite, &["b"]), 1);
+    assert!(m2.versions.is_empty());
+    assert_eq!(g, ["datasets/t/a"]);
+    let (_, g) = write(Some(&m2), commit(CommitMode::Append, &["c"]), 0);
+    assert!(g.is_empty(), "appended versions still reference b: {g:?}");
+}
+
+#[test]
+fn an_append_widens_nullability_and_keeps_the_dataset_schema() {
+    let (m1, _) = write(None, commit(CommitMode::Create, &["a"]), 5);
+    let mut c = commit(CommitMode::Append, &["b"]);
+    c.schema = schema(true);
+    let (m2, _) = write(Some(&m1), c, 5);
+    assert!(m2.current.schema.fields[0].nullable);
+}
+
+#[test]
+fn an_uppercase_sha_matches_its_lowercase_twin() {
+    let mut c = commit(CommitMode::Overwrite, &["a"]);
+    c.source_sha256 = Some("AB".repeat(32));
+    let (m1, _) = write(None, c.clone(), 5);
+    assert_eq!(m1.current.source_sha256, Some("ab".repeat(32)));
+    let c = checked(c).unwrap();
+    assert!(matches!(
+        plan(Some(&m1), &c, 5, Utc::now()),
+        Ok(Plan::Existing)
+    ));
+}
+
+#[test]
+fn unusable_commits_are_refused_with_the_reason() {
+    assert!(bad(commit(CommitMode::Create, &["a", "a"])).contains("twice"));
+    let mut c = commit(CommitMode::Create, &[]);
+    c.files.push(DataFile {
+        key: "datasets/other/x".into(),
+        rows: 0,
+        bytes: 0,
+    });
+    assert!(bad(c).contains("not under datasets/t/"));
+    let mut c = commit(CommitMode::Create, &[]);
+    c.files.push(DataFile {
+        key: "datasets/t/../x".into(),
+        rows: 0,
+        bytes: 0,
+    });
+    assert!(bad(c).contains("not a valid key"));
+    let mut c = commit(CommitMode::Create, &["a"]);
+    c.schema.fields.clear();
+    assert!(bad(c).contains("no columns"));
+    let mut c = commit(CommitMode::Create, &["a"]);
+    c.schema.fields.push(c.schema.fields[0].clone());
+    assert!(bad(c).contains("twice"));
+    let mut c = commit(CommitMode::Create, &["a"]);
+    c.source_sha256 = Some("xyz".into());
+    assert!(bad(c).contains("64 hex"));
+    let mut c = commit(CommitMode::Create, &["a"]);
+    c.idempotency_key = Some(String::new());
+    assert!(bad(c).contains("idempotency_key"));
+}
+
+#[test]
+fn appending_a_file_already_in_the_dataset_is_refused() {
+    let (m1, _) = write(None, commit(CommitMode::Create, &["a"]), 5);
+    let c = checked(commit(CommitMode::Append, &["a"])).unwrap();
+    assert!(matches!(
+        plan(Some(&m1), &c, 5, Utc::now()),
+        Err(CatalogError::BadCommit(m)) if m.contains("already part of version 1")
+    ));
+}

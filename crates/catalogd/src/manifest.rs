@@ -1,0 +1,366 @@
+//! The manifest: what a dataset is, as stored at `_catalog/{name}.json` (docs/formats.md).
+//!
+//! Invariants of a [`Manifest`] written by the catalog:
+//! - `current` is the newest version; `versions` holds older kept versions, newest first,
+//!   never repeating `current`, and version numbers strictly decrease along them;
+//! - each version's `rows` and `bytes` are the sums over its `files`, and every file key
+//!   lies under `datasets/{name}/`;
+//! - data files are immutable: a key names the same bytes in every version that lists it.
+//!
+//! [`Commit`] is what a writer (ingestd) asks for; [`crate::commit`] turns a commit and the
+//! current manifest into the next manifest.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::name::DatasetName;
+
+/// A column's type, as Arrow/Parquet will hold it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnType {
+    Int64,
+    Float64,
+    Boolean,
+    Date,
+    Timestamp,
+    Utf8,
+}
+
+impl ColumnType {
+    pub const ALL: [ColumnType; 6] = [
+        ColumnType::Int64,
+        ColumnType::Float64,
+        ColumnType::Boolean,
+        ColumnType::Date,
+        ColumnType::Timestamp,
+        ColumnType::Utf8,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ColumnType::Int64 => "int64",
+            ColumnType::Float64 => "float64",
+            ColumnType::Boolean => "boolean",
+            ColumnType::Date => "date",
+            ColumnType::Timestamp => "timestamp",
+            ColumnType::Utf8 => "utf8",
+        }
+    }
+}
+
+impl fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a type name was refused: it lists the known ones.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown column type {0:?} (known: int64, float64, boolean, date, timestamp, utf8)")]
+pub struct UnknownColumnType(pub String);
+
+impl FromStr for ColumnType {
+    type Err = UnknownColumnType;
+
+    fn from_str(text: &str) -> Result<ColumnType, UnknownColumnType> {
+        ColumnType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == text)
+            .ok_or_else(|| UnknownColumnType(text.to_string()))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Field {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: ColumnType,
+    pub nullable: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schema {
+    pub fields: Vec<Field>,
+}
+
+impl Schema {
+    /// Every way `upload` differs from `self` (the dataset's schema) by column names, their
+    /// order, and types; nullability is not compared. Empty when an append may proceed.
+    pub fn differences(&self, upload: &Schema) -> Vec<String> {
+        let position =
+            |schema: &Schema, name: &str| schema.fields.iter().position(|f| f.name == name);
+        let mut out = Vec::new();
+        for (i, field) in self.fields.iter().enumerate() {
+            match position(upload, &field.name) {
+                None => out.push(format!("missing column {:?}", field.name)),
+                Some(j) => {
+                    let theirs = &upload.fields[j];
+                    if theirs.data_type != field.data_type {
+                        out.push(format!(
+                            "column {} {:?}: {} in the dataset, {} in the upload",
+                            i + 1,
+                            field.name,
+                            field.data_type,
+                            theirs.data_type
+                        ));
+                    }
+                    if i != j {
+                        out.push(format!(
+                            "column {:?} is column {} in the dataset, column {} in the upload",
+                            field.name,
+                            i + 1,
+                            j + 1
+                        ));
+                    }
+                }
+            }
+        }
+        for field in &upload.fields {
+            if position(self, &field.name).is_none() {
+                out.push(format!("extra column {:?}", field.name));
+            }
+        }
+        out
+    }
+}
+
+/// One immutable data file of a version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataFile {
+    /// Canonical object key, under `datasets/{name}/`.
+    pub key: String,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// How a commit relates to the current version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitMode {
+    /// A new dataset; refused when one exists.
+    Create,
+    /// Replace every file (creates the dataset when missing).
+    Overwrite,
+    /// Add files to the current ones (creates the dataset when missing).
+    Append,
+}
+
+/// One version of a dataset: the files that make it up and how it came to be.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Version {
+    pub version: u64,
+    pub mode: CommitMode,
+    pub rows: u64,
+    pub bytes: u64,
+    pub schema: Schema,
+    pub files: Vec<DataFile>,
+    pub created_at: DateTime<Utc>,
+    /// Lowercase hex SHA-256 of the source the version was made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+/// A dataset: its current version and the older versions kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub name: DatasetName,
+    #[serde(flatten)]
+    pub current: Version,
+    /// Older kept versions, newest first; `current` is not repeated here.
+    #[serde(default)]
+    pub versions: Vec<Version>,
+}
+
+impl Manifest {
+    /// Version `n`, when it is current or kept.
+    pub fn version(&self, n: u64) -> Option<&Version> {
+        self.all_versions().find(|v| v.version == n)
+    }
+
+    /// Every kept version, newest (current) first.
+    pub fn all_versions(&self) -> impl Iterator<Item = &Version> {
+        std::iter::once(&self.current).chain(self.versions.iter())
+    }
+
+    /// Every data file key some kept version references.
+    pub fn referenced_keys(&self) -> impl Iterator<Item = &str> {
+        self.all_versions()
+            .flat_map(|v| v.files.iter().map(|f| f.key.as_str()))
+    }
+}
+
+/// A request to make a new version: the body of `POST /v1/datasets`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commit {
+    pub name: DatasetName,
+    pub mode: CommitMode,
+    pub schema: Schema,
+    pub files: Vec<DataFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+/// What a commit did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Committed {
+    /// A new version was written; the manifest as it now is.
+    Created(Manifest),
+    /// Nothing was written: an overwrite with the current version's source SHA-256, or a
+    /// replayed idempotency key. The manifest as it is; the caller deletes the data files it
+    /// wrote for this commit.
+    Existing(Manifest),
+}
+
+impl Committed {
+    pub fn manifest(&self) -> &Manifest {
+        match self {
+            Committed::Created(m) | Committed::Existing(m) => m,
+        }
+    }
+
+    pub fn into_manifest(self) -> Manifest {
+        match self {
+            Committed::Created(m) | Committed::Existing(m) => m,
+        }
+    }
+
+    pub fn is_created(&self) -> bool {
+        matches!(self, Committed::Created(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(name: &str, data_type: ColumnType) -> Field {
+        Field {
+            name: name.into(),
+            data_type,
+            nullable: true,
+        }
+    }
+
+    fn version(n: u64) -> Version {
+        Version {
+            version: n,
+            mode: CommitMode::Overwrite,
+            rows: 3,
+            bytes: 100,
+            schema: Schema {
+                fields: vec![field("id", ColumnType::Int64)],
+            },
+            files: vec![DataFile {
+                key: format!("datasets/t/v{n}/part-0.parquet"),
+                rows: 3,
+                bytes: 100,
+            }],
+            created_at: "2026-01-02T03:04:05Z".parse().unwrap(),
+            source_sha256: None,
+            idempotency_key: None,
+        }
+    }
+
+    #[test]
+    fn manifest_json_has_the_documented_shape() {
+        let mut current = version(2);
+        current.source_sha256 = Some("ab".repeat(32));
+        let manifest = Manifest {
+            name: "t".parse().unwrap(),
+            current,
+            versions: vec![version(1)],
+        };
+        let text = serde_json::to_string(&manifest).unwrap();
+        assert!(
+            text.starts_with(
+                r#"{"name":"t","version":2,"mode":"overwrite","rows":3,"bytes":100,"schema":{"fields":[{"name":"id","type":"int64","nullable":true}]},"files":[{"key":"datasets/t/v2/part-0.parquet","rows":3,"bytes":100}],"created_at":"2026-01-02T03:04:05Z","source_sha256":"abab"#
+            ),
+            "{text}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["mode"], "overwrite");
+        assert_eq!(json["schema"]["fields"][0]["type"], "int64");
+        assert_eq!(json["files"][0]["key"], "datasets/t/v2/part-0.parquet");
+        assert_eq!(json["created_at"], "2026-01-02T03:04:05Z");
+        assert!(json["versions"][0].get("idempotency_key").is_none());
+        assert!(json["versions"][0].get("versions").is_none());
+        let back: Manifest = serde_json::from_value(json).unwrap();
+        assert_eq!(back, manifest);
+        assert_eq!(back.version(1).map(|v| v.version), Some(1));
+        assert_eq!(back.version(3), None);
+        let order: Vec<u64> = back.all_versions().map(|v| v.version).collect();
+        assert_eq!(order, [2, 1]);
+    }
+
+    #[test]
+    fn a_manifest_with_a_bad_name_does_not_decode() {
+        let mut json = serde_json::to_value(Manifest {
+            name: "t".parse().unwrap(),
+            current: version(1),
+            versions: vec![],
+        })
+        .unwrap();
+        json["name"] = "no/slashes".into();
+        assert!(serde_json::from_value::<Manifest>(json).is_err());
+    }
+
+    #[test]
+    fn column_types_print_and_parse_as_on_the_wire() {
+        for t in ColumnType::ALL {
+            let wire = serde_json::to_value(t).unwrap();
+            assert_eq!(wire, t.to_string());
+            assert_eq!(t.as_str().parse::<ColumnType>(), Ok(t));
+        }
+        let err = "varchar".parse::<ColumnType>().unwrap_err();
+        assert!(err.to_string().contains("utf8"), "{err}");
+    }
+
+    #[test]
+    fn schema_differences_list_every_one() {
+        use ColumnType::*;
+        let dataset = Schema {
+            fields: vec![
+                field("id", Int64),
+                field("x", Utf8),
+                field("price", Float64),
+            ],
+        };
+        let upload = Schema {
+            fields: vec![
+                field("id", Int64),
+                field("y", Boolean),
+                field("price", Utf8),
+            ],
+        };
+        assert_eq!(
+            dataset.differences(&upload),
+            [
+                "missing column \"x\"",
+                "column 3 \"price\": float64 in the dataset, utf8 in the upload",
+                "extra column \"y\"",
+            ]
+        );
+        let swapped = Schema {
+            fields: vec![
+                field("x", Utf8),
+                field("id", Int64),
+                field("price", Float64),
+            ],
+        };
+        assert_eq!(dataset.differences(&swapped).len(), 2);
+        let mut same = dataset.clone();
+        same.fields[0].nullable = false;
+        assert!(
+            dataset.differences(&same).is_empty(),
+            "nullability is not compared"
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! [`sweep_unreferenced`]: collects data files no manifest references — what a crash
+//! between writing data files and committing (or between committing and deleting files that
+//! fell out of the keep window) leaves behind.
+//!
+//! Safety rules: only objects under `datasets/` are candidates; an object is removed only
+//! when it is older than the cutoff (so files of an ingest still in progress, written but
+//! not yet committed, survive), no kept version of any readable manifest references it, and
+//! its dataset's manifest, if one exists, could be read. Data objects are listed *before*
+//! the manifests are read, so a commit that lands during the sweep is seen.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use storaged::{ObjectKey, Store};
+
+use crate::catalog::{CATALOG_PREFIX, Catalog, DATASETS_PREFIX, PARALLEL_IO, prefix};
+use crate::error::CatalogError;
+
+/// Removes objects under `datasets/` that no kept version of any manifest references and
+/// whose `last_modified` is before `older_than`; returns how many were removed. Never
+/// removes anything under a dataset whose manifest exists but could not be read.
+pub async fn sweep_unreferenced(
+    store: &dyn Store,
+    catalog: &dyn Catalog,
+    older_than: DateTime<Utc>,
+) -> Result<usize, CatalogError> {
+    let objects = store.list(&prefix(DATASETS_PREFIX)?).await?;
+    let stored: HashSet<String> = store
+        .list(&prefix(CATALOG_PREFIX)?)
+        .await?
+        .into_iter()
+        .filter_map(|m| {
+            let stem = m.key.strip_prefix(CATALOG_PREFIX)?.strip_suffix(".json")?;
+            Some(stem.to_string())
+        })
+        .collect();
+    let manifests = catalog.list().await?;
+    let readable: HashSet<&str> = manifests.iter().map(|m| m.name.as_str()).collect();
+    let referenced: HashSet<&str> = manifests.iter().flat_map(|m| m.referenced_keys()).collect();
+    let unreadable: HashSet<&str> = stored
+        .iter()
+        .map(String::as_str)
+        .filter(|stem| !readable.contains(stem))
+        .collect();
+    for name in &unreadable {
+        tracing::warn!(dataset = %name, "sweep: leaving the files of a dataset whose manifest could not be read");
+    }
+
+    let doomed: Vec<ObjectKey> = objects
+        .into_iter()
+        .filter(|m| m.last_modified < older_than && !referenced.contains(m.key.as_str()))
+        .filter(|m| {
+            let rest = m.key.strip_prefix(DATASETS_PREFIX).unwrap_or_default();
+            let dataset = rest.split('/').next().unwrap_or_default();
+            !unreadable.contains(dataset)
+        })
+        .filter_map(|m| ObjectKey::parse(&m.key).ok())
+        .collect();
+    let deletes = futures::stream::iter(doomed).map(|key| async move {
+        match store.delete(&key).await {
+            Ok(()) => {
+                tracing::info!(%key, "sweep: removed an unreferenced data file");
+                1
+            }
+            Err(error) => {
+                tracing::warn!(%key, %error, "sweep: could not remove an unreferenced data file");
+                0
+            }
+        }
+    });
+    Ok(deletes
+        .buffer_unordered(PARALLEL_IO)
+        .collect::<Vec<usize>>()
+        .await
+        .into_iter()
+        .sum())
+}

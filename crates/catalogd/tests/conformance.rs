@@ -1,0 +1,215 @@
+//! One conformance suite for the `Catalog` seam, run against three wirings: in-process over
+//! a local directory, in-process over S3 (a real S3-compatible server on loopback, see
+//! `test-support`), and `CatalogClient` → catalogd's real router on a loopback port over a
+//! local directory. Each wiring also has a `peer`: a second catalog over the same store
+//! with its own locks, standing in for a second process.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use catalogd::{
+    Catalog, CatalogClient, CatalogError, ColumnType, Commit, CommitMode, Committed, DataFile,
+    DatasetName, Field, Schema, StoreCatalog,
+};
+use chrono::{Duration, Utc};
+use futures::future::BoxFuture;
+use storaged::{ObjectKey, ObjectStoreBackend, PutMode, Store, StoreError, StoreExt};
+use test_support::{S3_ACCESS_KEY, S3_SECRET_KEY, S3Server};
+
+/// A catalog, a peer over the same store, the store itself, and whatever must live as long.
+struct Wiring {
+    catalog: Arc<dyn Catalog>,
+    peer: Arc<dyn Catalog>,
+    store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+    _s3: Option<S3Server>,
+    _servers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Builds a wiring whose catalogs keep `keep_versions` versions.
+type Make = fn(u32) -> BoxFuture<'static, Wiring>;
+
+fn in_process(store: Arc<dyn Store>, keep: u32) -> Wiring {
+    Wiring {
+        catalog: Arc::new(StoreCatalog::new(store.clone(), keep)),
+        peer: Arc::new(StoreCatalog::new(store.clone(), keep)),
+        store,
+        _dir: None,
+        _s3: None,
+        _servers: vec![],
+    }
+}
+
+fn local(keep: u32) -> BoxFuture<'static, Wiring> {
+    Box::pin(async move {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(ObjectStoreBackend::local(dir.path()).unwrap());
+        Wiring {
+            _dir: Some(dir),
+            ..in_process(store, keep)
+        }
+    })
+}
+
+fn s3(keep: u32) -> BoxFuture<'static, Wiring> {
+    Box::pin(async move {
+        common::telemetry::install_tls_provider();
+        let server = S3Server::start();
+        let bucket = server.bucket("catalog").await;
+        let config = common::config::S3Config {
+            endpoint: Some(server.endpoint().to_string()),
+            region: "us-east-1".into(),
+            bucket,
+            access_key_id: Some(S3_ACCESS_KEY.into()),
+            secret_access_key: Some(S3_SECRET_KEY.into()),
+            use_path_style: true,
+        };
+        let store = ObjectStoreBackend::s3(&config).unwrap();
+        store.check().await.unwrap();
+        Wiring {
+            _s3: Some(server),
+            ..in_process(Arc::new(store), keep)
+        }
+    })
+}
+
+/// Serves a `StoreCatalog` over `store` through catalogd's real router; returns its client.
+async fn serve(
+    store: Arc<dyn Store>,
+    keep: u32,
+) -> (Arc<dyn Catalog>, tokio::task::JoinHandle<()>) {
+    let catalog = Arc::new(StoreCatalog::new(store, keep));
+    let router = common::server::service_router(catalogd::http::router(catalog));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    (
+        Arc::new(CatalogClient::new(&format!("http://{addr}"))),
+        server,
+    )
+}
+
+fn http_local(keep: u32) -> BoxFuture<'static, Wiring> {
+    Box::pin(async move {
+        let inner = local(keep).await;
+        let (catalog, one) = serve(inner.store.clone(), keep).await;
+        let (peer, two) = serve(inner.store.clone(), keep).await;
+        Wiring {
+            catalog,
+            peer,
+            _servers: vec![one, two],
+            ..inner
+        }
+    })
+}
+
+fn name(text: &str) -> DatasetName {
+    text.parse().unwrap()
+}
+
+fn schema(columns: &[(&str, ColumnType)]) -> Schema {
+    Schema {
+        fields: columns
+            .iter()
+            .map(|(n, t)| Field {
+                name: n.to_string(),
+                data_type: *t,
+                nullable: true,
+            })
+            .collect(),
+    }
+}
+
+fn trips_schema() -> Schema {
+    schema(&[
+        ("id", ColumnType::Int64),
+        ("city", ColumnType::Utf8),
+        ("price", ColumnType::Float64),
+    ])
+}
+
+/// Stores a data file of `rows` rows (`rows * 10` bytes) and describes it.
+async fn data_file(store: &dyn Store, key: &str, rows: u64) -> DataFile {
+    let body = Bytes::from(vec![b'.'; rows as usize * 10]);
+    store
+        .put_bytes(&ObjectKey::parse(key).unwrap(), body, PutMode::Overwrite)
+        .await
+        .unwrap();
+    DataFile {
+        key: key.into(),
+        rows,
+        bytes: rows * 10,
+    }
+}
+
+fn commit(dataset: &str, mode: CommitMode, files: Vec<DataFile>) -> Commit {
+    Commit {
+        name: name(dataset),
+        mode,
+        schema: trips_schema(),
+        files,
+        source_sha256: None,
+        idempotency_key: None,
+    }
+}
+
+async fn exists(store: &dyn Store, key: &str) -> bool {
+    match store.head(&ObjectKey::parse(key).unwrap()).await {
+        Ok(_) => true,
+        Err(StoreError::NotFound { .. }) => false,
+        Err(e) => panic!("head {key}: {e}"),
+    }
+}
+
+fn created(result: Result<Committed, CatalogError>) -> catalogd::Manifest {
+    match result {
+        Ok(Committed::Created(m)) => m,
+        other => panic!("expected Created, got {other:?}"),
+    }
+}
+
+fn existing(result: Result<Committed, CatalogError>) -> catalogd::Manifest {
+    match result {
+        Ok(Committed::Existing(m)) => m,
+        other => panic!("expected Existing, got {other:?}"),
+    }
+}
+
+fn keys(m: &catalogd::Manifest) -> Vec<&str> {
+    m.current.files.iter().map(|f| f.key.as_str()).collect()
+}
+
+#[path = "conformance/commits.rs"]
+mod commits;
+#[path = "conformance/lifecycle.rs"]
+mod lifecycle;
+use commits::*;
+use lifecycle::*;
+
+macro_rules! conformance {
+    ($($check:ident),* $(,)?) => {
+        mod in_process_local { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $check() { super::$check(super::local).await } )* }
+        mod in_process_s3 { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $check() { super::$check(super::s3).await } )* }
+        mod http_local { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $check() { super::$check(super::http_local).await } )* }
+    };
+}
+
+conformance!(
+    create_get_and_list,
+    create_of_an_existing_dataset_is_refused,
+    overwrite_bumps_the_version,
+    an_overwrite_with_the_same_sha_is_existing,
+    an_idempotency_key_replay_is_existing,
+    append_adds_files_to_the_current_ones,
+    an_incompatible_append_lists_every_difference,
+    the_keep_window_deletes_only_unreferenced_files,
+    delete_removes_the_manifest_and_every_file,
+    invalid_names_are_refused_naming_the_rule,
+    missing_datasets_are_not_found,
+    bad_commits_are_refused_and_write_nothing,
+    corrupt_manifests_are_named_and_skipped_by_list,
+    sweep_removes_orphans_only,
+    concurrent_appends_from_two_processes_all_land,
+);

@@ -1,0 +1,234 @@
+//! The request body as a blocking `Read` for the converter thread: wire bytes counted
+//! against `max_ingest_bytes`, gunzipped when sent gzip-encoded, a UTF-8 BOM dropped, and
+//! the decoded bytes hashed (SHA-256) — the hash identifies the content whatever its
+//! encoding, so re-sending the same CSV gzipped is still "the same bytes".
+//!
+//! A failure deep in the reader chain surfaces as an `io::Error` wherever the parser is;
+//! the chain records its real cause in [`BodyFailure`] so the caller can answer 413 for a
+//! body past the limit and 400 for a broken gzip stream, not a generic read error.
+
+use std::io::{self, Read};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+
+/// Why reading the body stopped, when it was not the parser's doing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BodyFailure {
+    TooLarge { limit: u64 },
+    BadGzip(String),
+    Broken(String),
+}
+
+/// Shared record of the first failure and of progress.
+#[derive(Clone, Default)]
+pub struct BodyState {
+    inner: Arc<Mutex<(Option<BodyFailure>, u64)>>,
+}
+
+impl BodyState {
+    fn fail(&self, failure: BodyFailure) {
+        if let Ok(mut s) = self.inner.lock()
+            && s.0.is_none()
+        {
+            s.0 = Some(failure);
+        }
+    }
+
+    pub fn failure(&self) -> Option<BodyFailure> {
+        self.inner.lock().ok().and_then(|s| s.0.clone())
+    }
+
+    /// Bytes received on the wire so far.
+    pub fn wire_bytes(&self) -> u64 {
+        self.inner.lock().map(|s| s.1).unwrap_or(0)
+    }
+}
+
+/// Counts wire bytes and enforces the limit (0 = none).
+struct Limited<R> {
+    inner: R,
+    limit: u64,
+    seen: u64,
+    state: BodyState,
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf).inspect_err(|e| {
+            self.state.fail(BodyFailure::Broken(e.to_string()));
+        })?;
+        self.seen += n as u64;
+        if let Ok(mut s) = self.state.inner.lock() {
+            s.1 = self.seen;
+        }
+        if self.limit > 0 && self.seen > self.limit {
+            self.state.fail(BodyFailure::TooLarge { limit: self.limit });
+            return Err(io::Error::other("the body is larger than max_ingest_bytes"));
+        }
+        Ok(n)
+    }
+}
+
+/// Marks decoder errors that did not come from the wire as a bad gzip stream.
+struct Gunzip<R: Read> {
+    inner: flate2::read::MultiGzDecoder<R>,
+    state: BodyState,
+}
+
+impl<R: Read> Read for Gunzip<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            self.state.fail(BodyFailure::BadGzip(e.to_string()));
+        })
+    }
+}
+
+/// The decoded body: BOM dropped, hashed as it is read.
+pub struct BodyReader {
+    inner: Box<dyn Read + Send>,
+    hasher: Sha256,
+    at_start: bool,
+}
+
+impl BodyReader {
+    pub fn new(wire: impl Read + Send + 'static, gzip: bool, limit: u64, state: BodyState) -> Self {
+        let limited = Limited {
+            inner: wire,
+            limit,
+            seen: 0,
+            state: state.clone(),
+        };
+        let inner: Box<dyn Read + Send> = if gzip {
+            Box::new(Gunzip {
+                inner: flate2::read::MultiGzDecoder::new(limited),
+                state,
+            })
+        } else {
+            Box::new(limited)
+        };
+        BodyReader {
+            inner,
+            hasher: Sha256::new(),
+            at_start: true,
+        }
+    }
+
+    /// A reader that neither drops a BOM nor expects text (Parquet bodies).
+    pub fn binary(wire: impl Read + Send + 'static, limit: u64, state: BodyState) -> Self {
+        let mut reader = BodyReader::new(wire, false, limit, state);
+        reader.at_start = false;
+        reader
+    }
+
+    /// Hex SHA-256 of everything read.
+    pub fn sha256(self) -> String {
+        let digest = self.hasher.finalize();
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Reads until `buf` is full or the body ends; returns the count.
+    pub fn read_up_to(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(filled)
+    }
+}
+
+impl Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut n = self.inner.read(buf)?;
+        if self.at_start && n > 0 {
+            // The BOM may arrive split across reads; gather its three bytes first.
+            while n < 3 && buf.len() >= 3 {
+                let more = self.inner.read(&mut buf[n..3])?;
+                if more == 0 {
+                    break;
+                }
+                n += more;
+            }
+            self.at_start = false;
+            if buf[..n].starts_with(b"\xEF\xBB\xBF") {
+                self.hasher.update(&buf[..3]);
+                buf.copy_within(3..n, 0);
+                n -= 3;
+                if n == 0 {
+                    return self.read(buf);
+                }
+                self.hasher.update(&buf[..n]);
+                return Ok(n);
+            }
+        }
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn read_all(mut r: BodyReader) -> (Vec<u8>, String) {
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        (out, r.sha256())
+    }
+
+    #[test]
+    fn bom_is_dropped_even_when_split() {
+        struct Trickle(Vec<u8>);
+        impl Read for Trickle {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0.is_empty() || buf.is_empty() {
+                    return Ok(0);
+                }
+                buf[0] = self.0.remove(0);
+                Ok(1)
+            }
+        }
+        let body = b"\xEF\xBB\xBFa,b\n".to_vec();
+        let r = BodyReader::new(Trickle(body), false, 0, BodyState::default());
+        assert_eq!(read_all(r).0, b"a,b\n");
+    }
+
+    #[test]
+    fn gzip_and_plain_hash_alike() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"a,b\n1,2\n").unwrap();
+        let gz = gz.finish().unwrap();
+        let plain = read_all(BodyReader::new(
+            &b"a,b\n1,2\n"[..],
+            false,
+            0,
+            BodyState::default(),
+        ));
+        let unzipped = read_all(BodyReader::new(
+            io::Cursor::new(gz),
+            true,
+            0,
+            BodyState::default(),
+        ));
+        assert_eq!(plain, unzipped);
+    }
+
+    #[test]
+    fn limit_and_bad_gzip_are_recorded() {
+        let state = BodyState::default();
+        let mut r = BodyReader::new(&b"0123456789"[..], false, 5, state.clone());
+        assert!(r.read_to_end(&mut Vec::new()).is_err());
+        assert_eq!(state.failure(), Some(BodyFailure::TooLarge { limit: 5 }));
+
+        let state = BodyState::default();
+        let mut r = BodyReader::new(&b"not gzip at all"[..], true, 0, state.clone());
+        assert!(r.read_to_end(&mut Vec::new()).is_err());
+        assert!(matches!(state.failure(), Some(BodyFailure::BadGzip(_))));
+    }
+}

@@ -1,0 +1,283 @@
+//! Parsed records → an Arrow `RecordBatch` of the layout's types.
+//!
+//! A value that does not parse as its column's type fails the batch with the line, column,
+//! expected type and the value; nothing is nulled or truncated. Text must be UTF-8.
+
+use std::sync::Arc;
+
+use arrow_array::{
+    ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use arrow_buffer::{BooleanBufferBuilder, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_schema::SchemaRef;
+use catalogd::ColumnType;
+
+use super::sniff::is_null;
+use super::tokenizer::Rows;
+use super::value::{parse_bool, parse_date, parse_f64, parse_i64, parse_timestamp};
+
+/// A value that broke its column's type; `line` is 1-based, counting the header.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("line {line}, column {column:?}: expected {expected}, found {value:?}")]
+pub struct TypeError {
+    pub line: u64,
+    /// 0-based position of the column.
+    pub index: usize,
+    pub column: String,
+    pub expected: String,
+    /// The offending text (shortened past 200 characters).
+    pub value: String,
+}
+
+/// Converts records `first..` of `rows` (every one `columns.len()` wide) to a batch.
+pub fn to_batch(
+    rows: &Rows,
+    first: usize,
+    columns: &[(String, ColumnType)],
+    schema: &SchemaRef,
+    null: Option<&[u8]>,
+) -> Result<RecordBatch, TypeError> {
+    let width = columns.len();
+    let n = rows.len().saturating_sub(first);
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(width);
+    for (c, (name, ty)) in columns.iter().enumerate() {
+        let column = Column {
+            rows,
+            first,
+            n,
+            c,
+            width,
+            null,
+        };
+        let fail = |r: usize, v: &[u8], expected: &str| TypeError {
+            line: rows.lines[first + r],
+            index: c,
+            column: name.clone(),
+            expected: expected.to_string(),
+            value: shorten(v),
+        };
+        let array: ArrayRef = match ty {
+            ColumnType::Int64 => Arc::new(Int64Array::new(
+                column.values(|r, v| parse_i64(v).ok_or_else(|| fail(r, v, "int64")))?,
+                column.nulls(),
+            )),
+            ColumnType::Float64 => Arc::new(Float64Array::new(
+                column.values(|r, v| parse_f64(v).ok_or_else(|| fail(r, v, "float64")))?,
+                column.nulls(),
+            )),
+            ColumnType::Date => Arc::new(Date32Array::new(
+                column
+                    .values(|r, v| parse_date(v).ok_or_else(|| fail(r, v, "date (YYYY-MM-DD)")))?,
+                column.nulls(),
+            )),
+            ColumnType::Timestamp => Arc::new(TimestampMicrosecondArray::new(
+                column.values(|r, v| {
+                    parse_timestamp(v)
+                        .ok_or_else(|| fail(r, v, "timestamp (YYYY-MM-DD HH:MM:SS[.f][Z|±HH:MM])"))
+                })?,
+                column.nulls(),
+            )),
+            ColumnType::Boolean => {
+                let mut values = BooleanBufferBuilder::new(n);
+                for r in 0..n {
+                    let (v, quoted) = column.get(r);
+                    let b = if column.is_null(v, quoted) {
+                        false
+                    } else {
+                        parse_bool(v).ok_or_else(|| fail(r, v, "boolean (true/false)"))?
+                    };
+                    values.append(b);
+                }
+                Arc::new(BooleanArray::new(values.finish(), column.nulls()))
+            }
+            ColumnType::Utf8 => Arc::new(column.strings(name)?),
+        };
+        arrays.push(array);
+    }
+    let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(n));
+    RecordBatch::try_new_with_options(schema.clone(), arrays, &options).map_err(|e| TypeError {
+        line: rows.lines.get(first).copied().unwrap_or(0),
+        index: 0,
+        column: String::new(),
+        expected: "a valid batch".into(),
+        value: e.to_string(),
+    })
+}
+
+fn shorten(v: &[u8]) -> String {
+    let text = String::from_utf8_lossy(v);
+    match text.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.into_owned(),
+    }
+}
+
+/// One column of the records being converted.
+struct Column<'a> {
+    rows: &'a Rows,
+    first: usize,
+    n: usize,
+    c: usize,
+    width: usize,
+    null: Option<&'a [u8]>,
+}
+
+impl Column<'_> {
+    #[inline]
+    fn get(&self, r: usize) -> (&[u8], bool) {
+        self.rows.field_at((self.first + r) * self.width + self.c)
+    }
+
+    /// Null for every type: an unquoted empty field or the null text; for non-text types
+    /// also a quoted empty field (it has no other meaning there).
+    #[inline]
+    fn is_null(&self, v: &[u8], quoted: bool) -> bool {
+        is_null(v, quoted, self.null) || v.is_empty()
+    }
+
+    fn nulls(&self) -> Option<NullBuffer> {
+        let mut valid = BooleanBufferBuilder::new(self.n);
+        for r in 0..self.n {
+            let (v, quoted) = self.get(r);
+            valid.append(!self.is_null(v, quoted));
+        }
+        Some(NullBuffer::new(valid.finish())).filter(|n| n.null_count() > 0)
+    }
+
+    fn values<T: Default + arrow_buffer::ArrowNativeType>(
+        &self,
+        mut parse: impl FnMut(usize, &[u8]) -> Result<T, TypeError>,
+    ) -> Result<ScalarBuffer<T>, TypeError> {
+        let mut out = Vec::with_capacity(self.n);
+        for r in 0..self.n {
+            let (v, quoted) = self.get(r);
+            out.push(if self.is_null(v, quoted) {
+                T::default()
+            } else {
+                parse(r, v)?
+            });
+        }
+        Ok(ScalarBuffer::from(out))
+    }
+
+    /// Text: only an unquoted empty field (or the null text) is null; `""` is "".
+    fn strings(&self, name: &str) -> Result<StringArray, TypeError> {
+        let mut offsets: Vec<i32> = Vec::with_capacity(self.n + 1);
+        let mut bytes: Vec<u8> = Vec::new();
+        let mut valid = BooleanBufferBuilder::new(self.n);
+        let mut any_null = false;
+        offsets.push(0);
+        for r in 0..self.n {
+            let (v, quoted) = self.get(r);
+            let null = is_null(v, quoted, self.null);
+            any_null |= null;
+            valid.append(!null);
+            if !null {
+                bytes.extend_from_slice(v);
+            }
+            offsets.push(i32::try_from(bytes.len()).map_err(|_| TypeError {
+                line: self.rows.lines[self.first + r],
+                index: self.c,
+                column: name.to_string(),
+                expected: "under 2 GiB of text per batch".into(),
+                value: String::new(),
+            })?);
+        }
+        if let Err(at) = first_invalid_utf8(&bytes) {
+            // Find the field holding the first bad byte, to name its line.
+            let r = offsets
+                .partition_point(|&o| (o as usize) <= at)
+                .saturating_sub(1);
+            let (v, _) = self.get(r);
+            return Err(TypeError {
+                line: self.rows.lines[self.first + r],
+                index: self.c,
+                column: name.to_string(),
+                expected: "UTF-8 text".into(),
+                value: shorten(v),
+            });
+        }
+        let nulls = any_null.then(|| NullBuffer::new(valid.finish()));
+        // `try_new` also checks every offset falls on a character boundary, which catches
+        // two invalid fields whose bytes happen to form a character when joined.
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+        StringArray::try_new(offsets, bytes.into(), nulls).map_err(|e| TypeError {
+            line: self.rows.lines[self.first],
+            index: self.c,
+            column: name.to_string(),
+            expected: "UTF-8 text".into(),
+            value: e.to_string(),
+        })
+    }
+}
+
+/// Position of the first invalid UTF-8 byte, if any.
+fn first_invalid_utf8(bytes: &[u8]) -> Result<(), usize> {
+    std::str::from_utf8(bytes)
+        .map(|_| ())
+        .map_err(|e| e.valid_up_to())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::csv::tokenizer::parse_sample;
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type};
+
+    fn convert(csv: &str, columns: &[(&str, ColumnType)]) -> Result<RecordBatch, TypeError> {
+        let rows = parse_sample(csv.as_bytes(), true, b',', usize::MAX).unwrap();
+        let columns: Vec<(String, ColumnType)> =
+            columns.iter().map(|(n, t)| (n.to_string(), *t)).collect();
+        let schema = crate::schema::arrow_schema(&columns);
+        to_batch(&rows, 1, &columns, &schema, Some(b"NA"))
+    }
+
+    #[test]
+    fn values_and_nulls() {
+        let b = convert(
+            "i,f,s\n1,2.5,a\n,NA,\"\"\nNA,,\n",
+            &[
+                ("i", ColumnType::Int64),
+                ("f", ColumnType::Float64),
+                ("s", ColumnType::Utf8),
+            ],
+        )
+        .unwrap();
+        assert_eq!(b.num_rows(), 3);
+        let i = b.column(0).as_primitive::<Int64Type>();
+        assert_eq!((i.value(0), i.null_count()), (1, 2));
+        let f = b.column(1).as_primitive::<Float64Type>();
+        assert_eq!((f.value(0), f.null_count()), (2.5, 2));
+        let s = b.column(2).as_string::<i32>();
+        // `""` is the empty string; unquoted empty and NA are null.
+        assert_eq!((s.is_null(1), s.value(1)), (false, ""));
+        assert!(s.is_null(2));
+    }
+
+    #[test]
+    fn a_bad_value_names_line_column_type_and_value() {
+        let e = convert("n\n1\n2\nthree\n", &[("n", ColumnType::Int64)]).unwrap_err();
+        assert_eq!(
+            e,
+            TypeError {
+                line: 4,
+                index: 0,
+                column: "n".into(),
+                expected: "int64".into(),
+                value: "three".into()
+            }
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_named() {
+        let rows = parse_sample(b"s\nok\nbad\xff\n", true, b',', 10).unwrap();
+        let columns = vec![("s".to_string(), ColumnType::Utf8)];
+        let schema = crate::schema::arrow_schema(&columns);
+        let e = to_batch(&rows, 1, &columns, &schema, None).unwrap_err();
+        assert_eq!((e.line, e.expected.as_str()), (3, "UTF-8 text"));
+    }
+}

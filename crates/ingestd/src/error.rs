@@ -1,0 +1,113 @@
+//! [`IngestError`]: every way an ingest fails, each mapped to one status and a stable code
+//! (the `IntoResponse` impl below). Whatever the error, nothing was registered.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use catalogd::CatalogError;
+use storaged::StoreError;
+
+use crate::csv::convert::TypeError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{0}")]
+    InvalidOption(String),
+    #[error("the body is empty: send a CSV with a header line")]
+    EmptyBody,
+    #[error("line {line}: {message}")]
+    Malformed { line: u64, message: String },
+    #[error("line {line} has {found} fields, but the header has {expected}")]
+    Ragged {
+        line: u64,
+        found: usize,
+        expected: usize,
+    },
+    #[error("{0}")]
+    Type(TypeError),
+    #[error("the upload does not match dataset {name}'s schema: {}", differences.join("; "))]
+    SchemaMismatch {
+        name: String,
+        differences: Vec<String>,
+    },
+    #[error("dataset {0} already exists (use mode=overwrite or mode=append)")]
+    Exists(String),
+    #[error("the body is larger than the {limit}-byte limit ([ingestd] max_ingest_bytes)")]
+    TooLarge { limit: u64 },
+    #[error("the body is not valid gzip: {0}")]
+    BadGzip(String),
+    #[error("the body is not a readable Parquet file: {0}")]
+    BadParquet(String),
+    #[error(
+        "column {column:?} has type {data_type}, which a dataset cannot hold (int, float, boolean, date, timestamp and string columns can)"
+    )]
+    UnsupportedColumn { column: String, data_type: String },
+    #[error("reading the request body failed: {0}")]
+    Body(String),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl IngestError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            IngestError::InvalidOption(_) => "invalid_option",
+            IngestError::EmptyBody => "empty_body",
+            IngestError::Malformed { .. } => "malformed_csv",
+            IngestError::Ragged { .. } => "ragged_row",
+            IngestError::Type(_) => "type_mismatch",
+            IngestError::SchemaMismatch { .. } => "schema_mismatch",
+            IngestError::Exists(_) => "dataset_exists",
+            IngestError::TooLarge { .. } => "too_large",
+            IngestError::BadGzip(_) => "invalid_gzip",
+            IngestError::BadParquet(_) => "invalid_parquet",
+            IngestError::UnsupportedColumn { .. } => "unsupported_type",
+            IngestError::Body(_) => "body_read_failed",
+            IngestError::Catalog(e) => e.code(),
+            IngestError::Store(e) => e.code(),
+            IngestError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            IngestError::InvalidOption(_)
+            | IngestError::EmptyBody
+            | IngestError::Malformed { .. }
+            | IngestError::Ragged { .. }
+            | IngestError::BadGzip(_)
+            | IngestError::BadParquet(_)
+            | IngestError::Body(_) => StatusCode::BAD_REQUEST,
+            IngestError::Type(_) | IngestError::UnsupportedColumn { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            IngestError::SchemaMismatch { .. } | IngestError::Exists(_) => StatusCode::CONFLICT,
+            IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::Catalog(e) => e.status(),
+            IngestError::Store(e) => e.status(),
+            IngestError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<crate::parts::PartError> for IngestError {
+    fn from(e: crate::parts::PartError) -> Self {
+        match e {
+            crate::parts::PartError::Store(e) => IngestError::Store(e),
+            crate::parts::PartError::Parquet(e) => IngestError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for IngestError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "ingest failed");
+        }
+        common::error::error_response(status, self.code(), self.to_string())
+    }
+}

@@ -1,0 +1,338 @@
+//! One ingest, end to end: body → batches → Parquet parts in the store → one catalog commit.
+//!
+//! Two blocking threads run side by side: the converter (gunzip, hash, tokenize, type)
+//! and the encoder (Parquet + zstd, streaming each part to the store); a two-batch channel
+//! between them bounds memory whatever the body's size. Data files are written before the
+//! commit, under keys unique to this ingest, so a crash or an error leaves nothing visible:
+//! on failure the parts are deleted, and the start-up sweep removes any a crash left.
+//!
+//! Ingests into one dataset are serialised within the process (a per-name lock held for
+//! the whole ingest); across processes, catalogd's conditional commit keeps every update.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use catalogd::{
+    Catalog, CatalogError, ColumnType, Commit, CommitMode, Committed, DatasetName, Manifest,
+};
+use storaged::{ObjectKey, Store};
+use tokio::runtime::Handle;
+
+use crate::body::{BodyReader, BodyState};
+use crate::csv::sniff::{CsvOptions, Layout};
+use crate::error::IngestError;
+use crate::parts::{PartError, PartWriter};
+use crate::schema::{arrow_schema, manifest_schema};
+
+/// What the body is.
+#[derive(Clone, Debug)]
+pub enum Format {
+    Csv(CsvOptions),
+    Parquet,
+}
+
+/// An ingest as the HTTP layer parsed it.
+pub struct IngestRequest {
+    pub name: DatasetName,
+    pub mode: CommitMode,
+    pub format: Format,
+    pub gzip: bool,
+    pub idempotency_key: Option<String>,
+}
+
+/// The result: the dataset's manifest, and whether this request made its new version
+/// (false when an idempotent retry or an identical overwrite answered the existing one).
+#[derive(Debug)]
+pub struct IngestOutcome {
+    pub manifest: Manifest,
+    pub created: bool,
+}
+
+#[derive(Clone)]
+pub struct Ingestor {
+    store: Arc<dyn Store>,
+    catalog: Arc<dyn Catalog>,
+    max_ingest_bytes: u64,
+    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl Ingestor {
+    /// `max_ingest_bytes` 0 means no limit.
+    pub fn new(store: Arc<dyn Store>, catalog: Arc<dyn Catalog>, max_ingest_bytes: u64) -> Self {
+        Ingestor {
+            store,
+            catalog,
+            max_ingest_bytes,
+            locks: Arc::default(),
+        }
+    }
+
+    pub fn max_ingest_bytes(&self) -> u64 {
+        self.max_ingest_bytes
+    }
+
+    /// Ingests `body` (a blocking reader of the wire bytes, e.g. a `SyncIoBridge`).
+    pub async fn ingest(
+        &self,
+        request: IngestRequest,
+        body: impl std::io::Read + Send + 'static,
+    ) -> Result<IngestOutcome, IngestError> {
+        let lock = self.lock_for(&request.name);
+        let _guard = lock.lock().await;
+        let current = match self.catalog.get(&request.name).await {
+            Ok(m) => Some(m),
+            Err(CatalogError::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let (Some(key), Some(m)) = (&request.idempotency_key, &current)
+            && m.all_versions()
+                .any(|v| v.idempotency_key.as_ref() == Some(key))
+        {
+            return Ok(IngestOutcome {
+                manifest: m.clone(),
+                created: false,
+            });
+        }
+        if request.mode == CommitMode::Create && current.is_some() {
+            return Err(IngestError::Exists(request.name.to_string()));
+        }
+        let next = current.as_ref().map_or(1, |m| m.current.version + 1);
+        let prefix = format!("datasets/{}/v{next}/", request.name);
+        let converted = self
+            .convert(&request, current.as_ref(), body, prefix)
+            .await?;
+        let commit = Commit {
+            name: request.name.clone(),
+            mode: request.mode,
+            schema: manifest_schema(&converted.columns),
+            files: converted.files.clone(),
+            source_sha256: Some(converted.sha256),
+            idempotency_key: request.idempotency_key.clone(),
+        };
+        match self.catalog.commit(commit).await {
+            Ok(Committed::Created(manifest)) => Ok(IngestOutcome {
+                manifest,
+                created: true,
+            }),
+            Ok(Committed::Existing(manifest)) => {
+                self.remove(&converted.files).await;
+                Ok(IngestOutcome {
+                    manifest,
+                    created: false,
+                })
+            }
+            Err(e) => {
+                self.remove(&converted.files).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    fn lock_for(&self, name: &DatasetName) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget locks nobody holds, so the map stays as small as the ingests in flight.
+        locks.retain(|_, l| Arc::strong_count(l) > 1);
+        locks.entry(name.to_string()).or_default().clone()
+    }
+
+    /// Runs the converter and encoder threads; returns the parts written.
+    async fn convert(
+        &self,
+        request: &IngestRequest,
+        current: Option<&Manifest>,
+        body: impl std::io::Read + Send + 'static,
+        prefix: String,
+    ) -> Result<Converted, IngestError> {
+        let state = BodyState::default();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Message>(2);
+        let encoder = {
+            let store = self.store.clone();
+            let runtime = Handle::current();
+            let tag = unique_tag();
+            tokio::task::spawn_blocking(move || encode(rx, store, runtime, prefix, tag))
+        };
+        let converter = {
+            let format = request.format.clone();
+            let gzip = request.gzip;
+            let limit = self.max_ingest_bytes;
+            let append_to = (request.mode == CommitMode::Append)
+                .then(|| current.map(|m| (m.name.to_string(), m.current.schema.clone())))
+                .flatten();
+            tokio::task::spawn_blocking(move || {
+                let mut reader = match format {
+                    Format::Parquet => BodyReader::binary(body, limit, state.clone()),
+                    Format::Csv(_) => BodyReader::new(body, gzip, limit, state.clone()),
+                };
+                let result = match &format {
+                    Format::Csv(options) => {
+                        convert_csv(&mut reader, &state, options, append_to, &tx)
+                    }
+                    Format::Parquet => {
+                        crate::parquet_in::convert_parquet(&mut reader, &state, append_to, &tx)
+                    }
+                };
+                result.map(|columns| (columns, reader.sha256()))
+            })
+        };
+        let converted = converter
+            .await
+            .map_err(|e| IngestError::Internal(format!("converter thread: {e}")))?;
+        let encoded = encoder
+            .await
+            .map_err(|e| IngestError::Internal(format!("encoder thread: {e}")))?;
+        match (converted, encoded) {
+            (Ok((columns, sha256)), Ok(files)) => Ok(Converted {
+                columns,
+                files,
+                sha256,
+            }),
+            // The encoder stopping makes the converter fail too; the encoder's error is the cause.
+            (Err(IngestError::Internal(_)), Err(e)) => Err(e.into()),
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(e.into()),
+        }
+    }
+
+    async fn remove(&self, files: &[catalogd::DataFile]) {
+        for file in files {
+            if let Ok(key) = ObjectKey::parse(&file.key)
+                && let Err(e) = self.store.delete(&key).await
+            {
+                tracing::warn!(key = %file.key, error = %e, "could not remove an uncommitted part");
+            }
+        }
+    }
+}
+
+struct Converted {
+    columns: Vec<(String, ColumnType)>,
+    files: Vec<catalogd::DataFile>,
+    sha256: String,
+}
+
+/// From the converter to the encoder.
+pub(crate) enum Message {
+    Schema(SchemaRef),
+    Batch(RecordBatch),
+    /// Everything was sent: the encoder may finish (without it, it discards its parts).
+    End,
+}
+
+/// Sends to the encoder; a closed channel means the encoder failed (its error wins).
+pub(crate) fn send(
+    tx: &std::sync::mpsc::SyncSender<Message>,
+    m: Message,
+) -> Result<(), IngestError> {
+    tx.send(m)
+        .map_err(|_| IngestError::Internal("the Parquet encoder stopped".into()))
+}
+
+fn convert_csv(
+    reader: &mut BodyReader,
+    state: &BodyState,
+    options: &CsvOptions,
+    append_to: Option<(String, catalogd::Schema)>,
+    tx: &std::sync::mpsc::SyncSender<Message>,
+) -> Result<Vec<(String, ColumnType)>, IngestError> {
+    let mut columns = Vec::new();
+    let decide = |layout: Layout| {
+        let layout = match &append_to {
+            Some((name, schema)) => conform(layout, name, schema, options.schema.is_some())?,
+            None => layout,
+        };
+        let schema = arrow_schema(&layout.columns);
+        columns = layout.columns.clone();
+        send(tx, Message::Schema(schema.clone()))?;
+        Ok((layout, schema))
+    };
+    crate::csv::convert_csv(reader, state, options, decide, |batch| {
+        send(tx, Message::Batch(batch))
+    })?;
+    send(tx, Message::End)?;
+    Ok(columns)
+}
+
+/// An append reads the CSV with the dataset's types (a sample's narrower guess must not
+/// refuse values the dataset holds); the header must name the dataset's columns in order.
+pub(crate) fn conform(
+    layout: Layout,
+    name: &str,
+    dataset: &catalogd::Schema,
+    explicit: bool,
+) -> Result<Layout, IngestError> {
+    let upload = manifest_schema(&layout.columns);
+    let by_name =
+        |fields: &[catalogd::Field]| fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
+    let same_names = by_name(&upload.fields) == by_name(&dataset.fields);
+    let differences = dataset.differences(&upload);
+    if !same_names || (explicit && !differences.is_empty()) {
+        return Err(IngestError::SchemaMismatch {
+            name: name.to_string(),
+            differences,
+        });
+    }
+    Ok(Layout {
+        columns: dataset
+            .fields
+            .iter()
+            .map(|f| (f.name.clone(), f.data_type))
+            .collect(),
+        ..layout
+    })
+}
+
+/// The encoder thread: writes what the converter sends; finishes only on `End`.
+fn encode(
+    rx: std::sync::mpsc::Receiver<Message>,
+    store: Arc<dyn Store>,
+    runtime: Handle,
+    prefix: String,
+    tag: String,
+) -> Result<Vec<catalogd::DataFile>, PartError> {
+    let mut writer: Option<PartWriter> = None;
+    while let Ok(message) = rx.recv() {
+        match message {
+            Message::Schema(schema) => {
+                writer = Some(PartWriter::new(
+                    store.clone(),
+                    runtime.clone(),
+                    schema,
+                    prefix.clone(),
+                    tag.clone(),
+                ));
+            }
+            Message::Batch(batch) => {
+                if let Some(w) = writer.as_mut() {
+                    w.write(&batch)?;
+                }
+            }
+            Message::End => {
+                return match writer {
+                    Some(w) => w.finish(),
+                    None => Ok(Vec::new()),
+                };
+            }
+        }
+    }
+    // The converter failed: dropping the writer discards the parts.
+    Ok(Vec::new())
+}
+
+/// 12 hex digits that differ between ingests (time, process, counter): part keys of two
+/// writers racing for the same version never collide.
+fn unique_tag() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mixed = nanos
+        ^ (u64::from(std::process::id()) << 40)
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    format!("{:012x}", mixed & 0xFFFF_FFFF_FFFF)
+}

@@ -1,0 +1,502 @@
+//! Ingest behaviour over a real local store and catalog: every awkward-CSV case of the
+//! issue, versions, retries and refusals. Values are read back from the Parquet written.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_cast::display::{ArrayFormatter, FormatOptions};
+use catalogd::{Catalog, CatalogError, CommitMode, Manifest, StoreCatalog};
+use ingestd::csv::sniff::CsvOptions;
+use ingestd::{Format, IngestError, IngestOutcome, IngestRequest, Ingestor};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use storaged::{KeyPrefix, ObjectKey, ObjectStoreBackend, Store, StoreExt};
+
+struct Env {
+    _dir: tempfile::TempDir,
+    store: Arc<dyn Store>,
+    catalog: Arc<dyn Catalog>,
+    ingestor: Ingestor,
+}
+
+fn env_with_limit(limit: u64) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(ObjectStoreBackend::local(dir.path()).unwrap());
+    let catalog: Arc<dyn Catalog> = Arc::new(StoreCatalog::new(store.clone(), 3));
+    let ingestor = Ingestor::new(store.clone(), catalog.clone(), limit);
+    Env {
+        _dir: dir,
+        store,
+        catalog,
+        ingestor,
+    }
+}
+
+fn env() -> Env {
+    env_with_limit(0)
+}
+
+fn request(name: &str, mode: CommitMode, options: CsvOptions) -> IngestRequest {
+    IngestRequest {
+        name: name.parse().unwrap(),
+        mode,
+        format: Format::Csv(options),
+        gzip: false,
+        idempotency_key: None,
+    }
+}
+
+impl Env {
+    async fn csv(
+        &self,
+        name: &str,
+        mode: CommitMode,
+        body: &[u8],
+    ) -> Result<IngestOutcome, IngestError> {
+        self.ingestor
+            .ingest(
+                request(name, mode, CsvOptions::default()),
+                std::io::Cursor::new(body.to_vec()),
+            )
+            .await
+    }
+
+    async fn create(&self, name: &str, body: &str) -> Manifest {
+        self.csv(name, CommitMode::Create, body.as_bytes())
+            .await
+            .unwrap()
+            .manifest
+    }
+
+    /// The current version's rows, rendered as text ("" for null).
+    async fn rows(&self, m: &Manifest) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        for batch in self.batches(m).await {
+            let formatters: Vec<_> = batch
+                .columns()
+                .iter()
+                .map(|a| ArrayFormatter::try_new(a.as_ref(), &FormatOptions::default()).unwrap())
+                .collect();
+            for r in 0..batch.num_rows() {
+                out.push(formatters.iter().map(|f| f.value(r).to_string()).collect());
+            }
+        }
+        out
+    }
+
+    async fn batches(&self, m: &Manifest) -> Vec<RecordBatch> {
+        let mut out = Vec::new();
+        for file in &m.current.files {
+            let bytes = self
+                .store
+                .get_bytes(&ObjectKey::parse(&file.key).unwrap())
+                .await
+                .unwrap();
+            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .unwrap()
+                .build()
+                .unwrap();
+            out.extend(reader.map(Result::unwrap));
+        }
+        out
+    }
+
+    async fn data_files(&self) -> Vec<String> {
+        let prefix = KeyPrefix::parse("datasets/").unwrap();
+        self.store
+            .list(&prefix)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.key)
+            .collect()
+    }
+
+    /// Asserts a failed ingest left nothing behind: no manifest, no data file.
+    async fn assert_nothing_registered(&self, name: &str) {
+        let got = self.catalog.get(&name.parse().unwrap()).await;
+        assert!(
+            matches!(got, Err(CatalogError::NotFound { .. })),
+            "{name} was registered"
+        );
+        assert_eq!(self.data_files().await, Vec::<String>::new());
+    }
+}
+
+fn types(m: &Manifest) -> Vec<String> {
+    m.current
+        .schema
+        .fields
+        .iter()
+        .map(|f| format!("{}:{}", f.name, f.data_type))
+        .collect()
+}
+
+#[tokio::test]
+async fn types_values_and_nulls_round_trip() {
+    let e = env();
+    let m = e
+        .create(
+            "t",
+            "id,price,ok,day,at,name\n1,2.5,true,2024-02-29,2024-02-29 10:11:12.5,ann\n2,,false,,,\n3,-1e3,TRUE,1999-12-31,1999-12-31T23:59:59Z,\"\"\n",
+        )
+        .await;
+    assert_eq!(
+        types(&m),
+        [
+            "id:int64",
+            "price:float64",
+            "ok:boolean",
+            "day:date",
+            "at:timestamp",
+            "name:utf8"
+        ]
+    );
+    assert_eq!((m.current.version, m.current.rows), (1, 3));
+    let rows = e.rows(&m).await;
+    assert_eq!(
+        rows[0],
+        [
+            "1",
+            "2.5",
+            "true",
+            "2024-02-29",
+            "2024-02-29T10:11:12.500",
+            "ann"
+        ]
+    );
+    assert_eq!(rows[1], ["2", "", "false", "", "", ""]);
+    assert_eq!(
+        rows[2],
+        [
+            "3",
+            "-1000.0",
+            "true",
+            "1999-12-31",
+            "1999-12-31T23:59:59",
+            ""
+        ]
+    );
+    // `""` is an empty string, an unquoted empty field a null.
+    let batches = e.batches(&m).await;
+    let name = batches[0].column(5);
+    assert!(name.is_null(1) && !name.is_null(2));
+}
+
+#[tokio::test]
+async fn bom_crlf_quotes_newlines_blank_lines_and_unicode() {
+    let e = env();
+    let csv =
+        "\u{feff}name,note\r\n\r\n\"Zoë, \"\"the\"\" 🦀\",\"two\r\nlines\"\r\n\r\nplain,naïve\r\n";
+    let m = e.create("awkward", csv).await;
+    assert_eq!(types(&m), ["name:utf8", "note:utf8"]);
+    assert_eq!(
+        e.rows(&m).await,
+        [
+            vec!["Zoë, \"the\" 🦀".to_string(), "two\r\nlines".to_string()],
+            vec!["plain".to_string(), "naïve".to_string()]
+        ]
+    );
+}
+
+#[tokio::test]
+async fn delimiters_are_sniffed() {
+    let e = env();
+    for (i, d) in [";", "\t", "|"].into_iter().enumerate() {
+        let csv = format!("a{d}b\n1{d}x\n2{d}y\n");
+        let m = e.create(&format!("d{i}"), &csv).await;
+        assert_eq!(types(&m), ["a:int64", "b:utf8"], "delimiter {d:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_late_type_violation_names_line_column_type_and_value_and_registers_nothing() {
+    let e = env();
+    // Past the inference sample: 20,000 ints, then a word on line 20,002.
+    let mut csv = String::from("n,s\n");
+    for i in 0..20_000 {
+        csv.push_str(&format!("{i},x\n"));
+    }
+    csv.push_str("oops,x\n");
+    let err = e
+        .csv("late", CommitMode::Create, csv.as_bytes())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().as_u16(), 422);
+    assert_eq!(err.code(), "type_mismatch");
+    let message = err.to_string();
+    for part in ["line 20002", "\"n\"", "int64", "\"oops\""] {
+        assert!(message.contains(part), "{message} lacks {part}");
+    }
+    e.assert_nothing_registered("late").await;
+}
+
+#[tokio::test]
+async fn ragged_rows_and_malformed_quotes_are_400_naming_the_line() {
+    let e = env();
+    let err = e
+        .csv("r", CommitMode::Create, b"a,b\n1,2\n3\n")
+        .await
+        .unwrap_err();
+    assert_eq!((err.status().as_u16(), err.code()), (400, "ragged_row"));
+    assert!(err.to_string().contains("line 3"), "{err}");
+    let err = e
+        .csv("r", CommitMode::Create, b"a,b\n1,\"2\n")
+        .await
+        .unwrap_err();
+    assert_eq!((err.status().as_u16(), err.code()), (400, "malformed_csv"));
+    assert!(err.to_string().contains("line 2"), "{err}");
+    e.assert_nothing_registered("r").await;
+}
+
+#[tokio::test]
+async fn header_only_is_an_empty_dataset_and_an_empty_body_is_refused() {
+    let e = env();
+    let m = e.create("empty", "a,b,c\n").await;
+    assert_eq!((m.current.rows, m.current.schema.fields.len()), (0, 3));
+    assert_eq!(m.current.files.len(), 1, "the schema is in a file too");
+    let err = e.csv("none", CommitMode::Create, b"").await.unwrap_err();
+    assert_eq!((err.status().as_u16(), err.code()), (400, "empty_body"));
+    let err = e
+        .csv("none", CommitMode::Create, b"\r\n\n")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "empty_body");
+}
+
+#[tokio::test]
+async fn long_fields_and_a_thousand_columns() {
+    let e = env();
+    let long = "é".repeat(2 << 20);
+    let m = e
+        .create("long", &format!("id,text\n1,\"{long}\"\n2,short\n"))
+        .await;
+    assert_eq!(e.rows(&m).await[0][1].len(), long.len());
+
+    let header: Vec<String> = (0..1200).map(|i| format!("c{i}")).collect();
+    let mut csv = header.join(",") + "\n";
+    for r in 0..50 {
+        let row: Vec<String> = (0..1200).map(|c| (r * c).to_string()).collect();
+        csv += &(row.join(",") + "\n");
+    }
+    let m = e.create("wide", &csv).await;
+    assert_eq!((m.current.schema.fields.len(), m.current.rows), (1200, 50));
+    assert_eq!(e.rows(&m).await[49][1199], (49 * 1199).to_string());
+}
+
+#[tokio::test]
+async fn gzip_bodies_and_options() {
+    let e = env();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(b"1|NA\n2|3\n").unwrap();
+    let options = CsvOptions {
+        header: Some(false),
+        null: Some("NA".into()),
+        ..CsvOptions::default()
+    };
+    let mut r = request("gz", CommitMode::Create, options);
+    r.gzip = true;
+    let m = e
+        .ingestor
+        .ingest(r, std::io::Cursor::new(gz.finish().unwrap()))
+        .await
+        .unwrap()
+        .manifest;
+    assert_eq!(types(&m), ["column_1:int64", "column_2:int64"]);
+    assert_eq!(e.rows(&m).await, [vec!["1", ""], vec!["2", "3"]]);
+
+    let mut r = request("badgz", CommitMode::Create, CsvOptions::default());
+    r.gzip = true;
+    let err = e
+        .ingestor
+        .ingest(r, std::io::Cursor::new(b"a,b\n".to_vec()))
+        .await
+        .unwrap_err();
+    assert_eq!((err.status().as_u16(), err.code()), (400, "invalid_gzip"));
+}
+
+#[tokio::test]
+async fn explicit_schema_is_enforced() {
+    let e = env();
+    let options = CsvOptions {
+        schema: Some(vec![
+            ("zip".into(), catalogd::ColumnType::Utf8),
+            ("n".into(), catalogd::ColumnType::Float64),
+        ]),
+        ..CsvOptions::default()
+    };
+    let r = request("s", CommitMode::Create, options);
+    let m = e
+        .ingestor
+        .ingest(r, std::io::Cursor::new(b"zip,n\n02134,1\n".to_vec()))
+        .await
+        .unwrap()
+        .manifest;
+    assert_eq!(types(&m), ["zip:utf8", "n:float64"]);
+    assert_eq!(e.rows(&m).await, [vec!["02134", "1.0"]]);
+}
+
+#[tokio::test]
+async fn versions_overwrite_append_and_conflicts() {
+    let e = env();
+    e.create("v", "a,b\n1,x\n").await;
+    let err = e
+        .csv("v", CommitMode::Create, b"a,b\n2,y\n")
+        .await
+        .unwrap_err();
+    assert_eq!((err.status().as_u16(), err.code()), (409, "dataset_exists"));
+
+    let m = e
+        .csv("v", CommitMode::Overwrite, b"a,b\n2,y\n3,z\n")
+        .await
+        .unwrap()
+        .manifest;
+    assert_eq!((m.current.version, m.current.rows), (2, 2));
+    // Same bytes again: a no-op answering the current manifest.
+    let again = e
+        .csv("v", CommitMode::Overwrite, b"a,b\n2,y\n3,z\n")
+        .await
+        .unwrap();
+    assert!(!again.created);
+    assert_eq!(again.manifest.current.version, 2);
+
+    // Append reads with the dataset's types: 4.5 would be a float, but `a` is int64...
+    let err = e
+        .csv("v", CommitMode::Append, b"a,b\n4.5,w\n")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "type_mismatch");
+    // ...a differently named column is a 409 listing the difference...
+    let err = e
+        .csv("v", CommitMode::Append, b"a,c\n4,w\n")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status().as_u16(), err.code()),
+        (409, "schema_mismatch")
+    );
+    assert!(err.to_string().contains('c'), "{err}");
+    // ...and a conforming append adds rows as a new version.
+    let m = e
+        .csv("v", CommitMode::Append, b"a,b\n4,w\n")
+        .await
+        .unwrap()
+        .manifest;
+    assert_eq!((m.current.version, m.current.rows), (3, 3));
+    assert_eq!(m.current.files.len(), 2);
+    let mut rows = e.rows(&m).await;
+    rows.sort();
+    assert_eq!(rows, [vec!["2", "y"], vec!["3", "z"], vec!["4", "w"]]);
+    // Failed attempts left no stray files: only the kept versions' files remain.
+    let mut referenced: Vec<String> = m.referenced_keys().map(String::from).collect();
+    referenced.sort();
+    referenced.dedup();
+    assert_eq!(e.data_files().await, referenced);
+}
+
+#[tokio::test]
+async fn idempotency_key_answers_the_earlier_result() {
+    let e = env();
+    let mut r = request("idem", CommitMode::Append, CsvOptions::default());
+    r.idempotency_key = Some("req-1".into());
+    let first = e
+        .ingestor
+        .ingest(r, std::io::Cursor::new(b"a\n1\n".to_vec()))
+        .await
+        .unwrap();
+    assert!(first.created);
+    let mut r = request("idem", CommitMode::Append, CsvOptions::default());
+    r.idempotency_key = Some("req-1".into());
+    let retry = e
+        .ingestor
+        .ingest(r, std::io::Cursor::new(b"a\n1\n".to_vec()))
+        .await
+        .unwrap();
+    assert!(!retry.created);
+    assert_eq!(retry.manifest.current.version, 1);
+    assert_eq!(
+        retry.manifest.current.rows, 1,
+        "the retry did not append again"
+    );
+}
+
+#[tokio::test]
+async fn max_ingest_bytes_is_413_and_registers_nothing() {
+    let e = env_with_limit(1000);
+    let csv = "a\n".to_string() + &"1\n".repeat(2000);
+    let err = e
+        .csv("big", CommitMode::Create, csv.as_bytes())
+        .await
+        .unwrap_err();
+    assert_eq!((err.status().as_u16(), err.code()), (413, "too_large"));
+    e.assert_nothing_registered("big").await;
+}
+
+#[tokio::test]
+async fn concurrent_appends_in_one_process_all_land() {
+    let e = Arc::new(env());
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let e = e.clone();
+        tasks.push(tokio::spawn(async move {
+            e.csv("c", CommitMode::Append, format!("n\n{i}\n").as_bytes())
+                .await
+                .unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let m = e.catalog.get(&"c".parse().unwrap()).await.unwrap();
+    assert_eq!((m.current.version, m.current.rows), (6, 6));
+}
+
+#[tokio::test]
+async fn parquet_bodies_are_validated_and_stored() {
+    let e = env();
+    let m = e
+        .create(
+            "src",
+            "a,b,t\n1,x,2024-01-01 00:00:00\n2,,2024-01-02 00:00:00\n",
+        )
+        .await;
+    let key = ObjectKey::parse(&m.current.files[0].key).unwrap();
+    let parquet = e.store.get_bytes(&key).await.unwrap().to_vec();
+    let r = IngestRequest {
+        name: "copy".parse().unwrap(),
+        mode: CommitMode::Create,
+        format: Format::Parquet,
+        gzip: false,
+        idempotency_key: None,
+    };
+    let copy = e
+        .ingestor
+        .ingest(r, std::io::Cursor::new(parquet.clone()))
+        .await
+        .unwrap()
+        .manifest;
+    assert_eq!(types(&copy), types(&m));
+    assert_eq!(e.rows(&copy).await, e.rows(&m).await);
+
+    let truncated = parquet[..parquet.len() / 2].to_vec();
+    let r = IngestRequest {
+        name: "broken".parse().unwrap(),
+        mode: CommitMode::Create,
+        format: Format::Parquet,
+        gzip: false,
+        idempotency_key: None,
+    };
+    let err = e
+        .ingestor
+        .ingest(r, std::io::Cursor::new(truncated))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status().as_u16(), err.code()),
+        (400, "invalid_parquet")
+    );
+    assert!(matches!(
+        e.catalog.get(&"broken".parse().unwrap()).await,
+        Err(CatalogError::NotFound { .. })
+    ));
+}

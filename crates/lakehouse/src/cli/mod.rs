@@ -1,0 +1,125 @@
+//! Client subcommands: talk to a running server over its HTTP API (the gateway by default).
+//!
+//! Exit codes: 0 success, 1 the request failed (the server's message is printed), 2 bad
+//! usage (clap's own errors, an unreadable input file).
+
+pub mod datasets;
+pub mod ingest;
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+/// Where the server is and how to authenticate.
+#[derive(Args, Debug, Clone)]
+pub struct Remote {
+    /// Base URL of the gateway (or of the service itself).
+    #[arg(
+        long,
+        env = "LAKEHOUSE_SERVER",
+        default_value = "http://127.0.0.1:3110"
+    )]
+    pub server: String,
+    /// API key, sent as `Authorization: Bearer KEY`.
+    #[arg(long, env = "LAKEHOUSE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+}
+
+impl Remote {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.trim_end_matches('/'))
+    }
+
+    pub fn client(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(key) = &self.api_key
+            && let Ok(value) = format!("Bearer {key}").parse()
+        {
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .build()
+            .unwrap_or_default()
+    }
+}
+
+/// Why a client command failed.
+pub enum Failure {
+    /// Bad usage: exit 2.
+    Usage(String),
+    /// The request failed: exit 1.
+    Request(String),
+}
+
+impl Failure {
+    pub fn exit(self) -> ExitCode {
+        match self {
+            Failure::Usage(m) => {
+                eprintln!("lakehouse: {m}");
+                ExitCode::from(crate::EXIT_CONFIG)
+            }
+            Failure::Request(m) => {
+                eprintln!("lakehouse: {m}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    /// A transport error, naming the server.
+    pub fn transport(remote: &Remote, e: reqwest::Error) -> Failure {
+        let why = if e.is_connect() {
+            "cannot connect (is `lakehouse serve` running?)".to_string()
+        } else {
+            e.to_string()
+        };
+        Failure::Request(format!("{}: {why}", remote.server))
+    }
+}
+
+/// The server's error message from a non-2xx response, or the status when there is none.
+pub async fn error_message(response: reqwest::Response) -> String {
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    match serde_json::from_str::<common::error::ErrorBody>(&text) {
+        Ok(body) => format!("{} ({status}, {})", body.error.message, body.error.code),
+        Err(_) if text.trim().is_empty() => format!("the server answered {status}"),
+        Err(_) => format!("the server answered {status}: {}", text.trim()),
+    }
+}
+
+/// Runs a client command on a small runtime.
+pub fn run<F>(command: F) -> ExitCode
+where
+    F: std::future::Future<Output = Result<(), Failure>>,
+{
+    common::telemetry::install_tls_provider();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return Failure::Request(format!("cannot start the runtime: {e}")).exit(),
+    };
+    match runtime.block_on(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => f.exit(),
+    }
+}
+
+/// `1536` → `1.5 KiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
