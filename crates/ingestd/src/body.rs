@@ -126,20 +126,6 @@ impl BodyReader {
         let digest = self.hasher.finalize();
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }
-
-    /// Reads until `buf` is full or the body ends; returns the count.
-    pub fn read_up_to(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut filled = 0;
-        while filled < buf.len() {
-            match self.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(filled)
-    }
 }
 
 impl Read for BodyReader {

@@ -21,7 +21,7 @@ use crate::schema::parse_schema_option;
 
 pub const PARQUET_MEDIA_TYPES: [&str; 2] =
     ["application/vnd.apache.parquet", "application/x-parquet"];
-const OPTIONS: &str = "mode, delimiter, header, null, schema";
+const OPTIONS: &str = "mode, delimiter, header, null, schema, widen";
 
 pub fn router(ingestor: Ingestor) -> Router {
     Router::new()
@@ -111,6 +111,13 @@ pub fn parse_request(
                 })
             }
             "null" => options.null = Some(value.into_owned()),
+            "widen" => {
+                options.widen = match value.as_ref() {
+                    "true" | "1" | "yes" => true,
+                    "false" | "0" | "no" => false,
+                    other => return Err(bad(format!("widen={other:?}: expected true or false"))),
+                }
+            }
             "schema" => options.schema = Some(parse_schema_option(&value).map_err(bad)?),
             other => {
                 return Err(bad(format!(

@@ -24,7 +24,7 @@ use crate::body::{BodyReader, BodyState};
 use crate::csv::sniff::{CsvOptions, Layout};
 use crate::error::IngestError;
 use crate::parts::{PartError, PartWriter};
-use crate::schema::{arrow_schema, manifest_schema};
+use crate::schema::manifest_schema;
 
 /// What the body is.
 #[derive(Clone, Debug)]
@@ -167,7 +167,7 @@ impl Ingestor {
                 };
                 let result = match &format {
                     Format::Csv(options) => {
-                        convert_csv(&mut reader, &state, options, append_to, &tx)
+                        crate::csv_in::convert_csv(&mut reader, &state, options, append_to, &tx)
                     }
                     Format::Parquet => {
                         crate::parquet_in::convert_parquet(&mut reader, &state, append_to, &tx)
@@ -229,31 +229,6 @@ pub(crate) fn send(
         .map_err(|_| IngestError::Internal("the Parquet encoder stopped".into()))
 }
 
-fn convert_csv(
-    reader: &mut BodyReader,
-    state: &BodyState,
-    options: &CsvOptions,
-    append_to: Option<(String, catalogd::Schema)>,
-    tx: &std::sync::mpsc::SyncSender<Message>,
-) -> Result<Vec<(String, ColumnType)>, IngestError> {
-    let mut columns = Vec::new();
-    let decide = |layout: Layout| {
-        let layout = match &append_to {
-            Some((name, schema)) => conform(layout, name, schema, options.schema.is_some())?,
-            None => layout,
-        };
-        let schema = arrow_schema(&layout.columns);
-        columns = layout.columns.clone();
-        send(tx, Message::Schema(schema.clone()))?;
-        Ok((layout, schema))
-    };
-    crate::csv::convert_csv(reader, state, options, decide, |batch| {
-        send(tx, Message::Batch(batch))
-    })?;
-    send(tx, Message::End)?;
-    Ok(columns)
-}
-
 /// An append reads the CSV with the dataset's types (a sample's narrower guess must not
 /// refuse values the dataset holds); the header must name the dataset's columns in order.
 pub(crate) fn conform(
@@ -295,12 +270,20 @@ fn encode(
     while let Ok(message) = rx.recv() {
         match message {
             Message::Schema(schema) => {
+                // A second schema restarts the version (a widened column): the first
+                // attempt's writer is dropped, discarding its parts, and the new one writes
+                // under a fresh tag so no key is reused.
+                let tag = if writer.is_some() {
+                    unique_tag()
+                } else {
+                    tag.clone()
+                };
                 writer = Some(PartWriter::new(
                     store.clone(),
                     runtime.clone(),
                     schema,
                     prefix.clone(),
-                    tag.clone(),
+                    tag,
                 ));
             }
             Message::Batch(batch) => {

@@ -12,6 +12,7 @@
 
 pub mod body;
 pub mod csv;
+mod csv_in;
 pub mod error;
 pub mod http;
 pub mod ingest;

@@ -500,3 +500,46 @@ async fn parquet_bodies_are_validated_and_stored() {
         Err(CatalogError::NotFound { .. })
     ));
 }
+
+#[tokio::test]
+async fn widening_restarts_with_the_wider_type_instead_of_failing() {
+    let e = env();
+    // Past the sample: an int column meets a float, then a word; a date column a timestamp.
+    let mut csv = String::from("n,d,s\n");
+    for i in 0..12_000 {
+        csv.push_str(&format!("{i},2024-01-01,x\n"));
+    }
+    csv.push_str("1.5,2024-01-02 03:04:05,y\nword,2024-01-03,z\n");
+    let options = CsvOptions {
+        widen: true,
+        ..CsvOptions::default()
+    };
+    let r = request("wide", CommitMode::Create, options);
+    let m = e
+        .ingestor
+        .ingest(r, std::io::Cursor::new(csv.clone().into_bytes()))
+        .await
+        .unwrap()
+        .manifest;
+    assert_eq!(types(&m), ["n:utf8", "d:timestamp", "s:utf8"]);
+    assert_eq!(m.current.rows, 12_002);
+    let rows = e.rows(&m).await;
+    assert_eq!(rows[12_000], ["1.5", "2024-01-02T03:04:05", "y"]);
+    assert_eq!(rows[12_001], ["word", "2024-01-03T00:00:00", "z"]);
+    assert_eq!(
+        rows[7],
+        ["7", "2024-01-01T00:00:00", "x"],
+        "earlier rows keep their text"
+    );
+    // Only the successful pass's parts remain.
+    let mut referenced: Vec<String> = m.referenced_keys().map(String::from).collect();
+    referenced.sort();
+    assert_eq!(e.data_files().await, referenced);
+
+    // Without the option the same body is a 422.
+    let err = e
+        .csv("strict", CommitMode::Create, csv.as_bytes())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "type_mismatch");
+}

@@ -10,7 +10,7 @@ pub mod value;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
-use crate::body::{BodyFailure, BodyReader, BodyState};
+use crate::body::{BodyFailure, BodyState};
 use crate::error::IngestError;
 use sniff::{CsvOptions, Layout, SniffError};
 use tokenizer::{BatchLimits, CsvError, Rows, Tokenizer};
@@ -28,7 +28,7 @@ const BATCH: BatchLimits = BatchLimits {
 /// write (it may refuse, e.g. an append whose header does not match the dataset), then
 /// every batch goes to `emit`. Returns the number of data rows.
 pub fn convert_csv(
-    reader: &mut BodyReader,
+    reader: &mut impl std::io::Read,
     state: &BodyState,
     options: &CsvOptions,
     decide: impl FnOnce(Layout) -> Result<(Layout, SchemaRef), IngestError>,
@@ -79,19 +79,33 @@ pub fn convert_csv(
 
 const PROGRESS_EVERY: u64 = 256 << 20;
 
-fn read_sample(reader: &mut BodyReader) -> std::io::Result<(Vec<u8>, bool)> {
+fn read_sample(reader: &mut impl std::io::Read) -> std::io::Result<(Vec<u8>, bool)> {
     let mut sample = vec![0; SAMPLE_BYTES];
-    let mut len = reader.read_up_to(&mut sample)?;
+    let mut len = read_up_to(reader, &mut sample)?;
     while len == sample.len()
         && memchr::memchr_iter(b'\n', &sample).nth(1).is_none()
         && sample.len() < MAX_SAMPLE_BYTES
     {
         sample.resize(sample.len() * 2, 0);
-        len += reader.read_up_to(&mut sample[len..])?;
+        len += read_up_to(reader, &mut sample[len..])?;
     }
     let whole = len < sample.len();
     sample.truncate(len);
     Ok((sample, whole))
+}
+
+/// Reads until `buf` is full or the input ends; returns the count.
+pub fn read_up_to(reader: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// A read error's real cause (limit, gzip, a client that went away), else the message.

@@ -25,6 +25,9 @@ pub struct CsvOptions {
     pub null: Option<String>,
     /// Every column's name and type, in order.
     pub schema: Option<Vec<(String, ColumnType)>>,
+    /// On a value that breaks an inferred type, widen the column and convert again
+    /// instead of failing (see `csv_in`).
+    pub widen: bool,
 }
 
 /// A CSV's layout, decided.
@@ -312,6 +315,7 @@ mod tests {
             header: Some(false),
             null: Some("NA".into()),
             schema: None,
+            widen: false,
         };
         let l = sniff(b"1|NA\n2|3\n", true, &options).unwrap();
         assert_eq!(

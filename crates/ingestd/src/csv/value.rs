@@ -8,7 +8,7 @@
 //! - date: `YYYY-MM-DD`;
 //! - timestamp: a date, `T` or a space, `HH:MM[:SS[.fraction]]`, then optionally `Z` or an
 //!   offset `±HH[:MM]` / `±HHMM` — stored as microseconds since the epoch in UTC (an offset
-//!   is applied; fractions past microseconds are truncated).
+//!   is applied; fractions past microseconds are truncated); a bare date is its midnight.
 
 /// Parses an int64.
 #[inline]
@@ -79,8 +79,12 @@ pub fn parse_date(s: &[u8]) -> Option<i32> {
     days_from_civil(year, month, day)
 }
 
-/// Microseconds since 1970-01-01T00:00:00Z.
+/// Microseconds since 1970-01-01T00:00:00Z. A bare date is its midnight (a column of
+/// dates and timestamps is a timestamp column).
 pub fn parse_timestamp(s: &[u8]) -> Option<i64> {
+    if s.len() == 10 {
+        return parse_date(s).map(|days| days as i64 * 86_400_000_000);
+    }
     if s.len() < 16 || !matches!(s[10], b'T' | b't' | b' ') {
         return None;
     }
@@ -252,8 +256,11 @@ mod tests {
             parse_timestamp(b"2024-03-01T12:00:00-0130"),
             Some(micros("2024-03-01 13:30:00", "%Y-%m-%d %H:%M:%S"))
         );
+        assert_eq!(
+            parse_timestamp(b"2024-03-01"),
+            Some(micros("2024-03-01 00:00:00", "%Y-%m-%d %H:%M:%S"))
+        );
         for bad in [
-            "2024-03-01",
             "2024-03-01 24:00:00",
             "2024-03-01 12:60",
             "2024-03-01 12:00:00 UTC",

@@ -42,6 +42,10 @@ pub struct IngestArgs {
     /// Column types, `name:type,...` (int64, float64, boolean, date, timestamp, utf8).
     #[arg(long)]
     schema: Option<String>,
+    /// On a value that breaks a column's inferred type, widen the column and restart
+    /// instead of failing.
+    #[arg(long)]
+    widen: bool,
     /// Makes a retry safe: a key the dataset already committed answers that result.
     #[arg(long)]
     idempotency_key: Option<String>,
@@ -64,6 +68,7 @@ pub async fn run(args: IngestArgs) -> Result<(), Failure> {
             ("header", args.header.map(|h| h.to_string())),
             ("null", args.null.clone()),
             ("schema", args.schema.clone()),
+            ("widen", args.widen.then(|| "true".to_string())),
         ] {
             if let Some(value) = value {
                 query.append_pair(key, &value);
