@@ -13,6 +13,7 @@
 pub mod body;
 pub mod csv;
 mod csv_in;
+mod encode;
 pub mod error;
 pub mod http;
 pub mod ingest;

@@ -1,45 +1,47 @@
 //! Writes record batches as a dataset version's Parquet parts, streaming each part into the
 //! store while it is encoded.
 //!
-//! Encoding is the costly step (dictionary, statistics, zstd), so a row group's columns are
-//! encoded in parallel: each [`column worker`](ColumnWorker) owns a fixed share of the
-//! columns and receives every batch (its arrays are shared, not copied); when a row group
-//! is full the workers hand back their encoded column chunks, which are spliced into the
-//! file in column order. Row groups close at [`ROW_GROUP_BYTES`] (encoded) or a million
-//! rows, parts at [`PART_BYTES`]. Row order is the input's.
+//! Encoding is the costly step (dictionary, statistics, zstd), so row groups are encoded in
+//! parallel: row group k goes to worker k mod N ([`crate::encode`]), whose queue holds a
+//! whole row group, so the reader fills one worker's queue and moves on to the next while
+//! the first is still encoding. Finished row groups are spliced into the file in order, so
+//! row order is the input's. Row groups close at [`GROUP_ROWS`] rows or [`GROUP_BYTES`] of
+//! Arrow data; parts close once past [`PART_BYTES`].
 //!
 //! Each part's upload is a task on the runtime fed through a bounded channel, so a few MiB
-//! of encoded bytes are in flight; the worker channels are bounded too, so a slow store or
-//! a slow encoder slows the reader instead of buffering. Until [`PartWriter::finish`],
-//! nothing is committed: dropping the writer fails the upload in progress (the store then
-//! keeps nothing of it) and deletes the parts already uploaded.
+//! of encoded bytes are in flight; every queue is bounded, so a slow store or a slow
+//! encoder slows the reader instead of buffering. Until [`PartWriter::finish`], nothing is
+//! committed: dropping the writer fails the upload in progress (the store then keeps
+//! nothing of it) and deletes the parts already uploaded.
 
+use std::collections::{HashSet, VecDeque};
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc as sync_mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
+use arrow_schema::{DataType, SchemaRef};
 use bytes::Bytes;
 use catalogd::DataFile;
 use parquet::arrow::ArrowSchemaConverter;
-use parquet::arrow::arrow_writer::{
-    ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves,
-};
+use parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::{WriterProperties, WriterPropertiesPtr};
 use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnPath;
 use storaged::{ObjectKey, ObjectMeta, PutMode, Store, StoreError};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
+use crate::encode::GroupWorker;
+
 /// A part is closed once its encoded size passes this.
 pub const PART_BYTES: usize = 128 << 20;
-/// A row group is closed once its encoded size passes this.
-pub const ROW_GROUP_BYTES: usize = 64 << 20;
-const ROW_GROUP_ROWS: usize = 1 << 20;
+/// A row group closes at this many rows (DuckDB's default is 122,880)...
+pub const GROUP_ROWS: usize = 128 << 10;
+/// ...or once this much Arrow data went into it (wide or long rows).
+pub const GROUP_BYTES: usize = 64 << 20;
 /// Bytes handed to the upload at a time.
 const CHUNK: usize = 1 << 20;
 
@@ -56,10 +58,11 @@ pub struct PartWriter {
     store: Arc<dyn Store>,
     runtime: Handle,
     schema: SchemaRef,
-    properties: WriterPropertiesPtr,
+    /// Decided from the first batch (see [`writer_properties`]).
+    properties: Option<WriterPropertiesPtr>,
     prefix: String,
     tag: String,
-    workers: Vec<ColumnWorker>,
+    workers: Vec<GroupWorker>,
     open: Option<OpenPart>,
     done: Vec<DataFile>,
     finished: bool,
@@ -71,9 +74,12 @@ struct OpenPart {
     factory: ArrowRowGroupWriterFactory,
     upload: tokio::task::JoinHandle<Result<ObjectMeta, StoreError>>,
     rows: u64,
-    /// Rows in the row group being encoded (0: none started).
-    group_rows: usize,
+    /// Row groups started in this part.
     groups: usize,
+    /// The worker receiving the open row group, with its rows and Arrow bytes so far.
+    current: Option<(usize, usize, usize)>,
+    /// Workers whose finished row groups await splicing, oldest first.
+    pending: VecDeque<usize>,
 }
 
 impl PartWriter {
@@ -85,19 +91,15 @@ impl PartWriter {
         prefix: String,
         tag: String,
     ) -> PartWriter {
-        let mut properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_created_by(format!("lakehouse {}", env!("CARGO_PKG_VERSION")))
-            .build();
-        // Readers get the exact Arrow types back (e.g. a zone-less timestamp).
-        parquet::arrow::add_encoded_arrow_schema_to_metadata(&schema, &mut properties);
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let workers = ColumnWorker::spawn_for(&schema, threads.clamp(2, 8));
+        let workers = (0..threads.clamp(2, 8))
+            .map(|_| GroupWorker::spawn(schema.clone()))
+            .collect();
         PartWriter {
             store,
             runtime,
             schema,
-            properties: Arc::new(properties),
+            properties: None,
             prefix,
             tag,
             workers,
@@ -111,30 +113,32 @@ impl PartWriter {
         if batch.num_rows() == 0 {
             return Ok(());
         }
+        if self.properties.is_none() {
+            self.properties = Some(Arc::new(writer_properties(&self.schema, Some(batch))));
+        }
         if self.open.is_none() {
             self.open = Some(self.start_part()?);
         }
         let Some(part) = self.open.as_mut() else {
             return Ok(());
         };
-        if part.group_rows == 0 {
-            let writers = part.factory.create_column_writers(part.groups)?;
-            ColumnWorker::start_group(&self.workers, writers);
-        }
-        for worker in &self.workers {
-            worker.send(Job::Write(batch.clone()))?;
-        }
-        part.group_rows += batch.num_rows();
+        let (worker, mut rows, mut bytes) = match part.current {
+            Some(current) => current,
+            None => (begin_group(part, &self.workers)?, 0, 0),
+        };
+        self.workers[worker].write(batch.clone())?;
         part.rows += batch.num_rows() as u64;
-        let encoded: usize = self
-            .workers
-            .iter()
-            .map(|w| w.encoded.load(Ordering::Relaxed))
-            .sum();
-        if part.group_rows >= ROW_GROUP_ROWS || encoded >= ROW_GROUP_BYTES {
-            self.close_group()?;
-            let written = self.open.as_ref().map_or(0, |p| p.file.bytes_written());
-            if written >= PART_BYTES {
+        rows += batch.num_rows();
+        bytes += batch.get_array_memory_size();
+        part.current = Some((worker, rows, bytes));
+        if rows >= GROUP_ROWS || bytes >= GROUP_BYTES {
+            end_group(part, &self.workers)?;
+            let encoded: usize = part
+                .pending
+                .iter()
+                .map(|&w| self.workers[w].encoded())
+                .sum();
+            if part.file.bytes_written() + encoded >= PART_BYTES {
                 self.close_part()?;
             }
         }
@@ -145,9 +149,11 @@ impl PartWriter {
     /// (empty) part, so the version records its schema in a file too.
     pub fn finish(mut self) -> Result<Vec<DataFile>, PartError> {
         if self.open.is_none() && self.done.is_empty() {
+            if self.properties.is_none() {
+                self.properties = Some(Arc::new(writer_properties(&self.schema, None)));
+            }
             self.open = Some(self.start_part()?);
         }
-        self.close_group()?;
         self.close_part()?;
         self.finished = true;
         Ok(std::mem::take(&mut self.done))
@@ -174,14 +180,14 @@ impl PartWriter {
             buf: Vec::with_capacity(CHUNK),
             complete,
         };
+        let properties = self
+            .properties
+            .clone()
+            .unwrap_or_else(|| Arc::new(writer_properties(&self.schema, None)));
         let parquet_schema = ArrowSchemaConverter::new()
-            .with_coerce_types(self.properties.coerce_types())
+            .with_coerce_types(properties.coerce_types())
             .convert(&self.schema)?;
-        let file = SerializedFileWriter::new(
-            sink,
-            parquet_schema.root_schema_ptr(),
-            self.properties.clone(),
-        )?;
+        let file = SerializedFileWriter::new(sink, parquet_schema.root_schema_ptr(), properties)?;
         let factory = ArrowRowGroupWriterFactory::new(&file, self.schema.clone());
         Ok(OpenPart {
             key,
@@ -189,35 +195,26 @@ impl PartWriter {
             factory,
             upload,
             rows: 0,
-            group_rows: 0,
             groups: 0,
+            current: None,
+            pending: VecDeque::new(),
         })
     }
 
-    /// Collects the workers' column chunks and appends them as the next row group.
-    fn close_group(&mut self) -> Result<(), PartError> {
-        let Some(part) = self.open.as_mut() else {
-            return Ok(());
-        };
-        if part.group_rows == 0 {
-            return Ok(());
-        }
-        let mut chunks = ColumnWorker::finish_group(&self.workers)?;
-        chunks.sort_by_key(|(column, _)| *column);
-        let mut group = part.file.next_row_group()?;
-        for (_, chunk) in chunks {
-            chunk.append_to_row_group(&mut group)?;
-        }
-        group.close()?;
-        part.group_rows = 0;
-        part.groups += 1;
-        Ok(())
-    }
-
     fn close_part(&mut self) -> Result<(), PartError> {
-        let Some(part) = self.open.take() else {
+        let Some(mut part) = self.open.take() else {
             return Ok(());
         };
+        let spliced = end_group(&mut part, &self.workers).and_then(|_| {
+            while !part.pending.is_empty() {
+                splice_oldest(&mut part, &self.workers)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = spliced {
+            part.upload.abort();
+            return Err(e);
+        }
         let OpenPart {
             key,
             file,
@@ -258,6 +255,95 @@ impl PartWriter {
     }
 }
 
+/// zstd, statistics, the Arrow schema embedded (readers get the exact types back, e.g. a
+/// zone-less timestamp), and dictionary encoding only for columns where it can pay: a
+/// column whose first batch is mostly distinct values (ids, amounts, free text) would fill
+/// a dictionary in every row group only to fall back to plain encoding — measured at ~10 %
+/// of the encoders' time on the benchmark's data.
+fn writer_properties(schema: &SchemaRef, first: Option<&RecordBatch>) -> WriterProperties {
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_created_by(format!("lakehouse {}", env!("CARGO_PKG_VERSION")));
+    if let Some(batch) = first {
+        for (field, column) in schema.fields().iter().zip(batch.columns()) {
+            if distinct_ratio(column.as_ref()) > 0.5 {
+                let path = ColumnPath::new(vec![field.name().clone()]);
+                builder = builder.set_column_dictionary_enabled(path, false);
+            }
+        }
+    }
+    let mut properties = builder.build();
+    parquet::arrow::add_encoded_arrow_schema_to_metadata(schema, &mut properties);
+    properties
+}
+
+/// Distinct non-null values ÷ non-null values (0 for booleans and empty columns).
+fn distinct_ratio(array: &dyn arrow_array::Array) -> f64 {
+    use arrow_array::cast::AsArray;
+    let present = array.len() - array.null_count();
+    if present == 0 {
+        return 0.0;
+    }
+    let distinct = match array.data_type() {
+        DataType::Utf8 => {
+            let strings = array.as_string::<i32>();
+            strings.iter().flatten().collect::<HashSet<&str>>().len()
+        }
+        DataType::Boolean => return 0.0,
+        _ => {
+            let data = array.to_data();
+            let width = data.data_type().primitive_width().unwrap_or(0);
+            if width == 0 {
+                return 0.0;
+            }
+            let values = &data.buffers()[0].as_slice()[data.offset() * width..];
+            let mut seen = HashSet::new();
+            for (i, value) in values.chunks_exact(width).take(array.len()).enumerate() {
+                if array.is_valid(i) {
+                    seen.insert(value);
+                }
+            }
+            seen.len()
+        }
+    };
+    distinct as f64 / present as f64
+}
+
+/// Starts the part's next row group on the next worker in turn, first splicing that
+/// worker's previous row group (the oldest pending) if it has one.
+fn begin_group(part: &mut OpenPart, workers: &[GroupWorker]) -> Result<usize, PartError> {
+    let worker = part.groups % workers.len();
+    while part.pending.contains(&worker) {
+        splice_oldest(part, workers)?;
+    }
+    let writers = part.factory.create_column_writers(part.groups)?;
+    workers[worker].start(writers)?;
+    part.groups += 1;
+    Ok(worker)
+}
+
+fn end_group(part: &mut OpenPart, workers: &[GroupWorker]) -> Result<(), PartError> {
+    if let Some((worker, _, _)) = part.current.take() {
+        workers[worker].finish()?;
+        part.pending.push_back(worker);
+    }
+    Ok(())
+}
+
+/// Appends the oldest finished row group to the file.
+fn splice_oldest(part: &mut OpenPart, workers: &[GroupWorker]) -> Result<(), PartError> {
+    let Some(worker) = part.pending.pop_front() else {
+        return Ok(());
+    };
+    let chunks = workers[worker].chunks()?;
+    let mut group = part.file.next_row_group()?;
+    for chunk in chunks {
+        chunk.append_to_row_group(&mut group)?;
+    }
+    group.close()?;
+    Ok(())
+}
+
 impl Drop for PartWriter {
     fn drop(&mut self) {
         if self.finished {
@@ -280,149 +366,6 @@ impl Drop for PartWriter {
                 }
             }
         });
-    }
-}
-
-enum Job {
-    /// Column writers for a new row group: (column index, writer).
-    Start(Vec<(usize, ArrowColumnWriter)>),
-    Write(RecordBatch),
-    /// Close the row group and send back its chunks.
-    Finish,
-}
-
-type Chunks = Vec<(usize, ArrowColumnChunk)>;
-
-/// A thread encoding a fixed share of the columns.
-struct ColumnWorker {
-    columns: Vec<usize>,
-    jobs: sync_mpsc::SyncSender<Job>,
-    results: sync_mpsc::Receiver<Result<Chunks, ParquetError>>,
-    /// Estimated encoded bytes of its columns in the current row group.
-    encoded: Arc<AtomicUsize>,
-}
-
-impl ColumnWorker {
-    /// Shares the columns among up to `threads` workers, text columns (the costly ones)
-    /// weighing more.
-    fn spawn_for(schema: &SchemaRef, threads: usize) -> Vec<ColumnWorker> {
-        let n = threads.min(schema.fields().len()).max(1);
-        let mut shares: Vec<(usize, Vec<usize>)> = vec![(0, Vec::new()); n];
-        for (c, field) in schema.fields().iter().enumerate() {
-            let weight = if field.data_type().is_primitive() {
-                1
-            } else {
-                4
-            };
-            if let Some(share) = shares.iter_mut().min_by_key(|(w, _)| *w) {
-                share.0 += weight;
-                share.1.push(c);
-            }
-        }
-        shares
-            .into_iter()
-            .map(|(_, columns)| ColumnWorker::spawn(schema.clone(), columns))
-            .collect()
-    }
-
-    fn spawn(schema: SchemaRef, columns: Vec<usize>) -> ColumnWorker {
-        let (jobs, inbox) = sync_mpsc::sync_channel::<Job>(2);
-        let (reply, results) = sync_mpsc::channel();
-        let encoded = Arc::new(AtomicUsize::new(0));
-        let size = encoded.clone();
-        std::thread::Builder::new()
-            .name("parquet-encode".into())
-            .spawn(move || encode_columns(&schema, inbox, &reply, &size))
-            .ok();
-        ColumnWorker {
-            columns,
-            jobs,
-            results,
-            encoded,
-        }
-    }
-
-    fn send(&self, job: Job) -> Result<(), PartError> {
-        self.jobs
-            .send(job)
-            .map_err(|_| ParquetError::General("a column encoder stopped".into()).into())
-    }
-
-    /// Hands each worker the writers of its columns for the next row group.
-    fn start_group(workers: &[ColumnWorker], writers: Vec<ArrowColumnWriter>) {
-        let mut writers: Vec<Option<ArrowColumnWriter>> = writers.into_iter().map(Some).collect();
-        for worker in workers {
-            let mine = worker
-                .columns
-                .iter()
-                .filter_map(|&c| writers.get_mut(c).and_then(Option::take).map(|w| (c, w)))
-                .collect();
-            worker.encoded.store(0, Ordering::Relaxed);
-            // A worker that stopped reports its error at `finish_group`.
-            let _ = worker.jobs.send(Job::Start(mine));
-        }
-    }
-
-    fn finish_group(workers: &[ColumnWorker]) -> Result<Chunks, PartError> {
-        for worker in workers {
-            worker.send(Job::Finish)?;
-        }
-        let mut chunks = Vec::new();
-        for worker in workers {
-            let result = worker
-                .results
-                .recv()
-                .map_err(|_| ParquetError::General("a column encoder stopped".into()))?;
-            chunks.extend(result?);
-        }
-        Ok(chunks)
-    }
-}
-
-/// A column worker's loop: encode its columns of every batch; on `Finish`, close them.
-/// After an error it keeps draining jobs and reports the error at the next `Finish`.
-fn encode_columns(
-    schema: &SchemaRef,
-    inbox: sync_mpsc::Receiver<Job>,
-    reply: &sync_mpsc::Sender<Result<Chunks, ParquetError>>,
-    encoded: &AtomicUsize,
-) {
-    let mut writers: Vec<(usize, ArrowColumnWriter)> = Vec::new();
-    let mut failed: Option<ParquetError> = None;
-    for job in inbox {
-        match job {
-            Job::Start(w) => writers = w,
-            Job::Write(batch) => {
-                if failed.is_some() {
-                    continue;
-                }
-                for (c, writer) in writers.iter_mut() {
-                    let result = compute_leaves(schema.field(*c), batch.column(*c))
-                        .and_then(|leaves| leaves.iter().try_for_each(|leaf| writer.write(leaf)));
-                    if let Err(e) = result {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-                let size = writers
-                    .iter()
-                    .map(|(_, w)| w.get_estimated_total_bytes())
-                    .sum();
-                encoded.store(size, Ordering::Relaxed);
-            }
-            Job::Finish => {
-                let result = match failed.take() {
-                    Some(e) => Err(e),
-                    None => std::mem::take(&mut writers)
-                        .into_iter()
-                        .map(|(c, w)| w.close().map(|chunk| (c, chunk)))
-                        .collect(),
-                };
-                if reply.send(result).is_err() {
-                    return;
-                }
-            }
-        }
     }
 }
 

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use catalogd::{Catalog, CatalogError, CommitMode, Manifest, StoreCatalog};
 use ingestd::csv::sniff::CsvOptions;
@@ -542,4 +543,35 @@ async fn widening_restarts_with_the_wider_type_instead_of_failing() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "type_mismatch");
+}
+
+#[tokio::test]
+async fn many_row_groups_keep_the_input_order() {
+    let e = env();
+    // 300,000 rows: three row groups, encoded by different workers at once.
+    let mut csv = String::from("id,half,label\n");
+    for i in 0..300_000 {
+        csv.push_str(&format!("{i},{},row {i}\n", i / 2));
+    }
+    let m = e.create("ordered", &csv).await;
+    assert_eq!(m.current.rows, 300_000);
+    let bytes = e
+        .store
+        .get_bytes(&ObjectKey::parse(&m.current.files[0].key).unwrap())
+        .await
+        .unwrap();
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+    assert_eq!(builder.metadata().num_row_groups(), 3);
+    let mut next = 0i64;
+    for batch in builder.build().unwrap() {
+        let batch = batch.unwrap();
+        let ids = batch
+            .column(0)
+            .as_primitive::<arrow_array::types::Int64Type>();
+        for id in ids.values() {
+            assert_eq!(*id, next);
+            next += 1;
+        }
+    }
+    assert_eq!(next, 300_000);
 }
