@@ -44,6 +44,7 @@ enum Command {
 pub const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
+    cap_malloc_arenas();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::run(args),
@@ -60,3 +61,25 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Caps glibc's malloc arenas at the number of cores (glibc's default is 8 × cores).
+///
+/// Each thread that allocates gets an arena, and memory freed into one arena is not reused
+/// by the others, so a server whose busy threads change from request to request (an
+/// ingest's encoder threads) saw its RSS climb ingest after ingest: 177 → 317 MiB over four
+/// 1 GiB ingests in one process, against 164 → 189 MiB capped (decision 003).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn cap_malloc_arenas() {
+    let cores = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .max(2);
+    let cores = i32::try_from(cores).unwrap_or(i32::MAX);
+    // SAFETY: mallopt only sets an allocator parameter; it is called before any other
+    // thread exists, as glibc recommends.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, cores);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn cap_malloc_arenas() {}

@@ -58,38 +58,36 @@ pub fn to_batch(
             value: shorten(v),
         };
         let array: ArrayRef = match ty {
-            ColumnType::Int64 => Arc::new(Int64Array::new(
-                column.values(|r, v| parse_i64(v).ok_or_else(|| fail(r, v, "int64")))?,
-                column.nulls(),
-            )),
-            ColumnType::Float64 => Arc::new(Float64Array::new(
-                column.values(|r, v| parse_f64(v).ok_or_else(|| fail(r, v, "float64")))?,
-                column.nulls(),
-            )),
-            ColumnType::Date => Arc::new(Date32Array::new(
-                column
-                    .values(|r, v| parse_date(v).ok_or_else(|| fail(r, v, "date (YYYY-MM-DD)")))?,
-                column.nulls(),
-            )),
-            ColumnType::Timestamp => Arc::new(TimestampMicrosecondArray::new(
-                column.values(|r, v| {
+            ColumnType::Int64 => {
+                let (values, nulls) =
+                    column.values(|r, v| parse_i64(v).ok_or_else(|| fail(r, v, "int64")))?;
+                Arc::new(Int64Array::new(values, nulls))
+            }
+            ColumnType::Float64 => {
+                let (values, nulls) =
+                    column.values(|r, v| parse_f64(v).ok_or_else(|| fail(r, v, "float64")))?;
+                Arc::new(Float64Array::new(values, nulls))
+            }
+            ColumnType::Date => {
+                let (values, nulls) = column
+                    .values(|r, v| parse_date(v).ok_or_else(|| fail(r, v, "date (YYYY-MM-DD)")))?;
+                Arc::new(Date32Array::new(values, nulls))
+            }
+            ColumnType::Timestamp => {
+                let (values, nulls) = column.values(|r, v| {
                     parse_timestamp(v)
                         .ok_or_else(|| fail(r, v, "timestamp (YYYY-MM-DD HH:MM:SS[.f][Z|±HH:MM])"))
-                })?,
-                column.nulls(),
-            )),
+                })?;
+                Arc::new(TimestampMicrosecondArray::new(values, nulls))
+            }
             ColumnType::Boolean => {
-                let mut values = BooleanBufferBuilder::new(n);
-                for r in 0..n {
-                    let (v, quoted) = column.get(r);
-                    let b = if column.is_null(v, quoted) {
-                        false
-                    } else {
-                        parse_bool(v).ok_or_else(|| fail(r, v, "boolean (true/false)"))?
-                    };
-                    values.append(b);
-                }
-                Arc::new(BooleanArray::new(values.finish(), column.nulls()))
+                let (values, nulls) = column.values(|r, v| {
+                    parse_bool(v)
+                        .map(u8::from)
+                        .ok_or_else(|| fail(r, v, "boolean (true/false)"))
+                })?;
+                let values = values.iter().map(|b| *b != 0).collect();
+                Arc::new(BooleanArray::new(values, nulls))
             }
             ColumnType::Utf8 => Arc::new(column.strings(name)?),
         };
@@ -136,29 +134,28 @@ impl Column<'_> {
         is_null(v, quoted, self.null) || v.is_empty()
     }
 
-    fn nulls(&self) -> Option<NullBuffer> {
-        let mut valid = BooleanBufferBuilder::new(self.n);
-        for r in 0..self.n {
-            let (v, quoted) = self.get(r);
-            valid.append(!self.is_null(v, quoted));
-        }
-        Some(NullBuffer::new(valid.finish())).filter(|n| n.null_count() > 0)
-    }
-
+    /// Parses every non-null value; nulls get `T::default()`. One pass builds both the
+    /// values and the validity (`None` when nothing is null).
     fn values<T: Default + arrow_buffer::ArrowNativeType>(
         &self,
         mut parse: impl FnMut(usize, &[u8]) -> Result<T, TypeError>,
-    ) -> Result<ScalarBuffer<T>, TypeError> {
+    ) -> Result<(ScalarBuffer<T>, Option<NullBuffer>), TypeError> {
         let mut out = Vec::with_capacity(self.n);
+        let mut valid = BooleanBufferBuilder::new(self.n);
+        let mut any_null = false;
         for r in 0..self.n {
             let (v, quoted) = self.get(r);
-            out.push(if self.is_null(v, quoted) {
-                T::default()
+            if self.is_null(v, quoted) {
+                any_null = true;
+                valid.append(false);
+                out.push(T::default());
             } else {
-                parse(r, v)?
-            });
+                valid.append(true);
+                out.push(parse(r, v)?);
+            }
         }
-        Ok(ScalarBuffer::from(out))
+        let nulls = any_null.then(|| NullBuffer::new(valid.finish()));
+        Ok((ScalarBuffer::from(out), nulls))
     }
 
     /// Text: only an unquoted empty field (or the null text) is null; `""` is "".
