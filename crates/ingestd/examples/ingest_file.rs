@@ -32,7 +32,8 @@ async fn main() {
             gzip: false,
             idempotency_key: None,
         };
-        let file = std::fs::File::open(&path).expect("open");
+        let file = tokio::fs::File::open(&path).await.expect("open");
+        let file = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
         let started = Instant::now();
         let outcome = ingestor.ingest(request, file).await.expect("ingest");
         let seconds = started.elapsed().as_secs_f64();

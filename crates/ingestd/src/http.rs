@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use catalogd::{CommitMode, DatasetName};
 use futures::TryStreamExt;
-use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::csv::sniff::CsvOptions;
 use crate::error::IngestError;
@@ -47,9 +46,8 @@ async fn ingest(
     }
     let started = Instant::now();
     let stream = body.into_data_stream().map_err(std::io::Error::other);
-    let reader = SyncIoBridge::new(StreamReader::new(stream));
     let dataset = request.name.clone();
-    let outcome = ingestor.ingest(request, reader).await?;
+    let outcome = ingestor.ingest(request, stream).await?;
     let m = &outcome.manifest;
     let seconds = started.elapsed().as_secs_f64();
     tracing::info!(

@@ -14,13 +14,15 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
+use bytes::Bytes;
 use catalogd::{
     Catalog, CatalogError, ColumnType, Commit, CommitMode, Committed, DatasetName, Manifest,
 };
+use futures::Stream;
 use storaged::{ObjectKey, Store};
 use tokio::runtime::Handle;
 
-use crate::body::{BodyReader, BodyState};
+use crate::body::{BodyReader, BodyState, hash_and_forward};
 use crate::csv::sniff::{CsvOptions, Layout};
 use crate::error::IngestError;
 use crate::parts::{PartError, PartWriter};
@@ -73,11 +75,11 @@ impl Ingestor {
         self.max_ingest_bytes
     }
 
-    /// Ingests `body` (a blocking reader of the wire bytes, e.g. a `SyncIoBridge`).
+    /// Ingests `body`, the bytes as they arrive.
     pub async fn ingest(
         &self,
         request: IngestRequest,
-        body: impl std::io::Read + Send + 'static,
+        body: impl Stream<Item = std::io::Result<Bytes>> + Send + Unpin + 'static,
     ) -> Result<IngestOutcome, IngestError> {
         let lock = self.lock_for(&request.name);
         let _guard = lock.lock().await;
@@ -142,10 +144,11 @@ impl Ingestor {
         &self,
         request: &IngestRequest,
         current: Option<&Manifest>,
-        body: impl std::io::Read + Send + 'static,
+        body: impl Stream<Item = std::io::Result<Bytes>> + Send + Unpin + 'static,
         prefix: String,
     ) -> Result<Converted, IngestError> {
         let state = BodyState::default();
+        let (body, hashed) = hash_and_forward(body);
         let (tx, rx) = std::sync::mpsc::sync_channel::<Message>(2);
         let encoder = {
             let store = self.store.clone();
@@ -165,20 +168,28 @@ impl Ingestor {
                     Format::Parquet => BodyReader::binary(body, limit, state.clone()),
                     Format::Csv(_) => BodyReader::new(body, gzip, limit, state.clone()),
                 };
-                let result = match &format {
+                match &format {
                     Format::Csv(options) => {
                         crate::csv_in::convert_csv(&mut reader, &state, options, append_to, &tx)
                     }
                     Format::Parquet => {
                         crate::parquet_in::convert_parquet(&mut reader, &state, append_to, &tx)
                     }
-                };
-                result.map(|columns| (columns, reader.sha256()))
+                }
             })
         };
         let converted = converter
             .await
             .map_err(|e| IngestError::Internal(format!("converter thread: {e}")))?;
+        // The converter read the body to its end, so the hash is ready; on failure it is
+        // not waited for (the task stops at its next chunk).
+        let converted = match converted {
+            Ok(columns) => match hashed.await {
+                Ok(Some(sha256)) => Ok((columns, sha256)),
+                _ => Err(IngestError::Body("the body ended early".into())),
+            },
+            Err(e) => Err(e),
+        };
         let encoded = encoder
             .await
             .map_err(|e| IngestError::Internal(format!("encoder thread: {e}")))?;

@@ -33,6 +33,17 @@ fn env_with_limit(limit: u64) -> Env {
     }
 }
 
+/// A request body arriving in 64 KiB chunks.
+fn body(
+    bytes: Vec<u8>,
+) -> futures::stream::Iter<std::vec::IntoIter<std::io::Result<bytes::Bytes>>> {
+    let chunks: Vec<std::io::Result<bytes::Bytes>> = bytes
+        .chunks(64 << 10)
+        .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+        .collect();
+    futures::stream::iter(chunks)
+}
+
 fn env() -> Env {
     env_with_limit(0)
 }
@@ -52,12 +63,12 @@ impl Env {
         &self,
         name: &str,
         mode: CommitMode,
-        body: &[u8],
+        csv: &[u8],
     ) -> Result<IngestOutcome, IngestError> {
         self.ingestor
             .ingest(
                 request(name, mode, CsvOptions::default()),
-                std::io::Cursor::new(body.to_vec()),
+                body(csv.to_vec()),
             )
             .await
     }
@@ -299,7 +310,7 @@ async fn gzip_bodies_and_options() {
     r.gzip = true;
     let m = e
         .ingestor
-        .ingest(r, std::io::Cursor::new(gz.finish().unwrap()))
+        .ingest(r, body(gz.finish().unwrap()))
         .await
         .unwrap()
         .manifest;
@@ -310,7 +321,7 @@ async fn gzip_bodies_and_options() {
     r.gzip = true;
     let err = e
         .ingestor
-        .ingest(r, std::io::Cursor::new(b"a,b\n".to_vec()))
+        .ingest(r, body(b"a,b\n".to_vec()))
         .await
         .unwrap_err();
     assert_eq!((err.status().as_u16(), err.code()), (400, "invalid_gzip"));
@@ -329,7 +340,7 @@ async fn explicit_schema_is_enforced() {
     let r = request("s", CommitMode::Create, options);
     let m = e
         .ingestor
-        .ingest(r, std::io::Cursor::new(b"zip,n\n02134,1\n".to_vec()))
+        .ingest(r, body(b"zip,n\n02134,1\n".to_vec()))
         .await
         .unwrap()
         .manifest;
@@ -402,7 +413,7 @@ async fn idempotency_key_answers_the_earlier_result() {
     r.idempotency_key = Some("req-1".into());
     let first = e
         .ingestor
-        .ingest(r, std::io::Cursor::new(b"a\n1\n".to_vec()))
+        .ingest(r, body(b"a\n1\n".to_vec()))
         .await
         .unwrap();
     assert!(first.created);
@@ -410,7 +421,7 @@ async fn idempotency_key_answers_the_earlier_result() {
     r.idempotency_key = Some("req-1".into());
     let retry = e
         .ingestor
-        .ingest(r, std::io::Cursor::new(b"a\n1\n".to_vec()))
+        .ingest(r, body(b"a\n1\n".to_vec()))
         .await
         .unwrap();
     assert!(!retry.created);
@@ -472,7 +483,7 @@ async fn parquet_bodies_are_validated_and_stored() {
     };
     let copy = e
         .ingestor
-        .ingest(r, std::io::Cursor::new(parquet.clone()))
+        .ingest(r, body(parquet.clone()))
         .await
         .unwrap()
         .manifest;
@@ -487,11 +498,7 @@ async fn parquet_bodies_are_validated_and_stored() {
         gzip: false,
         idempotency_key: None,
     };
-    let err = e
-        .ingestor
-        .ingest(r, std::io::Cursor::new(truncated))
-        .await
-        .unwrap_err();
+    let err = e.ingestor.ingest(r, body(truncated)).await.unwrap_err();
     assert_eq!(
         (err.status().as_u16(), err.code()),
         (400, "invalid_parquet")
@@ -518,7 +525,7 @@ async fn widening_restarts_with_the_wider_type_instead_of_failing() {
     let r = request("wide", CommitMode::Create, options);
     let m = e
         .ingestor
-        .ingest(r, std::io::Cursor::new(csv.clone().into_bytes()))
+        .ingest(r, body(csv.clone().into_bytes()))
         .await
         .unwrap()
         .manifest;
