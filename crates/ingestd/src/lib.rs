@@ -20,6 +20,7 @@ pub mod ingest;
 pub mod parquet_in;
 pub mod parts;
 pub mod schema;
+mod upload;
 
 pub use error::IngestError;
 pub use ingest::{Format, IngestOutcome, IngestRequest, Ingestor};

@@ -15,13 +15,10 @@
 //! nothing of it) and deletes the parts already uploaded.
 
 use std::collections::{HashSet, VecDeque};
-use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, SchemaRef};
-use bytes::Bytes;
 use catalogd::DataFile;
 use parquet::arrow::ArrowSchemaConverter;
 use parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory;
@@ -32,9 +29,9 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 use storaged::{ObjectKey, ObjectMeta, PutMode, Store, StoreError};
 use tokio::runtime::Handle;
-use tokio::sync::mpsc;
 
 use crate::encode::GroupWorker;
+use crate::upload::{self, UploadWriter};
 
 /// A part is closed once its encoded size passes this.
 pub const PART_BYTES: usize = 128 << 20;
@@ -42,8 +39,6 @@ pub const PART_BYTES: usize = 128 << 20;
 pub const GROUP_ROWS: usize = 128 << 10;
 /// ...or once this much Arrow data went into it (wide or long rows).
 pub const GROUP_BYTES: usize = 64 << 20;
-/// Bytes handed to the upload at a time.
-const CHUNK: usize = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PartError {
@@ -167,19 +162,12 @@ impl PartWriter {
             self.tag
         );
         let key = ObjectKey::parse(&name).map_err(|e| StoreError::invalid_key(&name, e))?;
-        let (tx, rx) = mpsc::channel::<Bytes>(4);
-        let complete = Arc::new(AtomicBool::new(false));
-        let body = upload_stream(rx, complete.clone());
+        let (sink, body) = upload::channel();
         let store = self.store.clone();
         let upload_key = key.clone();
         let upload = self
             .runtime
             .spawn(async move { store.put(&upload_key, body, PutMode::Create).await });
-        let sink = UploadWriter {
-            tx,
-            buf: Vec::with_capacity(CHUNK),
-            complete,
-        };
         let properties = self
             .properties
             .clone()
@@ -366,68 +354,5 @@ impl Drop for PartWriter {
                 }
             }
         });
-    }
-}
-
-/// The body of one part's PUT: chunks until the writer finishes; if the writer goes away
-/// without finishing, an error, so the store discards the partial object.
-fn upload_stream(rx: mpsc::Receiver<Bytes>, complete: Arc<AtomicBool>) -> storaged::ByteStream {
-    use futures::StreamExt;
-    futures::stream::unfold(Some(rx), move |rx| {
-        let complete = complete.clone();
-        async move {
-            let mut rx = rx?;
-            match rx.recv().await {
-                Some(chunk) => Some((Ok(chunk), Some(rx))),
-                None if complete.load(Ordering::Acquire) => None,
-                None => Some((
-                    Err(StoreError::BadRequest(
-                        "the ingest stopped before this part was complete".into(),
-                    )),
-                    None,
-                )),
-            }
-        }
-    })
-    .boxed()
-}
-
-/// `Write` end of a part's upload, used from the blocking encoder thread.
-struct UploadWriter {
-    tx: mpsc::Sender<Bytes>,
-    buf: Vec<u8>,
-    complete: Arc<AtomicBool>,
-}
-
-impl UploadWriter {
-    fn send(&mut self) -> std::io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
-        self.tx
-            .blocking_send(chunk)
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the upload stopped"))
-    }
-
-    /// Sends the rest and marks the part whole; dropping the sender then ends the body.
-    fn finish(mut self) -> std::io::Result<()> {
-        self.send()?;
-        self.complete.store(true, Ordering::Release);
-        Ok(())
-    }
-}
-
-impl Write for UploadWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= CHUNK {
-            self.send()?;
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }

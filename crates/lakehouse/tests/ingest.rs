@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use test_support::{Lakehouse, Launch, files_under, free_port, run};
+use test_support::{Lakehouse, Launch, files_under, free_port, post_csv, run};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_lakehouse"))
@@ -16,18 +16,6 @@ const CSV: &str = "id,price,ok,day,at,name\n\
                    1,2.5,true,2024-02-29,2024-02-29 10:11:12.5,\"Zoë, \"\"the\"\" 🦀\"\n\
                    2,,false,,,\n\
                    3,-1e3,TRUE,1999-12-31,1999-12-31T23:59:59+01:00,\"\"\n";
-
-async fn post(url: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "text/csv")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
 /// Reads the given Parquet files with pyarrow; returns `{"types": [...], "rows": [...]}`.
 fn pyarrow_read(files: &[std::path::PathBuf]) -> Value {
@@ -56,7 +44,7 @@ print(json.dumps({"types": [f"{f.name}:{f.type}" for f in table.schema], "rows":
 async fn standalone_ingest_over_http_is_read_back_by_pyarrow() {
     let dir = tempfile::tempdir().unwrap();
     let lh = Lakehouse::start(bin(), Launch::standalone(dir.path())).await;
-    let (status, m) = post(&format!("{}/v1/ingest/sales", lh.url), CSV).await;
+    let (status, m) = post_csv(&format!("{}/v1/ingest/sales", lh.url), CSV).await;
     assert_eq!(status, 201, "{m}");
     assert_eq!(
         (m["version"].as_u64(), m["rows"].as_u64()),
@@ -112,22 +100,22 @@ async fn standalone_ingest_over_http_is_read_back_by_pyarrow() {
         .await
         .unwrap();
     assert_eq!(got["rows"], 3);
-    let (status, e) = post(&format!("{}/v1/ingest/sales", lh.url), CSV).await;
+    let (status, e) = post_csv(&format!("{}/v1/ingest/sales", lh.url), CSV).await;
     assert_eq!(
         (status, e["error"]["code"].as_str()),
         (409, Some("dataset_exists"))
     );
-    let (status, e) = post(&format!("{}/v1/ingest/1sales", lh.url), CSV).await;
+    let (status, e) = post_csv(&format!("{}/v1/ingest/1sales", lh.url), CSV).await;
     assert_eq!(
         (status, e["error"]["code"].as_str()),
         (400, Some("invalid_name"))
     );
-    let (status, e) = post(&format!("{}/v1/ingest/x?mode=upsert", lh.url), CSV).await;
+    let (status, e) = post_csv(&format!("{}/v1/ingest/x?mode=upsert", lh.url), CSV).await;
     assert_eq!(
         (status, e["error"]["code"].as_str()),
         (400, Some("invalid_option"))
     );
-    let (status, e) = post(
+    let (status, e) = post_csv(
         &format!("{}/v1/ingest/x?schema=n:int64", lh.url),
         "n\n1\n2\nthree\n",
     )
@@ -141,7 +129,7 @@ async fn standalone_ingest_over_http_is_read_back_by_pyarrow() {
         message.contains("line 4") && message.contains("three"),
         "{message}"
     );
-    let (status, e) = post(&format!("{}/v1/ingest/x", lh.url), "").await;
+    let (status, e) = post_csv(&format!("{}/v1/ingest/x", lh.url), "").await;
     assert_eq!(
         (status, e["error"]["code"].as_str()),
         (400, Some("empty_body"))
@@ -227,7 +215,7 @@ async fn kill_9_during_an_ingest_leaves_the_previous_version_intact() {
     let dir = tempfile::tempdir().unwrap();
     let launch = Launch::standalone(dir.path());
     let mut lh = Lakehouse::start(bin(), launch.clone()).await;
-    let (status, v1) = post(
+    let (status, v1) = post_csv(
         &format!("{}/v1/ingest/t?mode=create", lh.url),
         "n,s\n1,a\n2,b\n",
     )

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use test_support::{Lakehouse, Launch, S3Server, free_port};
+use test_support::{Lakehouse, Launch, S3Server, free_port, post_csv};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_lakehouse"))
@@ -286,27 +286,15 @@ async fn the_gateway_refuses_dot_segments_instead_of_resolving_them() {
 
 const CSV: &str = "id,price,day\n1,2.5,2024-02-29\n2,,\n3,-1e3,1999-12-31\n";
 
-async fn ingest(url: &str, body: &'static str) -> (u16, serde_json::Value) {
-    let r = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "text/csv")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or_default())
-}
-
 #[tokio::test]
 async fn ingest_through_the_gateway_and_directly_writes_parquet_to_s3() {
     let split = start_split().await;
     let gw = &split.gateway.url;
-    let (status, m) = ingest(&format!("{gw}/v1/ingest/sales"), CSV).await;
+    let (status, m) = post_csv(&format!("{gw}/v1/ingest/sales"), CSV).await;
     assert_eq!(status, 201, "{m}");
     // Straight to the ingestd process too (it reaches catalogd over HTTP, S3 directly).
     let direct = format!("{}/v1/ingest/sales?mode=append", split.ingestd.url);
-    let (status, m) = ingest(&direct, CSV).await;
+    let (status, m) = post_csv(&direct, CSV).await;
     assert_eq!(
         (status, m["version"].as_u64(), m["rows"].as_u64()),
         (201, Some(2), Some(6))
@@ -330,13 +318,13 @@ async fn ingest_through_the_gateway_and_directly_writes_parquet_to_s3() {
             (&b"PAR1"[..], f["bytes"].as_u64().unwrap())
         );
     }
-    let (status, e) = ingest(&format!("{gw}/v1/ingest/sales?mode=append"), "id\n1\n").await;
+    let (status, e) = post_csv(&format!("{gw}/v1/ingest/sales?mode=append"), "id\n1\n").await;
     assert_eq!(
         (status, e["error"]["code"].as_str()),
         (409, Some("schema_mismatch")),
         "{e}"
     );
-    let (status, e) = ingest(&format!("{gw}/v1/ingest/other?schema=n:int64"), "n\n1\nx\n").await;
+    let (status, e) = post_csv(&format!("{gw}/v1/ingest/other?schema=n:int64"), "n\n1\nx\n").await;
     assert_eq!(
         (status, e["error"]["code"].as_str()),
         (422, Some("type_mismatch")),

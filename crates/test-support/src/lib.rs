@@ -336,3 +336,16 @@ pub async fn raw_http(addr: &str, request: &[u8]) -> (u16, String) {
 pub async fn status_of(request: reqwest::RequestBuilder) -> reqwest::StatusCode {
     request.send().await.expect("request sent").status()
 }
+
+/// POSTs `body` as `text/csv`; returns the status and the JSON answer (`Null` if none).
+pub async fn post_csv(url: &str, body: impl Into<reqwest::Body>) -> (u16, serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "text/csv")
+        .body(body)
+        .send()
+        .await
+        .expect("POST");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
