@@ -211,7 +211,17 @@ async fn sigterm_lets_an_in_flight_put_finish() {
         }
     });
     tx.send(Ok(vec![1u8; 1000])).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // SIGTERM only once the server is writing the object (its staged file exists): a fixed
+    // sleep raced the request's arrival when the whole suite loads the machine.
+    let staged = dir.path().join("slow");
+    let started = std::time::Instant::now();
+    while std::fs::read_dir(&staged).map_or(true, |mut d| d.next().is_none()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the PUT never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let pid = lh.pid();
     std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
