@@ -113,23 +113,40 @@ pub fn describe_config(c: &Config) -> String {
             s3.use_path_style
         ),
     };
-    format!(
-        "[gateway]\nbind = \"{}\"\nstoraged_url = {:?}\ncatalogd_url = {:?}\napi_key = {}\n\n[storaged]\nbind = \"{}\"\n\
-         max_object_bytes = {}\n\n[catalogd]\nbind = \"{}\"\nkeep_versions = {}\n\n[queryd]\npg_bind = \"{}\"\nrefresh_every = \"{}s\"\n\n[vectord]\npersist = {}\n\n\
-         {storage}\n[log]\nlevel = {:?}",
-        c.gateway.bind,
-        c.gateway.storaged_url,
-        c.gateway.catalogd_url,
-        redact(&c.gateway.api_key),
-        c.storaged.bind,
-        c.storaged.max_object_bytes,
-        c.catalogd.bind,
-        c.catalogd.keep_versions,
-        c.queryd.pg_bind,
-        c.queryd.refresh_every.as_secs(),
-        c.vectord.persist,
-        c.log_level
-    )
+    let g = &c.gateway;
+    let i = &c.ingestd;
+    [
+        format!(
+            "[gateway]\nbind = \"{}\"\nstoraged_url = {:?}\ncatalogd_url = {:?}\ningestd_url = {:?}\n\
+             api_key = {}\n",
+            g.bind,
+            g.storaged_url,
+            g.catalogd_url,
+            g.ingestd_url,
+            redact(&g.api_key)
+        ),
+        format!(
+            "[storaged]\nbind = \"{}\"\nmax_object_bytes = {}\n",
+            c.storaged.bind, c.storaged.max_object_bytes
+        ),
+        format!(
+            "[catalogd]\nbind = \"{}\"\nstoraged_url = {:?}\nkeep_versions = {}\n",
+            c.catalogd.bind, c.catalogd.storaged_url, c.catalogd.keep_versions
+        ),
+        format!(
+            "[ingestd]\nbind = \"{}\"\nstoraged_url = {:?}\ncatalogd_url = {:?}\nmax_ingest_bytes = {}\n",
+            i.bind, i.storaged_url, i.catalogd_url, i.max_ingest_bytes
+        ),
+        format!(
+            "[queryd]\npg_bind = \"{}\"\nrefresh_every = \"{}s\"\n",
+            c.queryd.pg_bind,
+            c.queryd.refresh_every.as_secs()
+        ),
+        format!("[vectord]\npersist = {}\n", c.vectord.persist),
+        storage,
+        format!("[log]\nlevel = {:?}", c.log_level),
+    ]
+    .join("\n")
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {

@@ -20,6 +20,7 @@ fn the_go_systems_file_loads_unchanged() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("bucket = \"lakehouse-go-primary\""), "{out}");
     assert!(out.contains("bind = \"127.0.0.1:3110\""), "{out}");
+    assert!(out.contains("max_ingest_bytes = 268435456"), "{out}");
     assert!(
         !err.contains("unknown"),
         "no warnings for the Go file: {err}"
