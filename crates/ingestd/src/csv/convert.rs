@@ -161,7 +161,10 @@ impl Column<'_> {
     /// Text: only an unquoted empty field (or the null text) is null; `""` is "".
     fn strings(&self, name: &str) -> Result<StringArray, TypeError> {
         let mut offsets: Vec<i32> = Vec::with_capacity(self.n + 1);
-        let mut bytes: Vec<u8> = Vec::new();
+        // Sized exactly up front: growing by doubling re-copied the text (long-text
+        // columns are most of a CSV's bytes).
+        let total: usize = (0..self.n).map(|r| self.get(r).0.len()).sum();
+        let mut bytes: Vec<u8> = Vec::with_capacity(total);
         let mut valid = BooleanBufferBuilder::new(self.n);
         let mut any_null = false;
         offsets.push(0);
