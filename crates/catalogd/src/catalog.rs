@@ -118,6 +118,7 @@ impl StoreCatalog {
                 return Err(StoreError::Internal("no-op commit without a manifest".into()).into());
             }
             (Plan::Write { manifest, garbage }, current) => {
+                self.check_files_exist(commit).await?;
                 let mode = current.map_or(PutMode::Create, |(_, etag)| PutMode::IfMatch(etag));
                 let body = serde_json::to_vec(&manifest)
                     .map_err(|e| StoreError::Internal(format!("encoding a manifest: {e}")))?;
@@ -130,6 +131,36 @@ impl StoreCatalog {
             }
         };
         Ok(Some((Committed::Created(manifest), garbage)))
+    }
+
+    /// Every file the commit adds must be in the store: a dataset deleted (or a file swept)
+    /// while its ingest was uploading would otherwise get a manifest pointing at nothing.
+    /// Under the per-name lock, which deletes also take, nothing removes them before the PUT
+    /// in this process.
+    async fn check_files_exist(&self, commit: &Commit) -> Result<(), CatalogError> {
+        let keys: Vec<String> = commit.files.iter().map(|f| f.key.clone()).collect();
+        let heads = futures::stream::iter(keys).map(|text| {
+            let store = self.store.clone();
+            let dataset = commit.name.to_string();
+            async move {
+                let key = ObjectKey::parse(&text)
+                    .map_err(|e| CatalogError::BadCommit(format!("file key {text:?}: {e}")))?;
+                match store.head(&key).await {
+                    Ok(_) => Ok(()),
+                    Err(StoreError::NotFound { .. }) => Err(CatalogError::ConcurrentUpdate(format!(
+                        "data file {text} of this commit is gone (was dataset {dataset} deleted \
+                         during the ingest?)"
+                    ))),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        });
+        heads
+            .buffer_unordered(PARALLEL_IO)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect()
     }
 
     /// Deletes data files no manifest references any more; failures only warn (the commit

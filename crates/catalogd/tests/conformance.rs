@@ -212,4 +212,5 @@ conformance!(
     corrupt_manifests_are_named_and_skipped_by_list,
     sweep_removes_orphans_only,
     concurrent_appends_from_two_processes_all_land,
+    a_commit_naming_a_missing_file_is_refused,
 );

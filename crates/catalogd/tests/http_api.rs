@@ -7,7 +7,7 @@ use std::sync::Arc;
 use catalogd::StoreCatalog;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use storaged::ObjectStoreBackend;
+use storaged::{ObjectStoreBackend, StoreExt};
 
 struct Server {
     base: String,
@@ -18,6 +18,20 @@ struct Server {
 async fn start() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(ObjectStoreBackend::local(dir.path()).unwrap());
+    // The data files the commits below name: a commit's files must exist.
+    for key in [
+        "datasets/trips/v1/part-0.parquet",
+        "datasets/trips/v2/part-0.parquet",
+        "datasets/t/v1/part-0.parquet",
+        "datasets/t/v2/x",
+        "datasets/u/x",
+    ] {
+        let key = storaged::ObjectKey::parse(key).unwrap();
+        store
+            .put_bytes(&key, "PAR1".into(), storaged::PutMode::Overwrite)
+            .await
+            .unwrap();
+    }
     let catalog = Arc::new(StoreCatalog::new(store, 10));
     let router = common::server::service_router(catalogd::http::router(catalog));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -21,8 +21,11 @@ pub type BodyStream = futures::stream::BoxStream<'static, io::Result<Bytes>>;
 /// Forwards `body` to a blocking reader while hashing it on a runtime task; the task's
 /// result is the hex SHA-256 of the whole body, or `None` when the body broke off or the
 /// reader went away before the end.
+/// A body that sends nothing for `idle` fails (400 `body_read_failed`): a client that
+/// stalls must not hold the dataset's ingest lock forever.
 pub fn hash_and_forward(
     mut body: impl Stream<Item = io::Result<Bytes>> + Send + Unpin + 'static,
+    idle: std::time::Duration,
 ) -> (
     impl Read + Send + 'static,
     tokio::task::JoinHandle<Option<String>>,
@@ -30,7 +33,15 @@ pub fn hash_and_forward(
     let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
     let task = tokio::spawn(async move {
         let mut hasher = Sha256::new();
-        while let Some(chunk) = body.next().await {
+        loop {
+            let chunk = match tokio::time::timeout(idle, body.next()).await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(_) => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("the client sent nothing for {} s", idle.as_secs()),
+                )),
+            };
             let failed = chunk.is_err();
             if let Ok(bytes) = &chunk {
                 hasher.update(bytes);
@@ -258,7 +269,10 @@ mod hash_tests {
             Ok(Bytes::from_static(b"a,b\n")),
             Ok(Bytes::from_static(b"1,2\n")),
         ];
-        let (mut reader, hash) = hash_and_forward(futures::stream::iter(chunks));
+        let (mut reader, hash) = hash_and_forward(
+            futures::stream::iter(chunks),
+            std::time::Duration::from_secs(5),
+        );
         let text = tokio::task::spawn_blocking(move || {
             let mut out = String::new();
             reader.read_to_string(&mut out).map(|_| out)
@@ -279,7 +293,10 @@ mod hash_tests {
             Ok(Bytes::from_static(b"a,b\n")),
             Err(io::Error::other("reset")),
         ];
-        let (mut reader, hash) = hash_and_forward(futures::stream::iter(chunks));
+        let (mut reader, hash) = hash_and_forward(
+            futures::stream::iter(chunks),
+            std::time::Duration::from_secs(5),
+        );
         let read = tokio::task::spawn_blocking(move || reader.read_to_end(&mut Vec::new()))
             .await
             .unwrap();

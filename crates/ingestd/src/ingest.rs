@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -57,8 +58,12 @@ pub struct Ingestor {
     store: Arc<dyn Store>,
     catalog: Arc<dyn Catalog>,
     max_ingest_bytes: u64,
+    body_idle_timeout: Duration,
     locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
+
+/// How long a body may send nothing before the ingest fails.
+pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Ingestor {
     /// `max_ingest_bytes` 0 means no limit.
@@ -67,8 +72,15 @@ impl Ingestor {
             store,
             catalog,
             max_ingest_bytes,
+            body_idle_timeout: BODY_IDLE_TIMEOUT,
             locks: Arc::default(),
         }
+    }
+
+    /// Replaces [`BODY_IDLE_TIMEOUT`].
+    pub fn with_body_idle_timeout(mut self, idle: Duration) -> Self {
+        self.body_idle_timeout = idle;
+        self
     }
 
     pub fn max_ingest_bytes(&self) -> u64 {
@@ -126,10 +138,47 @@ impl Ingestor {
                 })
             }
             Err(e) => {
-                self.remove(&converted.files).await;
-                Err(e.into())
+                self.after_failed_commit(&request.name, &converted.files, e)
+                    .await
             }
         }
+    }
+
+    /// A refused commit's files are removed. Any other failure (a lost answer, a store that
+    /// timed out) may hide a commit that landed: if the manifest lists our files it did, and
+    /// the ingest succeeded; otherwise the files are left for the sweep, since a commit
+    /// still in flight could yet reference them.
+    async fn after_failed_commit(
+        &self,
+        name: &DatasetName,
+        files: &[catalogd::DataFile],
+        error: CatalogError,
+    ) -> Result<IngestOutcome, IngestError> {
+        let refused = matches!(
+            error,
+            CatalogError::InvalidName { .. }
+                | CatalogError::NotFound { .. }
+                | CatalogError::Exists { .. }
+                | CatalogError::SchemaMismatch { .. }
+                | CatalogError::ConcurrentUpdate(_)
+                | CatalogError::BadCommit(_)
+                | CatalogError::Corrupt { .. }
+        );
+        if refused {
+            self.remove(files).await;
+            return Err(error.into());
+        }
+        if let (Ok(manifest), Some(ours)) = (self.catalog.get(name).await, files.first())
+            && manifest.referenced_keys().any(|key| key == ours.key)
+        {
+            tracing::warn!(dataset = %name, error = %error, "the commit landed although its answer failed");
+            return Ok(IngestOutcome {
+                manifest,
+                created: true,
+            });
+        }
+        tracing::warn!(dataset = %name, error = %error, "commit outcome unknown: files left for the sweep");
+        Err(error.into())
     }
 
     fn lock_for(&self, name: &DatasetName) -> Arc<tokio::sync::Mutex<()>> {
@@ -148,7 +197,7 @@ impl Ingestor {
         prefix: String,
     ) -> Result<Converted, IngestError> {
         let state = BodyState::default();
-        let (body, hashed) = hash_and_forward(body);
+        let (body, hashed) = hash_and_forward(body, self.body_idle_timeout);
         let (tx, rx) = std::sync::mpsc::sync_channel::<Message>(2);
         let encoder = {
             let store = self.store.clone();

@@ -59,7 +59,8 @@ pub(crate) fn convert_parquet(
         columns,
     };
     let layout = match &append_to {
-        Some((name, schema)) => conform(layout, name, schema, false)?,
+        // Types must match too: casting to the dataset's type could truncate (1.5 -> 1).
+        Some((name, schema)) => conform(layout, name, schema, true)?,
         None => layout,
     };
     let schema = arrow_schema(&layout.columns);

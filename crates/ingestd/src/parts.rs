@@ -105,6 +105,13 @@ impl PartWriter {
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), PartError> {
+        self.write_batch(batch).map_err(|e| match self.open.take() {
+            Some(part) => self.cause(part, e),
+            None => e,
+        })
+    }
+
+    fn write_batch(&mut self, batch: &RecordBatch) -> Result<(), PartError> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -200,8 +207,7 @@ impl PartWriter {
             Ok(())
         });
         if let Err(e) = spliced {
-            part.upload.abort();
-            return Err(e);
+            return Err(self.cause(part, e));
         }
         let OpenPart {
             key,
@@ -212,10 +218,7 @@ impl PartWriter {
         } = part;
         let sink = match file.into_inner() {
             Ok(sink) => sink,
-            Err(e) => {
-                upload.abort();
-                return Err(self.upload_error(upload).unwrap_or(e.into()));
-            }
+            Err(e) => return Err(self.upload_cause(upload).unwrap_or(e.into())),
         };
         // If sending the tail fails, the upload has already ended: its result says why.
         let _ = sink.finish();
@@ -231,13 +234,28 @@ impl PartWriter {
         Ok(())
     }
 
-    /// When encoding failed because the upload stopped, the upload's error is the cause.
-    fn upload_error(
+    /// The error to report when writing `part` failed with `e`: when the upload had
+    /// already ended (the store failed, so the encoder's writes broke), the store's error —
+    /// a store that is down is a 503, not an internal error.
+    fn cause(&self, part: OpenPart, e: PartError) -> PartError {
+        let OpenPart { file, upload, .. } = part;
+        drop(file);
+        self.upload_cause(upload).unwrap_or(e)
+    }
+
+    /// The upload's own error, if it failed by itself. Called once the part's writer is
+    /// gone, so the upload ends either way: with the store's error, or with the "stopped
+    /// before complete" error our body stream gives it (which is not a cause).
+    fn upload_cause(
         &self,
         upload: tokio::task::JoinHandle<Result<ObjectMeta, StoreError>>,
     ) -> Option<PartError> {
-        match self.runtime.block_on(upload) {
-            Ok(Err(e)) => Some(e.into()),
+        let ended = self.runtime.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(10), upload).await
+        });
+        match ended {
+            Ok(Ok(Err(StoreError::BadRequest(_)))) => None,
+            Ok(Ok(Err(e))) => Some(e.into()),
             _ => None,
         }
     }

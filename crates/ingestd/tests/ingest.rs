@@ -8,6 +8,7 @@ use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use catalogd::{Catalog, CatalogError, CommitMode, Manifest, StoreCatalog};
+use futures::StreamExt;
 use ingestd::csv::sniff::CsvOptions;
 use ingestd::{Format, IngestError, IngestOutcome, IngestRequest, Ingestor};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -581,4 +582,160 @@ async fn many_row_groups_keep_the_input_order() {
         }
     }
     assert_eq!(next, 300_000);
+}
+
+/// A catalog whose commits land but whose answers are lost (a reset connection).
+struct LostAnswers(Arc<dyn Catalog>);
+
+#[async_trait::async_trait]
+impl Catalog for LostAnswers {
+    async fn list(&self) -> Result<Vec<Manifest>, CatalogError> {
+        self.0.list().await
+    }
+    async fn get(&self, name: &catalogd::DatasetName) -> Result<Manifest, CatalogError> {
+        self.0.get(name).await
+    }
+    async fn commit(&self, commit: catalogd::Commit) -> Result<catalogd::Committed, CatalogError> {
+        self.0.commit(commit).await?;
+        Err(CatalogError::Store(storaged::StoreError::Unavailable(
+            "connection reset".into(),
+        )))
+    }
+    async fn delete(&self, name: &catalogd::DatasetName) -> Result<(), CatalogError> {
+        self.0.delete(name).await
+    }
+}
+
+#[tokio::test]
+async fn a_commit_whose_answer_is_lost_keeps_its_files_and_succeeds() {
+    let e = env();
+    let lossy = Ingestor::new(e.store.clone(), Arc::new(LostAnswers(e.catalog.clone())), 0);
+    let r = request("lost", CommitMode::Create, CsvOptions::default());
+    let outcome = lossy.ingest(r, body(b"a\n1\n2\n".to_vec())).await.unwrap();
+    assert_eq!(outcome.manifest.current.rows, 2);
+    // Every file the manifest lists is there.
+    for f in &outcome.manifest.current.files {
+        let key = ObjectKey::parse(&f.key).unwrap();
+        assert!(e.store.head(&key).await.is_ok(), "{} was deleted", f.key);
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_client_fails_the_ingest_and_frees_the_dataset() {
+    let e = env();
+    let ingestor = e
+        .ingestor
+        .clone()
+        .with_body_idle_timeout(std::time::Duration::from_millis(300));
+    // One chunk, then nothing, forever.
+    let first: std::io::Result<bytes::Bytes> = Ok(bytes::Bytes::from_static(b"a\n1\n"));
+    let stalled = futures::stream::iter([first]).chain(futures::stream::pending());
+    let r = request("stall", CommitMode::Append, CsvOptions::default());
+    let err = ingestor.ingest(r, Box::pin(stalled)).await.unwrap_err();
+    assert_eq!(
+        (err.status().as_u16(), err.code()),
+        (400, "body_read_failed")
+    );
+    assert!(err.to_string().contains("sent nothing"), "{err}");
+    let r = request("stall", CommitMode::Append, CsvOptions::default());
+    let ok = ingestor.ingest(r, body(b"a\n1\n".to_vec())).await.unwrap();
+    assert_eq!(ok.manifest.current.rows, 1, "the dataset is not locked");
+}
+
+#[tokio::test]
+async fn a_parquet_append_must_match_the_dataset_types() {
+    let e = env();
+    let ints = e.create("ints", "n\n1\n2\n").await;
+    let floats = e.create("floats", "n\n1.5\n-2.9\n").await;
+    let key = ObjectKey::parse(&floats.current.files[0].key).unwrap();
+    let parquet = e.store.get_bytes(&key).await.unwrap().to_vec();
+    let r = IngestRequest {
+        name: "ints".parse().unwrap(),
+        mode: CommitMode::Append,
+        format: Format::Parquet,
+        gzip: false,
+        idempotency_key: None,
+    };
+    let err = e.ingestor.ingest(r, body(parquet)).await.unwrap_err();
+    assert_eq!(
+        (err.status().as_u16(), err.code()),
+        (409, "schema_mismatch")
+    );
+    let now = e.catalog.get(&"ints".parse().unwrap()).await.unwrap();
+    assert_eq!(
+        now.current.version, ints.current.version,
+        "nothing appended"
+    );
+}
+
+#[tokio::test]
+async fn a_first_record_longer_than_the_sample_is_still_sniffed() {
+    let e = env();
+    // A 1.5 MB quoted first value full of newlines, then typed records.
+    let long = "x\n".repeat(750_000);
+    let csv = format!("text,n\n\"{long}\",1\nshort,2\n");
+    let m = e.create("longfirst", &csv).await;
+    assert_eq!(types(&m), ["text:utf8", "n:int64"]);
+    assert_eq!(m.current.rows, 2);
+}
+
+/// A store whose data-file uploads fail after their first chunk (S3 going away mid-ingest).
+struct FailingUploads(Arc<dyn Store>);
+
+#[async_trait::async_trait]
+impl Store for FailingUploads {
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        mut body: storaged::ByteStream,
+        mode: storaged::PutMode,
+    ) -> Result<storaged::ObjectMeta, storaged::StoreError> {
+        if key.as_str().starts_with("datasets/") {
+            let _ = body.next().await;
+            return Err(storaged::StoreError::Unavailable(
+                "s3 at 127.0.0.1:9 is unreachable".into(),
+            ));
+        }
+        self.0.put(key, body, mode).await
+    }
+    async fn get(&self, key: &ObjectKey) -> Result<storaged::GetObject, storaged::StoreError> {
+        self.0.get(key).await
+    }
+    async fn head(&self, key: &ObjectKey) -> Result<storaged::ObjectMeta, storaged::StoreError> {
+        self.0.head(key).await
+    }
+    async fn delete(&self, key: &ObjectKey) -> Result<(), storaged::StoreError> {
+        self.0.delete(key).await
+    }
+    async fn list(
+        &self,
+        prefix: &KeyPrefix,
+    ) -> Result<Vec<storaged::ObjectMeta>, storaged::StoreError> {
+        self.0.list(prefix).await
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+}
+
+#[tokio::test]
+async fn a_store_failing_mid_ingest_is_a_503_and_registers_nothing() {
+    let e = env();
+    let failing: Arc<dyn Store> = Arc::new(FailingUploads(e.store.clone()));
+    let ingestor = Ingestor::new(failing, e.catalog.clone(), 0);
+    let mut csv = String::from("id,label\n");
+    for i in 0..400_000 {
+        csv.push_str(&format!("{i},row number {i}\n"));
+    }
+    let r = request("down", CommitMode::Create, CsvOptions::default());
+    let err = ingestor
+        .ingest(r, body(csv.into_bytes()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status().as_u16(), err.code()),
+        (503, "store_unavailable"),
+        "{err}"
+    );
+    e.assert_nothing_registered("down").await;
 }

@@ -269,3 +269,26 @@ pub async fn the_keep_window_deletes_only_unreferenced_files(make: Make) {
     assert!(!exists(store, "datasets/t/v2/b").await, "b went with v2");
     assert!(exists(store, "datasets/t/v3/c").await && exists(store, "datasets/t/v4/d").await);
 }
+
+/// A dataset deleted (or a file swept) while an ingest was uploading: the commit must not
+/// produce a manifest pointing at nothing.
+pub async fn a_commit_naming_a_missing_file_is_refused(make: Make) {
+    let w = make(10).await;
+    let kept = data_file(&*w.store, "datasets/t/v1/a", 1).await;
+    let mut gone = data_file(&*w.store, "datasets/t/v1/b", 1).await;
+    gone.key = "datasets/t/v1/never-written".into();
+    let refused = w
+        .catalog
+        .commit(commit("t", CommitMode::Create, vec![kept, gone]))
+        .await;
+    match refused {
+        Err(CatalogError::ConcurrentUpdate(message)) => {
+            assert!(message.contains("never-written"), "{message}")
+        }
+        other => panic!("expected ConcurrentUpdate, got {other:?}"),
+    }
+    assert!(matches!(
+        w.catalog.get(&name("t")).await,
+        Err(CatalogError::NotFound { .. })
+    ));
+}

@@ -34,7 +34,7 @@ pub fn convert_csv(
     decide: impl FnOnce(Layout) -> Result<(Layout, SchemaRef), IngestError>,
     mut emit: impl FnMut(RecordBatch) -> Result<(), IngestError>,
 ) -> Result<u64, IngestError> {
-    let (sample, whole) = read_sample(reader).map_err(|e| body_error(state, e))?;
+    let (sample, whole) = read_sample(reader, options).map_err(|e| body_error(state, e))?;
     let layout = match sniff::sniff(&sample, whole, options) {
         Ok(layout) => layout,
         Err(SniffError::Empty) => return Err(IngestError::EmptyBody),
@@ -79,19 +79,31 @@ pub fn convert_csv(
 
 const PROGRESS_EVERY: u64 = 256 << 20;
 
-fn read_sample(reader: &mut impl std::io::Read) -> std::io::Result<(Vec<u8>, bool)> {
+fn read_sample(
+    reader: &mut impl std::io::Read,
+    options: &CsvOptions,
+) -> std::io::Result<(Vec<u8>, bool)> {
     let mut sample = vec![0; SAMPLE_BYTES];
     let mut len = read_up_to(reader, &mut sample)?;
-    while len == sample.len()
-        && memchr::memchr_iter(b'\n', &sample).nth(1).is_none()
-        && sample.len() < MAX_SAMPLE_BYTES
-    {
+    while len == sample.len() && sample.len() < MAX_SAMPLE_BYTES && !two_records(&sample, options) {
         sample.resize(sample.len() * 2, 0);
         len += read_up_to(reader, &mut sample[len..])?;
     }
     let whole = len < sample.len();
     sample.truncate(len);
     Ok((sample, whole))
+}
+
+/// Whether the sample holds two whole records under every delimiter it could have (quoted
+/// fields may hold newlines, so counting newlines is not enough).
+fn two_records(sample: &[u8], options: &CsvOptions) -> bool {
+    let candidates: &[u8] = match &options.delimiter {
+        Some(d) => std::slice::from_ref(d),
+        None => &sniff::DELIMITERS,
+    };
+    candidates
+        .iter()
+        .all(|&d| tokenizer::parse_sample(sample, false, d, 2).map_or(true, |rows| rows.len() >= 2))
 }
 
 /// Reads until `buf` is full or the input ends; returns the count.

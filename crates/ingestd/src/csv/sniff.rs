@@ -122,8 +122,10 @@ const TIMESTAMP: u8 = 16;
 
 /// The types a non-null text could be.
 fn classify(v: &[u8]) -> u8 {
-    if parse_i64(v).is_some() {
-        return if has_leading_zero(v) { 0 } else { INT | FLOAT };
+    if is_integer_text(v) {
+        // Codes: zero-padded or too long for int64 (a float would drop digits).
+        let code = has_leading_zero(v) || parse_i64(v).is_none();
+        return if code { 0 } else { INT | FLOAT };
     }
     if parse_bool(v).is_some() {
         return BOOL;
@@ -138,6 +140,15 @@ fn classify(v: &[u8]) -> u8 {
         return FLOAT;
     }
     0
+}
+
+/// `[+-]?[0-9]+`.
+fn is_integer_text(v: &[u8]) -> bool {
+    let digits = match v.first() {
+        Some(b'-' | b'+') => &v[1..],
+        _ => v,
+    };
+    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
 }
 
 pub fn is_null(v: &[u8], quoted: bool, null: Option<&[u8]>) -> bool {
@@ -271,8 +282,9 @@ mod tests {
     }
 
     #[test]
-    fn leading_zero_codes_stay_text() {
+    fn leading_zero_and_overlong_codes_stay_text() {
         assert_eq!(types("zip,n\n02134,1\n10001,2\n"), [Utf8, Int64]);
+        assert_eq!(types("card\n12345678901234567890\n"), [Utf8]);
     }
 
     #[test]

@@ -225,21 +225,31 @@ impl<R: Read> Tokenizer<R> {
             let grown = (self.buf.len() * 2).min(MAX_RECORD_BYTES);
             self.buf.resize(grown, 0);
         }
-        loop {
+        // Fill the whole buffer: a record is parsed again from its start after each fill, so
+        // small reads (network chunks) would make a long record cost quadratic time.
+        while self.len < self.buf.len() {
             match self.reader.read(&mut self.buf[self.len..]) {
                 Ok(0) => {
                     self.eof = true;
                     return Ok(());
                 }
-                Ok(n) => {
-                    self.len += n;
-                    return Ok(());
-                }
+                Ok(n) => self.len += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(CsvError::Io(e.to_string())),
             }
         }
+        Ok(())
     }
+}
+
+/// Line breaks inside a quoted segment: `\n`, and a `\r` not followed by `\n` (a record
+/// ends at either, so a line count must too).
+fn line_breaks(segment: &[u8]) -> u64 {
+    let lf = memchr::memchr_iter(b'\n', segment).count();
+    let lone_cr = memchr::memchr_iter(b'\r', segment)
+        .filter(|&p| segment.get(p + 1) != Some(&b'\n'))
+        .count();
+    (lf + lone_cr) as u64
 }
 
 /// Parses the leading records of a sample (at most `max_rows`). When the sample is not the
@@ -316,7 +326,7 @@ fn parse_record(
                     return need_more(rows);
                 };
                 let segment = &input[i..i + p];
-                newlines += memchr::memchr_iter(b'\n', segment).count() as u64;
+                newlines += line_breaks(segment);
                 rows.data.extend_from_slice(segment);
                 i += p + 1;
                 if i < n && input[i] == b'"' {
@@ -504,6 +514,12 @@ mod tests {
                 expected: 2
             }
         );
+    }
+
+    #[test]
+    fn lone_cr_inside_quotes_counts_as_a_line() {
+        let got = records(b"a\r\"x\ry\"\rz\r", b',').unwrap();
+        assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2, 4]);
     }
 
     #[test]
