@@ -10,7 +10,7 @@ fn bin() -> &'static Path {
 }
 
 struct Split {
-    _s3: S3Server,
+    _s3: Option<S3Server>,
     _dir: tempfile::TempDir,
     storaged: Lakehouse,
     catalogd: Lakehouse,
@@ -19,18 +19,35 @@ struct Split {
 }
 
 async fn start_split() -> Split {
-    let s3 = S3Server::start();
-    let bucket = s3.bucket("split").await;
+    start_split_on(true).await
+}
+
+/// Every role as its own process; data on S3, or (`s3` false) in a local directory that
+/// storaged owns and the other roles reach through it.
+async fn start_split_on(s3: bool) -> Split {
     let dir = tempfile::tempdir().unwrap();
+    let (s3, storage) = if s3 {
+        let server = S3Server::start();
+        let bucket = server.bucket("split").await;
+        let toml = server.config_toml(&bucket);
+        (Some(server), toml)
+    } else {
+        let data = dir.path().join("data");
+        let toml = format!(
+            "[storage]\nbackend = \"local\"\ndata_dir = {:?}\n",
+            data.display().to_string()
+        );
+        (None, toml)
+    };
     let (storaged_port, catalogd_port, ingestd_port, gateway_port) =
         (free_port(), free_port(), free_port(), free_port());
     let config = format!(
-        "{}\n[storaged]\nbind = \"127.0.0.1:{storaged_port}\"\n\n[catalogd]\nbind = \"127.0.0.1:{catalogd_port}\"\n\
-         keep_versions = 2\n\n[ingestd]\nbind = \"127.0.0.1:{ingestd_port}\"\n\
+        "{storage}\n[storaged]\nbind = \"127.0.0.1:{storaged_port}\"\n\n[catalogd]\nbind = \"127.0.0.1:{catalogd_port}\"\n\
+         storaged_url = \"http://127.0.0.1:{storaged_port}\"\nkeep_versions = 2\n\n\
+         [ingestd]\nbind = \"127.0.0.1:{ingestd_port}\"\nstoraged_url = \"http://127.0.0.1:{storaged_port}\"\n\
          catalogd_url = \"http://127.0.0.1:{catalogd_port}\"\n\n[gateway]\nbind = \"127.0.0.1:{gateway_port}\"\n\
          storaged_url = \"http://127.0.0.1:{storaged_port}\"\ncatalogd_url = \"http://127.0.0.1:{catalogd_port}\"\n\
-         ingestd_url = \"http://127.0.0.1:{ingestd_port}\"\n",
-        s3.config_toml(&bucket)
+         ingestd_url = \"http://127.0.0.1:{ingestd_port}\"\n"
     );
     let file = dir.path().join("lakehouse.toml");
     std::fs::write(&file, config).unwrap();
@@ -330,4 +347,32 @@ async fn ingest_through_the_gateway_and_directly_writes_parquet_to_s3() {
         (422, Some("type_mismatch")),
         "{e}"
     );
+}
+
+#[tokio::test]
+async fn split_on_a_local_directory_goes_through_storaged() {
+    let split = start_split_on(false).await;
+    let gw = &split.gateway.url;
+    let (status, m) = post_csv(&format!("{gw}/v1/ingest/local"), CSV).await;
+    assert_eq!(status, 201, "{m}");
+    let (status, m) = post_csv(&format!("{gw}/v1/ingest/local?mode=append"), CSV).await;
+    assert_eq!(
+        (status, m["version"].as_u64(), m["rows"].as_u64()),
+        (201, Some(2), Some(6))
+    );
+    // The files are in storaged's directory, read back through its API.
+    for f in m["files"].as_array().unwrap() {
+        let key = f["key"].as_str().unwrap();
+        let r = reqwest::get(format!("{}/v1/storage/{key}", split.storaged.url))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{key}");
+    }
+    let listed: serde_json::Value = reqwest::get(format!("{gw}/v1/datasets"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["datasets"][0]["name"], "local");
 }
