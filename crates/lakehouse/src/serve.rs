@@ -314,6 +314,15 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
         } else {
             Arc::new(catalogd::CatalogClient::new(&config.ingestd.catalogd_url))
         };
+        if !roles.contains(&Role::Catalogd) {
+            // The parts a crash of this process left behind; other ingestd replicas may be
+            // mid-ingest, so files younger than an hour are spared.
+            sweep_in_background(
+                store.clone(),
+                catalog.clone(),
+                started - chrono::Duration::hours(1),
+            );
+        }
         let ingestor = Ingestor::new(store.clone(), catalog, config.ingestd.max_ingest_bytes);
         let router = common::server::service_router(ingestd::http::router(ingestor));
         let listener = server::bind("ingestd", config.ingestd.bind).await?;
