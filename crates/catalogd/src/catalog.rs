@@ -104,8 +104,18 @@ impl StoreCatalog {
     async fn try_commit(
         &self,
         commit: &Commit,
+        attempted: &mut Option<(Manifest, Vec<String>)>,
     ) -> Result<Option<(Committed, Vec<String>)>, CatalogError> {
         let current = self.read(&commit.name).await?;
+        // Our previous attempt's PUT may have landed although it reported a failure (the
+        // store retried a 5xx and the retry met its own write: 412). Then the manifest is
+        // exactly the one we wrote, and this commit succeeded — re-planning would call it
+        // a duplicate and the writer would delete files the manifest now lists.
+        if let (Some((mine, garbage)), Some((stored, _))) = (attempted.as_ref(), current.as_ref())
+            && mine == stored
+        {
+            return Ok(Some((Committed::Created(stored.clone()), garbage.clone())));
+        }
         let plan = commit::plan(
             current.as_ref().map(|(m, _)| m),
             commit,
@@ -123,6 +133,7 @@ impl StoreCatalog {
                 let body = serde_json::to_vec(&manifest)
                     .map_err(|e| StoreError::Internal(format!("encoding a manifest: {e}")))?;
                 let key = manifest_key(&commit.name)?;
+                *attempted = Some(((*manifest).clone(), garbage.clone()));
                 match self.store.put_bytes(&key, body.into(), mode).await {
                     Ok(_) => (*manifest, garbage),
                     Err(StoreError::PreconditionFailed(_)) => return Ok(None),
@@ -259,8 +270,9 @@ impl Catalog for StoreCatalog {
         let commit = commit::checked(commit)?;
         let lock = self.locks.get(&commit.name);
         let _held = lock.lock().await;
+        let mut attempted = None;
         for attempt in 1..=MAX_TRIES {
-            if let Some((committed, garbage)) = self.try_commit(&commit).await? {
+            if let Some((committed, garbage)) = self.try_commit(&commit, &mut attempted).await? {
                 self.collect(garbage, "that fell out of the keep window")
                     .await;
                 return Ok(committed);
@@ -291,9 +303,17 @@ impl Catalog for StoreCatalog {
             Err(e) => return Err(e.into()),
         }
         self.store.delete(&key).await?;
-        let files = self.store.list(&data_prefix(name)?).await?;
-        let keys = files.into_iter().map(|m| m.key).collect();
-        self.collect(keys, "of a deleted dataset").await;
+        // The dataset is gone with its manifest; files that cannot be listed or removed now
+        // are left to the sweep rather than turning a done delete into an error.
+        match self.store.list(&data_prefix(name)?).await {
+            Ok(files) => {
+                let keys = files.into_iter().map(|m| m.key).collect();
+                self.collect(keys, "of a deleted dataset").await;
+            }
+            Err(e) => {
+                tracing::warn!(dataset = %name, error = %e, "data files of a deleted dataset left for the sweep");
+            }
+        }
         Ok(())
     }
 }

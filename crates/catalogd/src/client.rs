@@ -42,8 +42,11 @@ struct Listing {
 impl CatalogClient {
     /// `base` is the service's URL, e.g. `http://127.0.0.1:3212`.
     pub fn new(base: &str) -> CatalogClient {
+        // A catalogd that hangs must not hold an ingest (and its dataset's lock) forever;
+        // every catalog call is small, so a minute is generous.
         let http = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(5))
+            .timeout(std::time::Duration::from_secs(60))
             .build()
             .unwrap_or_default();
         CatalogClient {

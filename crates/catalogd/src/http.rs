@@ -49,6 +49,7 @@ pub fn router(catalog: Arc<dyn Catalog>) -> Router {
             get(get_dataset).delete(delete_dataset),
         )
         .route("/v1/datasets/{name}/versions", get(list_versions))
+        .method_not_allowed_fallback(common::error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_COMMIT_BYTES))
         .with_state(catalog)
 }

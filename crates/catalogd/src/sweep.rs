@@ -57,6 +57,7 @@ pub async fn sweep_unreferenced(
         })
         .filter_map(|m| ObjectKey::parse(&m.key).ok())
         .collect();
+    let doomed = recheck(catalog, doomed).await;
     let deletes = futures::stream::iter(doomed).map(|key| async move {
         match store.delete(&key).await {
             Ok(()) => {
@@ -75,4 +76,42 @@ pub async fn sweep_unreferenced(
         .await
         .into_iter()
         .sum())
+}
+
+/// Re-reads the manifest of every dataset with doomed files just before deleting, and spares
+/// what a commit landed since the first read now references (or everything of a dataset
+/// whose manifest cannot be read now). A commit landing between this re-read and the delete
+/// can still lose a file; the commit itself checks its files exist before writing the
+/// manifest, which closes most of that window (docs/formats.md, "The sweep").
+async fn recheck(catalog: &dyn Catalog, doomed: Vec<ObjectKey>) -> Vec<ObjectKey> {
+    let mut by_dataset: std::collections::BTreeMap<String, Vec<ObjectKey>> = Default::default();
+    for key in doomed {
+        let rest = key
+            .as_str()
+            .strip_prefix(DATASETS_PREFIX)
+            .unwrap_or_default();
+        let dataset = rest.split('/').next().unwrap_or_default().to_string();
+        by_dataset.entry(dataset).or_default().push(key);
+    }
+    let mut kept = Vec::new();
+    for (dataset, keys) in by_dataset {
+        let Ok(name) = dataset.parse::<crate::DatasetName>() else {
+            kept.extend(keys);
+            continue;
+        };
+        match catalog.get(&name).await {
+            Ok(manifest) => {
+                let referenced: HashSet<&str> = manifest.referenced_keys().collect();
+                kept.extend(
+                    keys.into_iter()
+                        .filter(|k| !referenced.contains(k.as_str())),
+                );
+            }
+            Err(CatalogError::NotFound { .. }) => kept.extend(keys),
+            Err(e) => {
+                tracing::warn!(dataset = %name, error = %e, "sweep: leaving the files of a dataset whose manifest could not be re-read");
+            }
+        }
+    }
+    kept
 }

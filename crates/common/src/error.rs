@@ -32,6 +32,15 @@ pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>
     (status, Json(body)).into_response()
 }
 
+/// 405 for a method a route does not take, as JSON like every other error.
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
 /// 404 for a path no service owns.
 pub async fn route_not_found(uri: axum::http::Uri) -> Response {
     error_response(

@@ -25,6 +25,7 @@ const OPTIONS: &str = "mode, delimiter, header, null, schema, widen";
 pub fn router(ingestor: Ingestor) -> Router {
     Router::new()
         .route("/v1/ingest/{name}", post(ingest))
+        .method_not_allowed_fallback(common::error::method_not_allowed)
         .with_state(ingestor)
 }
 

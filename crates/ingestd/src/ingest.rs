@@ -20,7 +20,7 @@ use catalogd::{
     Catalog, CatalogError, ColumnType, Commit, CommitMode, Committed, DatasetName, Manifest,
 };
 use futures::Stream;
-use storaged::{ObjectKey, Store};
+use storaged::{ObjectKey, Store, StoreError};
 use tokio::runtime::Handle;
 
 use crate::body::{BodyReader, BodyState, hash_and_forward};
@@ -131,7 +131,7 @@ impl Ingestor {
                 created: true,
             }),
             Ok(Committed::Existing(manifest)) => {
-                self.remove(&converted.files).await;
+                self.remove(&request.name, &converted.files).await;
                 Ok(IngestOutcome {
                     manifest,
                     created: false,
@@ -163,9 +163,15 @@ impl Ingestor {
                 | CatalogError::ConcurrentUpdate(_)
                 | CatalogError::BadCommit(_)
                 | CatalogError::Corrupt { .. }
+                | CatalogError::Store(
+                    StoreError::TooLarge(_)
+                        | StoreError::InvalidKey { .. }
+                        | StoreError::BadRequest(_)
+                        | StoreError::Conflict(_)
+                )
         );
         if refused {
-            self.remove(files).await;
+            self.remove(name, files).await;
             return Err(error.into());
         }
         if let (Ok(manifest), Some(ours)) = (self.catalog.get(name).await, files.first())
@@ -255,8 +261,19 @@ impl Ingestor {
         }
     }
 
-    async fn remove(&self, files: &[catalogd::DataFile]) {
-        for file in files {
+    /// Deletes this ingest's uncommitted files — but never one the manifest lists (a
+    /// commit reported as failed or as a no-op may still have landed), and none when the
+    /// manifest cannot be read (the sweep collects them later).
+    async fn remove(&self, name: &DatasetName, files: &[catalogd::DataFile]) {
+        let listed: Vec<String> = match self.catalog.get(name).await {
+            Ok(manifest) => manifest.referenced_keys().map(String::from).collect(),
+            Err(CatalogError::NotFound { .. }) => Vec::new(),
+            Err(e) => {
+                tracing::warn!(dataset = %name, error = %e, "uncommitted parts left for the sweep");
+                return;
+            }
+        };
+        for file in files.iter().filter(|f| !listed.contains(&f.key)) {
             if let Ok(key) = ObjectKey::parse(&file.key)
                 && let Err(e) = self.store.delete(&key).await
             {

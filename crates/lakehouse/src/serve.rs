@@ -287,10 +287,16 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             shutdown.clone(),
         ));
     }
-    if roles.contains(&Role::Catalogd)
-        && let Some(store) = &store
-    {
-        let catalog: Arc<dyn Catalog> = Arc::new(StoreCatalog::new(store.clone(), keep_versions));
+    // One in-process catalog per process, so its per-dataset lock orders every commit and
+    // delete made here (catalogd's routes and ingestd's commits alike).
+    let local_catalog: Option<Arc<dyn Catalog>> = match &store {
+        Some(store) if roles.contains(&Role::Catalogd) => {
+            Some(Arc::new(StoreCatalog::new(store.clone(), keep_versions)))
+        }
+        _ => None,
+    };
+    if let (Some(store), Some(catalog)) = (&store, &local_catalog) {
+        let catalog = catalog.clone();
         // Other processes may be mid-ingest: spare files younger than an hour.
         sweep_in_background(
             store.clone(),
@@ -309,12 +315,11 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     if roles.contains(&Role::Ingestd)
         && let Some(store) = &store
     {
-        let catalog: Arc<dyn Catalog> = if roles.contains(&Role::Catalogd) {
-            Arc::new(StoreCatalog::new(store.clone(), keep_versions))
-        } else {
-            Arc::new(catalogd::CatalogClient::new(&config.ingestd.catalogd_url))
+        let catalog: Arc<dyn Catalog> = match &local_catalog {
+            Some(catalog) => catalog.clone(),
+            None => Arc::new(catalogd::CatalogClient::new(&config.ingestd.catalogd_url)),
         };
-        if !roles.contains(&Role::Catalogd) {
+        if local_catalog.is_none() {
             // The parts a crash of this process left behind; other ingestd replicas may be
             // mid-ingest, so files younger than an hour are spared.
             sweep_in_background(

@@ -204,6 +204,45 @@ async fn the_cli_ingests_with_progress_and_lists_datasets() {
         &[],
     );
     assert_eq!(code, 2, "{err}");
+    let (code, _, err) = run(
+        bin(),
+        &["ingest", &file, "--name", "people#x", "--server", server],
+        &[],
+    );
+    assert_eq!(
+        code, 2,
+        "a name that is not a dataset name is bad usage: {err}"
+    );
+    assert!(err.contains("--name"), "{err}");
+    // Piped input (no size known): `-` and /dev/stdin.
+    for source in ["-", "/dev/stdin"] {
+        let name = if source == "-" { "piped" } else { "devstdin" };
+        let mut child = std::process::Command::new(bin())
+            .args(["ingest", source, "--name", name, "--server", server])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"a,b\n1,x\n2,y\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{source}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("version 1 created, 2 rows"),
+            "{source}: {text}"
+        );
+    }
     let dead = format!("http://127.0.0.1:{}", free_port());
     let (code, _, err) = run(bin(), &["datasets", "--server", &dead], &[]);
     assert_eq!(code, 1);

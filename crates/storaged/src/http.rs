@@ -47,6 +47,7 @@ pub fn router(api: StorageApi) -> Router {
                 .head(head_object)
                 .delete(delete_object),
         )
+        .method_not_allowed_fallback(common::error::method_not_allowed)
         .with_state(api)
 }
 

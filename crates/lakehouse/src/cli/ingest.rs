@@ -58,8 +58,16 @@ pub struct IngestArgs {
 
 pub async fn run(args: IngestArgs) -> Result<(), Failure> {
     let remote = &args.remote;
-    let mut url = reqwest::Url::parse(&remote.url(&format!("/v1/ingest/{}", args.name)))
+    let name: catalogd::DatasetName = args
+        .name
+        .parse()
+        .map_err(|e| Failure::Usage(format!("--name: {e}")))?;
+    let mut url = reqwest::Url::parse(&remote.url("/v1/ingest/"))
         .map_err(|e| Failure::Usage(format!("--server {}: {e}", remote.server)))?;
+    url.path_segments_mut()
+        .map_err(|_| Failure::Usage(format!("--server {}: not an http URL", remote.server)))?
+        .pop_if_empty()
+        .push(name.as_str());
     {
         let mut query = url.query_pairs_mut();
         query.append_pair("mode", &format!("{:?}", args.mode).to_lowercase());
@@ -82,7 +90,13 @@ pub async fn run(args: IngestArgs) -> Result<(), Failure> {
             let file = tokio::fs::File::open(&args.file)
                 .await
                 .map_err(|e| Failure::Usage(format!("{}: {e}", args.file.display())))?;
-            let size = file.metadata().await.ok().map(|m| m.len());
+            // A pipe or process substitution has no size worth sending (it reads as 0).
+            let size = file
+                .metadata()
+                .await
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len());
             (Box::new(file), size)
         };
     let progress = progress_bar(size);
