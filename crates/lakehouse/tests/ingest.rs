@@ -138,6 +138,31 @@ async fn standalone_ingest_over_http_is_read_back_by_pyarrow() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404, "failed ingests registered nothing");
+
+    // gzip-encoded bodies, and a Parquet body (the file we just wrote), through HTTP.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, CSV.as_bytes()).unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/ingest/zipped", lh.url))
+        .header("content-encoding", "gzip")
+        .body(gz.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let zipped: Value = r.json().await.unwrap();
+    assert_eq!(zipped["rows"], 3);
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/ingest/copied", lh.url))
+        .header("content-type", "application/vnd.apache.parquet")
+        .body(std::fs::read(&files[0]).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let copied: Value = r.json().await.unwrap();
+    assert_eq!(copied["schema"], m["schema"]);
+    assert_eq!(copied["rows"], 3);
 }
 
 #[tokio::test]
