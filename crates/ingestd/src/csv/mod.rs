@@ -21,7 +21,7 @@ const SAMPLE_BYTES: usize = 1 << 20;
 const MAX_SAMPLE_BYTES: usize = 64 << 20;
 const BATCH: BatchLimits = BatchLimits {
     rows: 32_768,
-    bytes: 16 << 20,
+    bytes: 8 << 20,
 };
 
 /// Reads the whole CSV from `reader`: `decide` turns the sniffed layout into the columns to

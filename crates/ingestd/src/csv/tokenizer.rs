@@ -9,9 +9,13 @@
 //! counting the newlines inside quoted fields, so errors can point at the line a user's
 //! editor shows.
 //!
-//! Memory: the input buffer holds at most one partial record beyond what has been parsed
-//! (it grows only for a record longer than itself, up to [`MAX_RECORD_BYTES`]); the parsed
-//! [`Rows`] are bounded by the caller's batch limits.
+//! Fields are not copied one by one: a batch's records are parsed in place in the input
+//! buffer, recorded as spans, and the batch's bytes are copied out once, in one block, into
+//! [`Rows::data`] (a quoted field holding `""` is unescaped into a side buffer instead).
+//!
+//! Memory: the input buffer holds the batch being parsed plus at most one partial record (it
+//! grows only for a record longer than itself, up to [`MAX_RECORD_BYTES`]); the parsed
+//! [`Rows`] are bounded by the caller's batch limits and the buffer.
 
 use std::io::Read;
 
@@ -19,18 +23,23 @@ use memchr::{memchr, memchr3};
 
 /// Longest record accepted (a single field may be almost this long).
 pub const MAX_RECORD_BYTES: usize = 256 << 20;
-const INITIAL_BUFFER: usize = 1 << 20;
+const INITIAL_BUFFER: usize = 8 << 20;
+/// Marks a span that points into [`Rows::escaped`] rather than [`Rows::data`].
+const ESCAPED: u32 = 1 << 31;
 
-/// Fields of consecutive records, back to back.
+/// Fields of consecutive records.
 #[derive(Debug, Default)]
 pub struct Rows {
-    /// Field contents with quoting removed.
+    /// The batch's input bytes, as read.
     pub data: Vec<u8>,
-    /// End offset in `data` of every field, record-major.
-    pub ends: Vec<u32>,
+    /// Unescaped contents of the quoted fields that held `""`.
+    pub escaped: Vec<u8>,
+    /// Every field's (start, end) in `data` (or, with [`ESCAPED`] set on start, in
+    /// `escaped`), quoting removed, record-major.
+    pub spans: Vec<(u32, u32)>,
     /// Whether each field was quoted.
     pub quoted: Vec<bool>,
-    /// Index into `ends` of each record's first field; one extra entry closes the last.
+    /// Index into `spans` of each record's first field; one extra entry closes the last.
     pub starts: Vec<u32>,
     /// 1-based line on which each record starts.
     pub lines: Vec<u64>,
@@ -39,7 +48,8 @@ pub struct Rows {
 impl Rows {
     pub fn clear(&mut self) {
         self.data.clear();
-        self.ends.clear();
+        self.escaped.clear();
+        self.spans.clear();
         self.quoted.clear();
         self.starts.clear();
         self.lines.clear();
@@ -61,8 +71,13 @@ impl Rows {
     /// Field `i` (a global field index) and whether it was quoted.
     #[inline]
     pub fn field_at(&self, i: usize) -> (&[u8], bool) {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        (&self.data[start..self.ends[i] as usize], self.quoted[i])
+        let (start, end) = self.spans[i];
+        let bytes = if start & ESCAPED != 0 {
+            &self.escaped[(start & !ESCAPED) as usize..end as usize]
+        } else {
+            &self.data[start as usize..end as usize]
+        };
+        (bytes, self.quoted[i])
     }
 
     /// Field `c` of record `r`.
@@ -70,10 +85,10 @@ impl Rows {
         self.field_at(self.starts[r] as usize + c)
     }
 
-    fn truncate_to(&mut self, data: usize, fields: usize) {
-        self.data.truncate(data);
-        self.ends.truncate(fields);
+    fn truncate_to(&mut self, fields: usize, escaped: usize) {
+        self.spans.truncate(fields);
         self.quoted.truncate(fields);
+        self.escaped.truncate(escaped);
     }
 }
 
@@ -157,15 +172,19 @@ impl<R: Read> Tokenizer<R> {
         self.line
     }
 
-    /// Appends records to `rows` until `limits` or the end of input; returns how many.
+    /// Parses records into `rows` (which must be empty: a batch is one contiguous run of
+    /// input) until `limits`, the buffer's capacity, or the end of input; returns how many.
     pub fn read_rows(&mut self, rows: &mut Rows, limits: BatchLimits) -> Result<usize, CsvError> {
         let mut added = 0;
         if rows.starts.is_empty() {
             rows.starts.push(0);
         }
-        while added < limits.rows && rows.data.len() < limits.bytes {
+        let mut base = self.pos;
+        while added < limits.rows && self.pos - base < limits.bytes {
             let step = parse_record(
-                &self.buf[self.pos..self.len],
+                &self.buf[..self.len],
+                self.pos,
+                base,
                 self.eof,
                 self.delimiter,
                 rows,
@@ -173,7 +192,7 @@ impl<R: Read> Tokenizer<R> {
             )?;
             match step {
                 Step::Record { next, newlines } => {
-                    let fields = rows.ends.len() - *rows.starts.last().unwrap_or(&0) as usize;
+                    let fields = rows.spans.len() - *rows.starts.last().unwrap_or(&0) as usize;
                     if let Some(expected) = self.expected
                         && fields != expected
                     {
@@ -184,33 +203,38 @@ impl<R: Read> Tokenizer<R> {
                         });
                     }
                     rows.lines.push(self.line);
-                    rows.starts.push(rows.ends.len() as u32);
+                    rows.starts.push(rows.spans.len() as u32);
                     self.line += newlines;
-                    self.pos += next;
+                    self.pos = next;
                     added += 1;
                 }
                 Step::Blank { next } => {
                     self.line += 1;
-                    self.pos += next;
+                    self.pos = next;
                 }
                 Step::NeedMore => {
-                    if self.eof {
+                    if self.eof || (added > 0 && base == 0 && self.len == self.buf.len()) {
+                        // The end, or the batch fills the buffer: hand it over first.
                         break;
                     }
-                    self.fill()?;
+                    self.refill(base)?;
+                    base = 0;
                 }
             }
         }
+        rows.data.extend_from_slice(&self.buf[base..self.pos]);
         Ok(added)
     }
 
-    /// Moves the unparsed tail to the front and reads more; grows the buffer for a record
-    /// longer than it.
-    fn fill(&mut self) -> Result<(), CsvError> {
-        if self.pos > 0 {
-            self.buf.copy_within(self.pos..self.len, 0);
-            self.len -= self.pos;
-            self.pos = 0;
+    /// Moves `buf[keep..]` (the batch so far and the partial record) to the front and reads
+    /// until the buffer is full; grows the buffer when a single record fills it. Filling
+    /// it whole matters: a record is parsed again from its start after each refill, so
+    /// small reads (network chunks) would make a long record cost quadratic time.
+    fn refill(&mut self, keep: usize) -> Result<(), CsvError> {
+        if keep > 0 {
+            self.buf.copy_within(keep..self.len, 0);
+            self.len -= keep;
+            self.pos -= keep;
         }
         if self.len == self.buf.len() {
             if self.buf.len() >= MAX_RECORD_BYTES {
@@ -225,8 +249,6 @@ impl<R: Read> Tokenizer<R> {
             let grown = (self.buf.len() * 2).min(MAX_RECORD_BYTES);
             self.buf.resize(grown, 0);
         }
-        // Fill the whole buffer: a record is parsed again from its start after each fill, so
-        // small reads (network chunks) would make a long record cost quadratic time.
         while self.len < self.buf.len() {
             match self.reader.read(&mut self.buf[self.len..]) {
                 Ok(0) => {
@@ -264,59 +286,71 @@ pub fn parse_sample(
     rows.starts.push(0);
     let (mut pos, mut line) = (0, 1);
     while rows.len() < max_rows {
-        match parse_record(&sample[pos..], whole, delim, &mut rows, line)? {
+        match parse_record(sample, pos, 0, whole, delim, &mut rows, line)? {
             Step::Record { next, newlines } => {
                 rows.lines.push(line);
-                rows.starts.push(rows.ends.len() as u32);
+                rows.starts.push(rows.spans.len() as u32);
                 line += newlines;
-                pos += next;
+                pos = next;
             }
             Step::Blank { next } => {
                 line += 1;
-                pos += next;
+                pos = next;
             }
             Step::NeedMore => break,
         }
     }
+    rows.data.extend_from_slice(&sample[..pos]);
     Ok(rows)
 }
 
-/// Parses one record from the start of `input` into `rows` (fields only; the caller closes
-/// the record). On `NeedMore` nothing is left in `rows`.
+/// Parses one record starting at `buf[start]` into `rows` (fields only; the caller closes
+/// the record), spans relative to `base`. On `NeedMore` nothing is left in `rows`.
 fn parse_record(
-    input: &[u8],
+    buf: &[u8],
+    start: usize,
+    base: usize,
     eof: bool,
     delim: u8,
     rows: &mut Rows,
     line: u64,
 ) -> Result<Step, CsvError> {
-    let n = input.len();
-    if n == 0 {
+    let n = buf.len();
+    if start >= n {
         return Ok(Step::NeedMore);
     }
-    match input[0] {
-        b'\n' => return Ok(Step::Blank { next: 1 }),
-        b'\r' if n >= 2 => {
-            let next = if input[1] == b'\n' { 2 } else { 1 };
+    match buf[start] {
+        b'\n' => return Ok(Step::Blank { next: start + 1 }),
+        b'\r' if start + 1 < n => {
+            let next = if buf[start + 1] == b'\n' {
+                start + 2
+            } else {
+                start + 1
+            };
             return Ok(Step::Blank { next });
         }
-        b'\r' if eof => return Ok(Step::Blank { next: 1 }),
+        b'\r' if eof => return Ok(Step::Blank { next: start + 1 }),
         b'\r' => return Ok(Step::NeedMore),
         _ => {}
     }
-    let (data0, fields0) = (rows.data.len(), rows.ends.len());
+    let (fields0, escaped0) = (rows.spans.len(), rows.escaped.len());
     let need_more = |rows: &mut Rows| {
-        rows.truncate_to(data0, fields0);
+        rows.truncate_to(fields0, escaped0);
         Ok(Step::NeedMore)
     };
-    let mut i = 0;
+    let rel = |at: usize| (at - base) as u32;
+    let mut i = start;
     let mut newlines = 0u64;
     loop {
-        let quoted = i < n && input[i] == b'"';
+        let quoted = i < n && buf[i] == b'"';
+        let span;
         if quoted {
             i += 1;
+            let content = i;
+            // Where this field's unescaped copy starts in `rows.escaped`, once a `""` needs one.
+            let mut copy: Option<usize> = None;
             loop {
-                let Some(p) = memchr(b'"', &input[i..]) else {
+                let Some(p) = memchr(b'"', &buf[i..]) else {
                     if eof {
                         return Err(CsvError::Malformed {
                             line: line + newlines,
@@ -325,12 +359,18 @@ fn parse_record(
                     }
                     return need_more(rows);
                 };
-                let segment = &input[i..i + p];
+                let segment = &buf[i..i + p];
                 newlines += line_breaks(segment);
-                rows.data.extend_from_slice(segment);
+                if copy.is_some() {
+                    rows.escaped.extend_from_slice(segment);
+                }
                 i += p + 1;
-                if i < n && input[i] == b'"' {
-                    rows.data.push(b'"');
+                if i < n && buf[i] == b'"' {
+                    if copy.is_none() {
+                        copy = Some(rows.escaped.len());
+                        rows.escaped.extend_from_slice(&buf[content..i - 1]);
+                    }
+                    rows.escaped.push(b'"');
                     i += 1;
                     continue;
                 }
@@ -339,34 +379,34 @@ fn parse_record(
                 }
                 break;
             }
-            if i < n && !matches!(input[i], b'\n' | b'\r') && input[i] != delim {
+            span = match copy {
+                Some(from) => (from as u32 | ESCAPED, rows.escaped.len() as u32),
+                None => (rel(content), rel(i - 1)),
+            };
+            if i < n && !matches!(buf[i], b'\n' | b'\r') && buf[i] != delim {
                 return Err(CsvError::Malformed {
                     line: line + newlines,
                     message: format!(
                         "field {} has text after its closing quote",
-                        rows.ends.len() - fields0 + 1
+                        rows.spans.len() - fields0 + 1
                     ),
                 });
             }
         } else {
-            match memchr3(delim, b'\n', b'\r', &input[i..]) {
-                Some(p) => {
-                    rows.data.extend_from_slice(&input[i..i + p]);
-                    i += p;
-                }
-                None if eof => {
-                    rows.data.extend_from_slice(&input[i..]);
-                    i = n;
-                }
+            let from = i;
+            match memchr3(delim, b'\n', b'\r', &buf[i..]) {
+                Some(p) => i += p,
+                None if eof => i = n,
                 None => return need_more(rows),
             }
+            span = (rel(from), rel(i));
         }
-        rows.ends.push(rows.data.len() as u32);
+        rows.spans.push(span);
         rows.quoted.push(quoted);
         if i >= n {
             return Ok(Step::Record { next: n, newlines });
         }
-        match input[i] {
+        match buf[i] {
             b'\n' => {
                 return Ok(Step::Record {
                     next: i + 1,
@@ -375,7 +415,7 @@ fn parse_record(
             }
             b'\r' => {
                 if i + 1 < n {
-                    let next = if input[i + 1] == b'\n' { i + 2 } else { i + 1 };
+                    let next = if buf[i + 1] == b'\n' { i + 2 } else { i + 1 };
                     return Ok(Step::Record {
                         next,
                         newlines: newlines + 1,
@@ -416,9 +456,13 @@ mod tests {
             rows: usize::MAX,
             bytes: usize::MAX,
         };
-        t.read_rows(&mut rows, limits)?;
-        Ok((0..rows.len())
-            .map(|r| {
+        let mut out = Vec::new();
+        loop {
+            rows.clear();
+            if t.read_rows(&mut rows, limits)? == 0 {
+                return Ok(out);
+            }
+            out.extend((0..rows.len()).map(|r| {
                 let fields = (0..rows.width(r))
                     .map(|c| {
                         let (b, q) = rows.field(r, c);
@@ -426,8 +470,8 @@ mod tests {
                     })
                     .collect();
                 (rows.lines[r], fields)
-            })
-            .collect())
+            }));
+        }
     }
 
     fn texts(input: &str) -> Vec<Vec<String>> {
