@@ -43,6 +43,8 @@ pub enum IngestError {
     UnsupportedColumn { column: String, data_type: String },
     #[error("reading the request body failed: {0}")]
     Body(String),
+    #[error("unsupported Content-Type {0}")]
+    UnsupportedMediaType(String),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error(transparent)]
@@ -66,6 +68,7 @@ impl IngestError {
             IngestError::BadParquet(_) => "invalid_parquet",
             IngestError::UnsupportedColumn { .. } => "unsupported_type",
             IngestError::Body(_) => "body_read_failed",
+            IngestError::UnsupportedMediaType(_) => "unsupported_media_type",
             IngestError::Catalog(e) => e.code(),
             IngestError::Store(e) => e.code(),
             IngestError::Internal(_) => "internal",
@@ -86,6 +89,7 @@ impl IngestError {
             }
             IngestError::SchemaMismatch { .. } | IngestError::Exists(_) => StatusCode::CONFLICT,
             IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IngestError::Catalog(e) => e.status(),
             IngestError::Store(e) => e.status(),
             IngestError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

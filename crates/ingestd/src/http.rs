@@ -164,6 +164,20 @@ pub fn parse_request(
             }
             Format::Parquet
         }
+        // Common mistakes that would otherwise be read as a strange one-column CSV.
+        Some(t) if t.starts_with("multipart/") => {
+            return Err(IngestError::UnsupportedMediaType(format!(
+                "{t}: send the file itself as the body (curl -T FILE or --data-binary @FILE), \
+                 not as a form (curl -F)"
+            )));
+        }
+        Some(t)
+            if t == "application/json" || t.ends_with("+json") || t == "application/x-ndjson" =>
+        {
+            return Err(IngestError::UnsupportedMediaType(format!(
+                "{t}: the body must be CSV (text/csv) or Parquet (application/vnd.apache.parquet)"
+            )));
+        }
         _ => Format::Csv(options),
     };
     let idempotency_key = match headers.get("idempotency-key") {
@@ -255,6 +269,16 @@ mod tests {
         assert_eq!(r.idempotency_key.as_deref(), Some("k1"));
         assert!(parse("", &[("content-encoding", "gzip")]).unwrap().gzip);
         assert!(parse("", &[("content-encoding", "br")]).is_err());
+        for t in ["multipart/form-data; boundary=x", "application/json"] {
+            let e = parse("", &[("content-type", t)]).err().unwrap();
+            assert_eq!(
+                (e.status().as_u16(), e.code()),
+                (415, "unsupported_media_type"),
+                "{t}"
+            );
+        }
+        // curl's default for --data-binary is form-urlencoded: read as CSV.
+        assert!(parse("", &[("content-type", "application/x-www-form-urlencoded")]).is_ok());
         assert!(
             parse(
                 "",
