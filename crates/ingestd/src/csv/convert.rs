@@ -184,39 +184,22 @@ impl Column<'_> {
                 value: String::new(),
             })?);
         }
-        if let Err(at) = first_invalid_utf8(&bytes) {
-            // Find the field holding the first bad byte, to name its line.
-            let r = offsets
-                .partition_point(|&o| (o as usize) <= at)
-                .saturating_sub(1);
-            let (v, _) = self.get(r);
-            return Err(TypeError {
+        let nulls = any_null.then(|| NullBuffer::new(valid.finish()));
+        // `try_new` validates the UTF-8 (and that every offset is a character boundary) in
+        // one pass; only when it fails are the fields checked one by one, to name the line.
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+        StringArray::try_new(offsets, bytes.into(), nulls).map_err(|e| {
+            let bad = (0..self.n).find(|&r| std::str::from_utf8(self.get(r).0).is_err());
+            let r = bad.unwrap_or(0);
+            TypeError {
                 line: self.rows.lines[self.first + r],
                 index: self.c,
                 column: name.to_string(),
                 expected: "UTF-8 text".into(),
-                value: shorten(v),
-            });
-        }
-        let nulls = any_null.then(|| NullBuffer::new(valid.finish()));
-        // `try_new` also checks every offset falls on a character boundary, which catches
-        // two invalid fields whose bytes happen to form a character when joined.
-        let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
-        StringArray::try_new(offsets, bytes.into(), nulls).map_err(|e| TypeError {
-            line: self.rows.lines[self.first],
-            index: self.c,
-            column: name.to_string(),
-            expected: "UTF-8 text".into(),
-            value: e.to_string(),
+                value: bad.map_or_else(|| e.to_string(), |r| shorten(self.get(r).0)),
+            }
         })
     }
-}
-
-/// Position of the first invalid UTF-8 byte, if any.
-fn first_invalid_utf8(bytes: &[u8]) -> Result<(), usize> {
-    std::str::from_utf8(bytes)
-        .map(|_| ())
-        .map_err(|e| e.valid_up_to())
 }
 
 #[cfg(test)]
