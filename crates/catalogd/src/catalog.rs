@@ -318,13 +318,14 @@ impl Catalog for StoreCatalog {
     }
 }
 
-/// One async mutex per dataset with a commit or delete in progress; entries are dropped when
-/// no one holds them.
+/// One async mutex per dataset with work in progress (catalogd: a commit or delete;
+/// ingestd: a whole ingest); entries are dropped when no one holds them.
 #[derive(Default)]
-struct NameLocks(Mutex<HashMap<DatasetName, Arc<tokio::sync::Mutex<()>>>>);
+pub struct NameLocks(Mutex<HashMap<DatasetName, Arc<tokio::sync::Mutex<()>>>>);
 
 impl NameLocks {
-    fn get(&self, name: &DatasetName) -> Arc<tokio::sync::Mutex<()>> {
+    /// The lock of `name` (lock it to serialise with everyone else using this map).
+    pub fn get(&self, name: &DatasetName) -> Arc<tokio::sync::Mutex<()>> {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|_, lock| Arc::strong_count(lock) > 1);
         map.entry(name.clone()).or_default().clone()

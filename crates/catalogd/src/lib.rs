@@ -21,7 +21,7 @@ pub mod manifest;
 pub mod name;
 mod sweep;
 
-pub use catalog::{Catalog, StoreCatalog, data_prefix, manifest_key};
+pub use catalog::{Catalog, NameLocks, StoreCatalog, data_prefix, manifest_key};
 pub use client::CatalogClient;
 pub use commit::MAX_IDEMPOTENCY_KEY;
 pub use error::CatalogError;

@@ -9,8 +9,7 @@
 //! Ingests into one dataset are serialised within the process (a per-name lock held for
 //! the whole ingest); across processes, catalogd's conditional commit keeps every update.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_array::RecordBatch;
@@ -18,6 +17,7 @@ use arrow_schema::SchemaRef;
 use bytes::Bytes;
 use catalogd::{
     Catalog, CatalogError, ColumnType, Commit, CommitMode, Committed, DatasetName, Manifest,
+    NameLocks,
 };
 use futures::Stream;
 use storaged::{ObjectKey, Store, StoreError};
@@ -59,7 +59,7 @@ pub struct Ingestor {
     catalog: Arc<dyn Catalog>,
     max_ingest_bytes: u64,
     body_idle_timeout: Duration,
-    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    locks: Arc<NameLocks>,
 }
 
 /// How long a body may send nothing before the ingest fails.
@@ -93,7 +93,7 @@ impl Ingestor {
         request: IngestRequest,
         body: impl Stream<Item = std::io::Result<Bytes>> + Send + Unpin + 'static,
     ) -> Result<IngestOutcome, IngestError> {
-        let lock = self.lock_for(&request.name);
+        let lock = self.locks.get(&request.name);
         let _guard = lock.lock().await;
         let current = match self.catalog.get(&request.name).await {
             Ok(m) => Some(m),
@@ -185,13 +185,6 @@ impl Ingestor {
         }
         tracing::warn!(dataset = %name, error = %error, "commit outcome unknown: files left for the sweep");
         Err(error.into())
-    }
-
-    fn lock_for(&self, name: &DatasetName) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-        // Forget locks nobody holds, so the map stays as small as the ingests in flight.
-        locks.retain(|_, l| Arc::strong_count(l) > 1);
-        locks.entry(name.to_string()).or_default().clone()
     }
 
     /// Runs the converter and encoder threads; returns the parts written.
