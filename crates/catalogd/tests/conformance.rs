@@ -14,7 +14,7 @@ use catalogd::{
 use chrono::{Duration, Utc};
 use futures::future::BoxFuture;
 use storaged::{ObjectKey, ObjectStoreBackend, PutMode, Store, StoreError, StoreExt};
-use test_support::{S3_ACCESS_KEY, S3_SECRET_KEY, S3Server};
+use test_support::S3Server;
 
 /// A catalog, a peer over the same store, the store itself, and whatever must live as long.
 struct Wiring {
@@ -56,14 +56,7 @@ fn s3(keep: u32) -> BoxFuture<'static, Wiring> {
         common::telemetry::install_tls_provider();
         let server = S3Server::start();
         let bucket = server.bucket("catalog").await;
-        let config = common::config::S3Config {
-            endpoint: Some(server.endpoint().to_string()),
-            region: "us-east-1".into(),
-            bucket,
-            access_key_id: Some(S3_ACCESS_KEY.into()),
-            secret_access_key: Some(S3_SECRET_KEY.into()),
-            use_path_style: true,
-        };
+        let config = server.s3_config(&bucket);
         let store = ObjectStoreBackend::s3(&config).unwrap();
         store.check().await.unwrap();
         Wiring {

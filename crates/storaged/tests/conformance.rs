@@ -12,7 +12,7 @@ use storaged::{
     ByteStream, KeyPrefix, ObjectKey, ObjectStoreBackend, PutMode, Store, StoreClient, StoreError,
     StoreExt,
 };
-use test_support::{S3_ACCESS_KEY, S3_SECRET_KEY, S3Server};
+use test_support::S3Server;
 
 /// A store plus whatever must live as long as it.
 struct Wiring {
@@ -37,14 +37,7 @@ async fn s3() -> Wiring {
     common::telemetry::install_tls_provider();
     let server = S3Server::start();
     let bucket = server.bucket("conformance").await;
-    let config = common::config::S3Config {
-        endpoint: Some(server.endpoint().to_string()),
-        region: "us-east-1".into(),
-        bucket,
-        access_key_id: Some(S3_ACCESS_KEY.into()),
-        secret_access_key: Some(S3_SECRET_KEY.into()),
-        use_path_style: true,
-    };
+    let config = server.s3_config(&bucket);
     let store = ObjectStoreBackend::s3(&config).unwrap();
     store.check().await.unwrap();
     Wiring {

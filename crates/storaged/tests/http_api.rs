@@ -260,14 +260,7 @@ async fn unreachable_s3_is_503_naming_the_endpoint_and_the_server_keeps_serving(
 async fn missing_bucket_is_a_startup_error_naming_bucket_and_endpoint() {
     common::telemetry::install_tls_provider();
     let s3 = test_support::S3Server::start();
-    let config = common::config::S3Config {
-        endpoint: Some(s3.endpoint().to_string()),
-        region: "us-east-1".into(),
-        bucket: "no-such-bucket-here".into(),
-        access_key_id: Some(test_support::S3_ACCESS_KEY.into()),
-        secret_access_key: Some(test_support::S3_SECRET_KEY.into()),
-        use_path_style: true,
-    };
+    let config = s3.s3_config("no-such-bucket-here");
     let err = ObjectStoreBackend::s3(&config)
         .unwrap()
         .check()

@@ -85,6 +85,18 @@ impl S3Server {
         name
     }
 
+    /// The `[s3]` settings selecting this server and `bucket`.
+    pub fn s3_config(&self, bucket: &str) -> common::config::S3Config {
+        common::config::S3Config {
+            endpoint: Some(self.endpoint.clone()),
+            region: "us-east-1".into(),
+            bucket: bucket.into(),
+            access_key_id: Some(S3_ACCESS_KEY.into()),
+            secret_access_key: Some(S3_SECRET_KEY.into()),
+            use_path_style: true,
+        }
+    }
+
     /// A `lakehouse.toml` body selecting this server and `bucket`.
     pub fn config_toml(&self, bucket: &str) -> String {
         format!(
