@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::{Failure, Remote, error_message, human_bytes};
+use super::{Failure, Remote, human_bytes, json_body, print_json};
 
 #[derive(Args, Debug)]
 pub struct DatasetsArgs {
@@ -21,18 +21,9 @@ pub async fn run(args: DatasetsArgs) -> Result<(), Failure> {
         .send()
         .await
         .map_err(|e| Failure::transport(remote, e))?;
-    if !response.status().is_success() {
-        return Err(Failure::Request(error_message(response).await));
-    }
-    let body: serde_json::Value = response
-        .json()
-        .await
-        .map_err(|e| Failure::Request(format!("unreadable answer: {e}")))?;
+    let body = json_body(response).await?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&body).unwrap_or_default()
-        );
+        print_json(&body);
         return Ok(());
     }
     let datasets = body["datasets"].as_array().cloned().unwrap_or_default();

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::io::ReaderStream;
 
-use super::{Failure, Remote, error_message, human_bytes};
+use super::{Failure, Remote, human_bytes, json_body, print_json};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Mode {
@@ -131,18 +131,9 @@ pub async fn run(args: IngestArgs) -> Result<(), Failure> {
     progress.finish_and_clear();
     let response = response?;
     let status = response.status();
-    if !status.is_success() {
-        return Err(Failure::Request(error_message(response).await));
-    }
-    let manifest: serde_json::Value = response
-        .json()
-        .await
-        .map_err(|e| Failure::Request(format!("unreadable answer: {e}")))?;
+    let manifest = json_body(response).await?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&manifest).unwrap_or_default()
-        );
+        print_json(&manifest);
         return Ok(());
     }
     let seconds = started.elapsed().as_secs_f64();

@@ -89,6 +89,25 @@ pub async fn error_message(response: reqwest::Response) -> String {
     }
 }
 
+/// The JSON body of a successful response; the server's message as a failure otherwise.
+pub async fn json_body(response: reqwest::Response) -> Result<serde_json::Value, Failure> {
+    if !response.status().is_success() {
+        return Err(Failure::Request(error_message(response).await));
+    }
+    response
+        .json()
+        .await
+        .map_err(|e| Failure::Request(format!("unreadable answer: {e}")))
+}
+
+/// Prints a JSON value for `--json`.
+pub fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
 /// Runs a client command on a small runtime.
 pub fn run<F>(command: F) -> ExitCode
 where
