@@ -85,6 +85,8 @@ const KEYS: &[(&str, &[(&str, Kind)])] = &[
             ("secrets_path", Kind::Str),
             ("refresh_every", Kind::Str),
             ("pg_bind", Kind::Str),
+            ("query_timeout", Kind::Str),
+            ("query_memory_limit", Kind::Int),
         ],
     ),
     (
@@ -167,7 +169,14 @@ pub struct QuerydConfig {
     pub secrets_path: Option<PathBuf>,
     pub refresh_every: Duration,
     pub pg_bind: SocketAddr,
+    /// Planning plus execution of one query.
+    pub query_timeout: Duration,
+    /// Memory one query may hold, in bytes (sorts, joins and aggregates spill to disk first).
+    pub query_memory_limit: u64,
 }
+
+/// `[queryd] query_memory_limit` when unset: 2 GiB.
+pub const DEFAULT_QUERY_MEMORY_LIMIT: u64 = 2 << 30;
 
 /// Where objects live.
 #[derive(Clone, Debug)]
@@ -319,6 +328,8 @@ impl Config {
                 .map(PathBuf::from),
             refresh_every: q.duration("refresh_every", "30s")?,
             pg_bind: q.addr("pg_bind", "127.0.0.1:5433")?,
+            query_timeout: q.duration("query_timeout", "300s")?,
+            query_memory_limit: q.uint("query_memory_limit", DEFAULT_QUERY_MEMORY_LIMIT)?,
         };
         let storage = storage_config(&raw, &queryd, env)?;
         let l = Fields::new("log", &raw.log);

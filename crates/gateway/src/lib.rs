@@ -32,6 +32,8 @@ pub struct Upstreams {
     pub storaged: String,
     pub catalogd: String,
     pub ingestd: String,
+    pub queryd: String,
+    pub vectord: String,
 }
 
 /// The split gateway: every `/v1/...` route proxied to the service that owns it.
@@ -39,6 +41,8 @@ pub fn split(upstreams: &Upstreams, options: &GatewayOptions) -> Router {
     let storage = proxy::Proxy::new("storaged", &upstreams.storaged);
     let catalog = proxy::Proxy::new("catalogd", &upstreams.catalogd);
     let ingest = proxy::Proxy::new("ingestd", &upstreams.ingestd);
+    let query = proxy::Proxy::new("queryd", &upstreams.queryd);
+    let vectors = proxy::Proxy::new("vectord", &upstreams.vectord);
     let routes = Router::new()
         .route(
             "/v1/storage",
@@ -63,11 +67,25 @@ pub fn split(upstreams: &Upstreams, options: &GatewayOptions) -> Router {
         .route(
             "/v1/ingest/{*rest}",
             axum::routing::any(proxy::forward).with_state(ingest),
+        )
+        .route(
+            "/v1/sql",
+            axum::routing::any(proxy::forward).with_state(query),
+        )
+        .route(
+            "/v1/vectors",
+            axum::routing::any(proxy::forward).with_state(vectors.clone()),
+        )
+        .route(
+            "/v1/vectors/{*rest}",
+            axum::routing::any(proxy::forward).with_state(vectors),
         );
     let health = Health::remote(vec![
         ("storaged".into(), upstreams.storaged.clone()),
         ("catalogd".into(), upstreams.catalogd.clone()),
         ("ingestd".into(), upstreams.ingestd.clone()),
+        ("queryd".into(), upstreams.queryd.clone()),
+        ("vectord".into(), upstreams.vectord.clone()),
     ]);
     finish(routes, health, options)
 }

@@ -32,6 +32,13 @@ enum Command {
     Ingest(cli::ingest::IngestArgs),
     /// List the datasets: name, version, rows, size, last update.
     Datasets(cli::datasets::DatasetsArgs),
+    /// Run a SQL query; prints an aligned table (or --format csv|json|ndjson).
+    Sql(cli::sql::SqlArgs),
+    /// Vector indexes: create, add items from JSON Lines or CSV, search, list, delete.
+    #[command(
+        after_help = "Examples:\n  lakehouse vectors create docs --dim 3 --metric cosine\n  lakehouse vectors add docs items.jsonl\n  lakehouse vectors search docs --vector '[0.1, 0.2, 0.3]' -k 5\n  lakehouse vectors ls\n  lakehouse vectors rm docs"
+    )]
+    Vectors(cli::vectors::VectorsArgs),
     /// Print the effective configuration (file + LAKEHOUSE_* overrides), secrets redacted.
     Config {
         /// lakehouse.toml to load (the Go system's file loads unchanged).
@@ -50,6 +57,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Ingest(args) => cli::run(cli::ingest::run(args)),
         Command::Datasets(args) => cli::run(cli::datasets::run(args)),
+        Command::Sql(args) => cli::run(cli::sql::run(args)),
+        Command::Vectors(args) => cli::run(cli::vectors::run(args)),
         Command::Config { config } => {
             match serve::load_config(config.as_deref(), &Default::default()) {
                 Ok(config) => {

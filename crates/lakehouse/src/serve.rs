@@ -28,7 +28,8 @@ pub struct ServeArgs {
     /// Keep data in this local directory (sets [storage] data_dir, implies the local backend).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Roles to run, comma-separated (split deployment): storaged, catalogd, ingestd, gateway.
+    /// Roles to run, comma-separated (split deployment): storaged, catalogd, ingestd, queryd,
+    /// vectord, gateway.
     #[arg(long, value_delimiter = ',')]
     services: Vec<String>,
 }
@@ -40,6 +41,8 @@ enum Role {
     Storaged,
     Catalogd,
     Ingestd,
+    Queryd,
+    Vectord,
 }
 
 const ROLES: &[(&str, Option<Role>)] = &[
@@ -47,8 +50,8 @@ const ROLES: &[(&str, Option<Role>)] = &[
     ("storaged", Some(Role::Storaged)),
     ("catalogd", Some(Role::Catalogd)),
     ("ingestd", Some(Role::Ingestd)),
-    ("queryd", None),
-    ("vectord", None),
+    ("queryd", Some(Role::Queryd)),
+    ("vectord", Some(Role::Vectord)),
 ];
 
 fn parse_roles(names: &[String]) -> Result<Vec<Role>, String> {
@@ -118,11 +121,13 @@ pub fn describe_config(c: &Config) -> String {
     [
         format!(
             "[gateway]\nbind = \"{}\"\nstoraged_url = {:?}\ncatalogd_url = {:?}\ningestd_url = {:?}\n\
-             api_key = {}\n",
+             queryd_url = {:?}\nvectord_url = {:?}\napi_key = {}\n",
             g.bind,
             g.storaged_url,
             g.catalogd_url,
             g.ingestd_url,
+            g.queryd_url,
+            g.vectord_url,
             redact(&g.api_key)
         ),
         format!(
@@ -138,11 +143,19 @@ pub fn describe_config(c: &Config) -> String {
             i.bind, i.storaged_url, i.catalogd_url, i.max_ingest_bytes
         ),
         format!(
-            "[queryd]\npg_bind = \"{}\"\nrefresh_every = \"{}s\"\n",
+            "[queryd]\nbind = \"{}\"\ncatalogd_url = {:?}\npg_bind = \"{}\"\nrefresh_every = \"{}s\"\n\
+             query_timeout = \"{}s\"\nquery_memory_limit = {}\n",
+            c.queryd.bind,
+            c.queryd.catalogd_url,
             c.queryd.pg_bind,
-            c.queryd.refresh_every.as_secs()
+            c.queryd.refresh_every.as_secs(),
+            c.queryd.query_timeout.as_secs(),
+            c.queryd.query_memory_limit
         ),
-        format!("[vectord]\npersist = {}\n", c.vectord.persist),
+        format!(
+            "[vectord]\nbind = \"{}\"\nstoraged_url = {:?}\npersist = {}\n",
+            c.vectord.bind, c.vectord.storaged_url, c.vectord.persist
+        ),
         storage,
         format!("[log]\nlevel = {:?}", c.log_level),
     ]
@@ -185,7 +198,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
     }
 }
 
-async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_store(config: &Config) -> anyhow::Result<Arc<ObjectStoreBackend>> {
     let backend = match &config.storage {
         StorageConfig::Local { data_dir } => ObjectStoreBackend::local(data_dir)?,
         StorageConfig::S3(s3) => ObjectStoreBackend::s3(s3)?,
@@ -195,13 +208,84 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(Arc::new(backend))
 }
 
+/// The query engine with `[queryd]`'s limits and the PostgreSQL catalog and functions.
+fn query_engine(
+    catalog: Arc<dyn Catalog>,
+    data: Arc<dyn object_store::ObjectStore>,
+    config: &Config,
+) -> anyhow::Result<queryd::QueryEngine> {
+    let options = queryd::QueryOptions {
+        timeout: config.queryd.query_timeout,
+        memory_limit: config.queryd.query_memory_limit,
+        ..queryd::QueryOptions::default()
+    };
+    let mut engine = queryd::QueryEngine::new(catalog, data, options)?;
+    queryd::pg::install(&mut engine)?;
+    Ok(engine)
+}
+
+/// The PostgreSQL protocol on `[queryd] pg_bind`; the gateway's API key, when set, is the
+/// password.
+async fn serve_postgres(
+    servers: &mut tokio::task::JoinSet<std::io::Result<()>>,
+    engine: queryd::QueryEngine,
+    config: &Config,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let listener = server::bind("queryd (PostgreSQL)", config.queryd.pg_bind).await?;
+    let password = config.gateway.api_key.clone();
+    servers.spawn(queryd::pg::serve(engine, listener, shutdown, password));
+    Ok(())
+}
+
+/// The data files a split queryd reads: S3 directly; a local directory — which belongs to
+/// the storaged process on this machine — read in place (queryd never writes to it).
+fn query_data_store(config: &Config) -> anyhow::Result<Arc<dyn object_store::ObjectStore>> {
+    match &config.storage {
+        StorageConfig::S3(s3) => Ok(ObjectStoreBackend::s3(s3)?.object_store()),
+        StorageConfig::Local { data_dir } => {
+            let fs = object_store::local::LocalFileSystem::new_with_prefix(data_dir)
+                .with_context(|| format!("data directory {}", data_dir.display()))?;
+            Ok(Arc::new(fs))
+        }
+    }
+}
+
+/// Keeps the engine's dataset list (information_schema, `\dt`) fresh in the background;
+/// table lookups never wait for it.
+fn refresh_in_background(engine: queryd::QueryEngine, every: std::time::Duration) {
+    if every.is_zero() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        loop {
+            ticks.tick().await;
+            if let Err(e) = engine.datasets().refresh_names().await {
+                tracing::debug!(error = %e, "refreshing the dataset list failed");
+            }
+        }
+    });
+}
+
 /// The store of a split role that is not storaged: S3 directly (no hop through storaged),
 /// or, when the data is in a local directory — which belongs to the storaged process —
 /// storaged over HTTP at `storaged_url`.
 async fn store_for_role(config: &Config, storaged_url: &str) -> anyhow::Result<Arc<dyn Store>> {
     match config.storage {
-        StorageConfig::S3(_) => open_store(config).await,
+        StorageConfig::S3(_) => Ok(open_store(config).await?),
         StorageConfig::Local { .. } => Ok(Arc::new(storaged::StoreClient::new(storaged_url))),
+    }
+}
+
+/// The vector indexes: persisted under `_vectors/` in `store`, or in memory with
+/// `[vectord] persist = false` (or no store to persist in).
+async fn open_vectors(store: Option<&Arc<dyn Store>>) -> anyhow::Result<vectord::Vectors> {
+    match store {
+        Some(store) => vectord::Vectors::open(store.clone())
+            .await
+            .context("loading the vector indexes"),
+        None => Ok(vectord::Vectors::in_memory()),
     }
 }
 
@@ -230,20 +314,42 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     let mut servers = tokio::task::JoinSet::new();
 
     // One store per process, shared by every role in it.
-    let store = if roles.is_empty() || roles.contains(&Role::Storaged) {
+    let backend = if roles.is_empty() || roles.contains(&Role::Storaged) {
         Some(open_store(&config).await?)
+    } else {
+        None
+    };
+    let store: Option<Arc<dyn Store>> = if let Some(backend) = &backend {
+        Some(backend.clone())
     } else if roles.contains(&Role::Catalogd) {
         Some(store_for_role(&config, &config.catalogd.storaged_url).await?)
     } else if roles.contains(&Role::Ingestd) {
         Some(store_for_role(&config, &config.ingestd.storaged_url).await?)
+    } else if roles.contains(&Role::Vectord) && config.vectord.persist {
+        if matches!(config.storage, StorageConfig::Local { .. })
+            && config.vectord.storaged_url.is_empty()
+        {
+            anyhow::bail!(
+                "[vectord] persist = true needs [vectord] storaged_url when the data is in a local directory"
+            );
+        }
+        Some(store_for_role(&config, &config.vectord.storaged_url).await?)
     } else {
         None
     };
     let keep_versions = config.catalogd.keep_versions;
+    // The process's vector indexes (standalone, or the vectord role), flushed at shutdown.
+    let vectors = if roles.is_empty() || roles.contains(&Role::Vectord) {
+        let persisted = store.as_ref().filter(|_| config.vectord.persist);
+        Some(open_vectors(persisted).await?)
+    } else {
+        None
+    };
 
     if roles.is_empty()
-        && let Some(store) = &store
+        && let (Some(backend), Some(vectors)) = (&backend, &vectors)
     {
+        let store: Arc<dyn Store> = backend.clone();
         let catalog: Arc<dyn Catalog> = Arc::new(StoreCatalog::new(store.clone(), keep_versions));
         // Alone on its data: whatever no manifest references was left by an earlier run.
         sweep_in_background(store.clone(), catalog.clone(), started);
@@ -254,7 +360,11 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
                 format!("manifests in {}", store.describe()),
             ),
             ("ingestd".into(), "in-process".into()),
+            ("queryd".into(), "in-process".into()),
+            ("vectord".into(), vectors.describe()),
         ]);
+        let engine = query_engine(catalog.clone(), backend.object_store(), &config)?;
+        serve_postgres(&mut servers, engine.clone(), &config, shutdown.clone()).await?;
         let ingestor = Ingestor::new(
             store.clone(),
             catalog.clone(),
@@ -266,7 +376,9 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
         };
         let services = storaged::http::router(api)
             .merge(catalogd::http::router(catalog))
-            .merge(ingestd::http::router(ingestor));
+            .merge(ingestd::http::router(ingestor))
+            .merge(queryd::http::router(engine))
+            .merge(vectord::http::router(vectors.clone()));
         let router = gateway::standalone(services, health, &gateway_options);
         let listener = server::bind("gateway", config.gateway.bind).await?;
         servers.spawn(server::serve("gateway", listener, router, shutdown.clone()));
@@ -333,11 +445,32 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
         let listener = server::bind("ingestd", config.ingestd.bind).await?;
         servers.spawn(server::serve("ingestd", listener, router, shutdown.clone()));
     }
+    if roles.contains(&Role::Queryd) {
+        let catalog: Arc<dyn Catalog> = match &local_catalog {
+            Some(catalog) => catalog.clone(),
+            None => Arc::new(catalogd::CatalogClient::new(&config.queryd.catalogd_url)),
+        };
+        let engine = query_engine(catalog, query_data_store(&config)?, &config)?;
+        refresh_in_background(engine.clone(), config.queryd.refresh_every);
+        serve_postgres(&mut servers, engine.clone(), &config, shutdown.clone()).await?;
+        let router = common::server::service_router(queryd::http::router(engine));
+        let listener = server::bind("queryd", config.queryd.bind).await?;
+        servers.spawn(server::serve("queryd", listener, router, shutdown.clone()));
+    }
+    if roles.contains(&Role::Vectord)
+        && let Some(vectors) = &vectors
+    {
+        let router = common::server::service_router(vectord::http::router(vectors.clone()));
+        let listener = server::bind("vectord", config.vectord.bind).await?;
+        servers.spawn(server::serve("vectord", listener, router, shutdown.clone()));
+    }
     if roles.contains(&Role::Gateway) {
         let upstreams = gateway::Upstreams {
             storaged: config.gateway.storaged_url.clone(),
             catalogd: config.gateway.catalogd_url.clone(),
             ingestd: config.gateway.ingestd_url.clone(),
+            queryd: config.gateway.queryd_url.clone(),
+            vectord: config.gateway.vectord_url.clone(),
         };
         let router = gateway::split(&upstreams, &gateway_options);
         let listener = server::bind("gateway", config.gateway.bind).await?;
@@ -345,6 +478,11 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     }
     while let Some(done) = servers.join_next().await {
         done.context("server task")?.context("server")?;
+    }
+    // Every request has drained: snapshot the indexes with logged writes not yet in one,
+    // so the next start replays nothing (the log keeps them durable regardless).
+    if let Some(vectors) = &vectors {
+        vectors.flush().await;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
-//! The split deployment on S3: storaged, catalogd, ingestd and gateway as separate processes reading
-//! `lakehouse.toml`, against a real S3-compatible server on loopback.
+//! The split deployment on S3: storaged, catalogd, ingestd, queryd, vectord and gateway as
+//! separate processes reading `lakehouse.toml`, against a real S3-compatible server on
+//! loopback.
 
 use std::path::Path;
 
@@ -15,6 +16,8 @@ struct Split {
     storaged: Lakehouse,
     catalogd: Lakehouse,
     ingestd: Lakehouse,
+    queryd: Lakehouse,
+    vectord: Lakehouse,
     gateway: Lakehouse,
 }
 
@@ -41,13 +44,18 @@ async fn start_split_on(s3: bool) -> Split {
     };
     let (storaged_port, catalogd_port, ingestd_port, gateway_port) =
         (free_port(), free_port(), free_port(), free_port());
+    let (queryd_port, pg_port, vectord_port) = (free_port(), free_port(), free_port());
     let config = format!(
         "{storage}\n[storaged]\nbind = \"127.0.0.1:{storaged_port}\"\n\n[catalogd]\nbind = \"127.0.0.1:{catalogd_port}\"\n\
          storaged_url = \"http://127.0.0.1:{storaged_port}\"\nkeep_versions = 2\n\n\
          [ingestd]\nbind = \"127.0.0.1:{ingestd_port}\"\nstoraged_url = \"http://127.0.0.1:{storaged_port}\"\n\
          catalogd_url = \"http://127.0.0.1:{catalogd_port}\"\n\n[gateway]\nbind = \"127.0.0.1:{gateway_port}\"\n\
          storaged_url = \"http://127.0.0.1:{storaged_port}\"\ncatalogd_url = \"http://127.0.0.1:{catalogd_port}\"\n\
-         ingestd_url = \"http://127.0.0.1:{ingestd_port}\"\n"
+         ingestd_url = \"http://127.0.0.1:{ingestd_port}\"\nqueryd_url = \"http://127.0.0.1:{queryd_port}\"\n\
+         vectord_url = \"http://127.0.0.1:{vectord_port}\"\n\n\
+         [queryd]\nbind = \"127.0.0.1:{queryd_port}\"\npg_bind = \"127.0.0.1:{pg_port}\"\n\
+         catalogd_url = \"http://127.0.0.1:{catalogd_port}\"\n\n\
+         [vectord]\nbind = \"127.0.0.1:{vectord_port}\"\nstoraged_url = \"http://127.0.0.1:{storaged_port}\"\n"
     );
     let file = dir.path().join("lakehouse.toml");
     std::fs::write(&file, config).unwrap();
@@ -65,6 +73,8 @@ async fn start_split_on(s3: bool) -> Split {
     let storaged = Lakehouse::start(bin(), launch("storaged", storaged_port)).await;
     let catalogd = Lakehouse::start(bin(), launch("catalogd", catalogd_port)).await;
     let ingestd = Lakehouse::start(bin(), launch("ingestd", ingestd_port)).await;
+    let queryd = Lakehouse::start(bin(), launch("queryd", queryd_port)).await;
+    let vectord = Lakehouse::start(bin(), launch("vectord", vectord_port)).await;
     let gateway = Lakehouse::start(bin(), launch("gateway", gateway_port)).await;
     Split {
         _s3: s3,
@@ -72,6 +82,8 @@ async fn start_split_on(s3: bool) -> Split {
         storaged,
         catalogd,
         ingestd,
+        queryd,
+        vectord,
         gateway,
     }
 }
@@ -335,6 +347,18 @@ async fn ingest_through_the_gateway_and_directly_writes_parquet_to_s3() {
             (&b"PAR1"[..], f["bytes"].as_u64().unwrap())
         );
     }
+    // queryd (its own process, reading S3 directly) sees the append at once, through the
+    // gateway and directly.
+    for base in [gw, &split.queryd.url] {
+        let (status, r) = query(base, "SELECT count(*), sum(price) FROM sales").await;
+        assert_eq!(
+            (status, &r["rows"]),
+            (200, &serde_json::json!([[6, -1995.0]])),
+            "{base}"
+        );
+    }
+    let (status, r) = query(gw, "SELECT count(*) FROM \"sales@v1\"").await;
+    assert_eq!((status, &r["rows"]), (200, &serde_json::json!([[3]])));
     let (status, e) = post_csv(&format!("{gw}/v1/ingest/sales?mode=append"), "id\n1\n").await;
     assert_eq!(
         (status, e["error"]["code"].as_str()),
@@ -375,4 +399,139 @@ async fn split_on_a_local_directory_goes_through_storaged() {
         .await
         .unwrap();
     assert_eq!(listed["datasets"][0]["name"], "local");
+    // queryd reads storaged's directory in place.
+    let (status, r) = query(
+        gw,
+        "SELECT day, count(*) FROM local GROUP BY day ORDER BY day",
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(
+        r["rows"],
+        serde_json::json!([["1999-12-31", 2], ["2024-02-29", 2], [null, 2]])
+    );
+    let (status, r) = query(
+        gw,
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .await;
+    assert_eq!((status, &r["rows"]), (200, &serde_json::json!([["local"]])));
+}
+
+/// vectord as its own process behind the gateway: its indexes persisted in the store (S3
+/// directly, or storaged's directory through storaged) and kept across a kill -9.
+async fn vectors_in_split(s3: bool) {
+    let mut split = start_split_on(s3).await;
+    let gw = split.gateway.url.clone();
+    let http = reqwest::Client::new();
+    let send = |request: reqwest::RequestBuilder| async move {
+        let r = request.send().await.unwrap();
+        let status = r.status().as_u16();
+        (
+            status,
+            r.json::<serde_json::Value>().await.unwrap_or_default(),
+        )
+    };
+    let v = |i: usize| vec![i as f32, (i * i % 7) as f32, 1.0, -(i as f32) / 4.0];
+    let create = serde_json::json!({"name": "emb", "dim": 4, "metric": "l2"});
+    let (status, info) = send(http.post(format!("{gw}/v1/vectors")).json(&create)).await;
+    assert_eq!(status, 201, "{info}");
+    let items: Vec<_> = (0..30)
+        .map(|i| serde_json::json!({"id": format!("i{i}"), "vector": v(i), "metadata": {"i": i}}))
+        .collect();
+    let add = serde_json::json!({ "items": items });
+    let (status, added) = send(http.post(format!("{gw}/v1/vectors/emb/add")).json(&add)).await;
+    assert_eq!(
+        (status, added),
+        (200, serde_json::json!({"added": 30, "count": 30}))
+    );
+    let search = serde_json::json!({"vector": v(5), "k": 2});
+    for base in [&gw, &split.vectord.url] {
+        let (status, r) = send(
+            http.post(format!("{base}/v1/vectors/emb/search"))
+                .json(&search),
+        )
+        .await;
+        assert_eq!(status, 200, "{r}");
+        assert_eq!(
+            (&r["results"][0]["id"], &r["results"][0]["distance"]),
+            (&serde_json::json!("i5"), &serde_json::json!(0.0)),
+            "{base}: {r}"
+        );
+    }
+    let (_, health) = send(http.get(format!("{gw}/health"))).await;
+    assert_eq!(health["services"]["vectord"]["status"], "ok", "{health}");
+    let listing = |http: reqwest::Client, storaged: String| async move {
+        let r = http
+            .get(format!("{storaged}/v1/storage?prefix=_vectors/emb.lhv1"))
+            .send()
+            .await
+            .unwrap();
+        let body: serde_json::Value = r.json().await.unwrap();
+        body["keys"].as_array().unwrap().len()
+    };
+    assert_eq!(listing(http.clone(), split.storaged.url.clone()).await, 1);
+
+    split.vectord.kill9();
+    let (status, e) = send(
+        http.post(format!("{gw}/v1/vectors/emb/search"))
+            .json(&search),
+    )
+    .await;
+    assert_eq!(
+        (status, &e["error"]["code"]),
+        (503, &serde_json::json!("service_unavailable")),
+        "{e}"
+    );
+    let config = split._dir.path().join("lakehouse.toml");
+    let launch = Launch {
+        args: vec![
+            "serve".into(),
+            "--config".into(),
+            config.display().to_string(),
+            "--services".into(),
+            "vectord".into(),
+        ],
+        env: vec![],
+        health_url: Some(split.vectord.url.clone()),
+    };
+    split.vectord = Lakehouse::start(bin(), launch).await;
+    let (_, listed) = send(http.get(format!("{gw}/v1/vectors"))).await;
+    assert_eq!(
+        listed,
+        serde_json::json!({"indexes": [{"name": "emb", "dim": 4, "metric": "l2", "count": 30}]})
+    );
+    let (_, r) = send(
+        http.post(format!("{gw}/v1/vectors/emb/search"))
+            .json(&search),
+    )
+    .await;
+    assert_eq!(
+        (&r["results"][0]["id"], &r["results"][0]["distance"]),
+        (&serde_json::json!("i5"), &serde_json::json!(0.0)),
+        "{r}"
+    );
+    let (status, _) = send(http.delete(format!("{gw}/v1/vectors/emb"))).await;
+    assert_eq!(status, 204);
+    assert_eq!(listing(http.clone(), split.storaged.url.clone()).await, 0);
+}
+
+#[tokio::test]
+async fn vectord_behind_the_gateway_persists_in_s3_across_a_kill_9() {
+    vectors_in_split(true).await;
+}
+
+#[tokio::test]
+async fn vectord_on_a_local_directory_persists_through_storaged() {
+    vectors_in_split(false).await;
+}
+
+async fn query(base: &str, sql: &str) -> (u16, serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/v1/sql"))
+        .json(&serde_json::json!({"sql": sql}))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
 }

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::{Failure, Remote, human_bytes, json_body, print_json};
+use super::{Failure, Remote, align, human_bytes, json_body, print_json};
 
 #[derive(Args, Debug)]
 pub struct DatasetsArgs {
@@ -27,9 +27,13 @@ pub async fn run(args: DatasetsArgs) -> Result<(), Failure> {
         return Ok(());
     }
     let datasets = body["datasets"].as_array().cloned().unwrap_or_default();
-    let mut table = vec![["NAME", "VERSION", "ROWS", "SIZE", "UPDATED"].map(String::from)];
+    let mut table = vec![
+        ["NAME", "VERSION", "ROWS", "SIZE", "UPDATED"]
+            .map(String::from)
+            .to_vec(),
+    ];
     for d in &datasets {
-        table.push([
+        table.push(vec![
             d["name"].as_str().unwrap_or("?").to_string(),
             d["version"].to_string(),
             d["rows"].to_string(),
@@ -43,34 +47,9 @@ pub async fn run(args: DatasetsArgs) -> Result<(), Failure> {
                 .replace('T', " "),
         ]);
     }
-    print!("{}", align(&table));
+    print!("{}", align(&table, &[false, true, true, true, false]));
     if datasets.is_empty() {
         eprintln!("(no datasets yet: `lakehouse ingest FILE --name NAME` makes one)");
     }
     Ok(())
-}
-
-/// Left-aligned text columns, numbers right-aligned, two spaces apart.
-fn align(rows: &[[String; 5]]) -> String {
-    let mut widths = [0usize; 5];
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .enumerate()
-            .map(|(i, (cell, w))| match i {
-                1..=3 => format!("{cell:>w$}"),
-                _ => format!("{cell:<w$}"),
-            })
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
 }

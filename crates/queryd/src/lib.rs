@@ -1,0 +1,19 @@
+//! queryd: SQL over the catalog's datasets (DESIGN §2).
+//!
+//! - [`QueryEngine`] (engine.rs): SQL → read-only check → DataFusion plan → a stream of
+//!   record batches, under a per-query timeout and memory limit.
+//! - tables.rs: every catalog dataset is a table, resolved at planning time from its
+//!   manifest (`"name@vN"` for a kept older version).
+//! - [`http::router`]: `POST /v1/sql`, results streamed as JSON, NDJSON, CSV or Arrow IPC.
+//! - [`pg`]: the PostgreSQL wire protocol on `[queryd] pg_bind`.
+
+pub mod engine;
+pub mod error;
+pub mod format;
+pub mod http;
+pub mod pg;
+pub mod readonly;
+pub mod tables;
+
+pub use engine::{Query, QueryEngine, QueryOptions, ResultStream};
+pub use error::QueryError;

@@ -1,0 +1,340 @@
+//! `LHV1`: one index snapshot, `_vectors/{name}.lhv1` — the seed's framed format
+//! ([`super::frame`], magic `LHV1`) with an [`Envelope`] and the graph bytes below.
+//!
+//! Graph bytes, version 1 (all integers little-endian; `N` nodes, `dim` from the envelope,
+//! `m0 = 2m`):
+//!
+//! ```text
+//! u32 N                     nodes, tombstones included (at most 2^31)
+//! u32 entry                 entry-point node, 0xFFFFFFFF when N = 0
+//! N × dim × f32             every node's vector, node 0 first (unit length for cosine)
+//! N × node record:
+//!   u8  state               1 = live, 2 = tombstone (deleted or replaced; routes only)
+//!   u8  level               0..=31
+//!   u16 id_len, id          UTF-8; 1..=256 bytes when live, 0 for a tombstone
+//!   u32 meta_len, meta      compact JSON object, ≤ 64 KiB; 0 = no metadata (always 0 for a tombstone)
+//!   (level + 1) × list:     layer 0 first
+//!     u16 count             ≤ m0 on layer 0, ≤ m above
+//!     count × u32           neighbour nodes: < N, never the node itself, of level ≥ the layer
+//! ```
+//!
+//! The entry point's level is the highest level of any node. Nothing may follow the last
+//! record.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::FormatError;
+use super::bytes::{Put, Reader};
+use super::frame::{self, BodyDigest};
+use crate::hnsw::{DELETED, Graph, LIVE, MAX_LEVEL, MAX_NODES, Metadata, RawError};
+use crate::params::{IndexParams, MAX_METADATA_BYTES};
+use crate::validate::check_id;
+
+pub const MAGIC: &[u8; 4] = b"LHV1";
+pub const FORMAT_VERSION: u32 = 1;
+const NO_ENTRY: u32 = u32::MAX;
+/// The fewest bytes a node takes in the graph bytes besides its vector: state, level,
+/// id length, metadata length, layer-0 count.
+const MIN_RECORD: usize = 1 + 1 + 2 + 4 + 2;
+
+/// The JSON envelope of a snapshot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub format_version: u32,
+    pub name: String,
+    pub params: IndexParams,
+    pub created_at: DateTime<Utc>,
+    /// Changes each time an index of this name is created; log records carry it, so a
+    /// new index never replays a deleted one's leftovers.
+    pub incarnation: String,
+    /// The last write-ahead log sequence number whose record this snapshot includes (0:
+    /// none); records up to it are obsolete.
+    pub log_seq: u64,
+    /// Live items.
+    pub count: u64,
+    /// Nodes, tombstones included.
+    pub nodes: u64,
+    pub graph: BodyDigest,
+}
+
+/// What identifies an index, apart from its contents.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexMeta {
+    pub name: String,
+    pub params: IndexParams,
+    pub created_at: DateTime<Utc>,
+    pub incarnation: String,
+}
+
+/// A decoded snapshot.
+pub struct Decoded {
+    pub envelope: Envelope,
+    pub(crate) graph: Graph,
+}
+
+impl Decoded {
+    pub fn meta(&self) -> IndexMeta {
+        IndexMeta {
+            name: self.envelope.name.clone(),
+            params: self.envelope.params,
+            created_at: self.envelope.created_at,
+            incarnation: self.envelope.incarnation.clone(),
+        }
+    }
+}
+
+/// Encodes a snapshot of `graph`, which must not change meanwhile (writers excluded).
+/// Returns the header (magic, length, envelope) and the graph bytes: written one after
+/// the other, they are the file.
+pub(crate) fn encode(meta: &IndexMeta, log_seq: u64, graph: &Graph) -> (Vec<u8>, Vec<u8>) {
+    let body = encode_graph(graph);
+    let envelope = Envelope {
+        format_version: FORMAT_VERSION,
+        name: meta.name.clone(),
+        params: meta.params,
+        created_at: meta.created_at,
+        incarnation: meta.incarnation.clone(),
+        log_seq,
+        count: graph.live() as u64,
+        nodes: u64::from(graph.len()),
+        graph: BodyDigest::of(&body),
+    };
+    // Serialising plain fields cannot fail.
+    let json = serde_json::to_vec(&envelope).unwrap_or_default();
+    (frame::header(MAGIC, &json), body)
+}
+
+/// A whole `.lhv1` file of `index` (writes to the index must be excluded meanwhile).
+pub fn encode_file(meta: &IndexMeta, log_seq: u64, index: &crate::index::Index) -> Vec<u8> {
+    let (mut file, body) = encode(meta, log_seq, &index.graph());
+    file.extend_from_slice(&body);
+    file
+}
+
+fn encode_graph(graph: &Graph) -> Vec<u8> {
+    let n = graph.len();
+    let dim = graph.params().dim;
+    let mut out = Vec::with_capacity(8 + n as usize * (dim * 4 + MIN_RECORD + 40));
+    out.put_u32(n);
+    out.put_u32(graph.entry().map_or(NO_ENTRY, |(node, _)| node));
+    for node in 0..n {
+        out.put_f32s(graph.vector(node));
+    }
+    for node in 0..n {
+        let live = graph.state(node) == LIVE;
+        let info = graph.info(node);
+        let level = info.map_or(0, |i| i.level);
+        out.put_u8(if live { LIVE } else { DELETED });
+        out.put_u8(level);
+        let id = match (live, info) {
+            (true, Some(info)) => info.id.as_bytes(),
+            _ => &[],
+        };
+        out.put_u16(id.len() as u16);
+        out.extend_from_slice(id);
+        let meta = match (live, info.and_then(|i| i.metadata.as_deref())) {
+            (true, Some(m)) => serde_json::to_vec(m).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        out.put_u32(meta.len() as u32);
+        out.extend_from_slice(&meta);
+        for level in 0..=level {
+            let links = graph.links(node, level);
+            out.put_u16(links.len() as u16);
+            for id in links.iter() {
+                out.put_u32(id);
+            }
+        }
+    }
+    out
+}
+
+/// Decodes a whole `.lhv1` file.
+pub fn decode(bytes: &[u8]) -> Result<Decoded, FormatError> {
+    let framed = frame::split("LHV1", MAGIC, bytes)?;
+    let envelope: Envelope = frame::envelope(framed.envelope, FORMAT_VERSION)?;
+    let p = envelope.params;
+    IndexParams::new(p.dim, p.metric, p.m, p.ef_construction)
+        .map_err(|e| FormatError::BadEnvelope(format!("params: {e}")))?;
+    envelope.graph.check(framed.body)?;
+    let graph = decode_graph(&envelope.params, framed.body)?;
+    let (count, nodes) = (graph.live() as u64, u64::from(graph.len()));
+    if (count, nodes) != (envelope.count, envelope.nodes) {
+        return Err(FormatError::BadEnvelope(format!(
+            "it says {} live items in {} nodes, the graph holds {count} in {nodes}",
+            envelope.count, envelope.nodes
+        )));
+    }
+    Ok(Decoded { envelope, graph })
+}
+
+/// The graph bytes alone, checked as thoroughly as in a file (public for the fuzzer,
+/// which cannot forge checksums).
+pub fn check_graph(params: &IndexParams, body: &[u8]) -> Result<(), FormatError> {
+    decode_graph(params, body).map(drop)
+}
+
+pub(crate) fn decode_graph(params: &IndexParams, body: &[u8]) -> Result<Graph, FormatError> {
+    let dim = params.dim;
+    let mut r = Reader::new(body);
+    let n = r.u32("the node count")?;
+    if n > MAX_NODES {
+        return Err(r.error(format!("{n} nodes is more than the limit of {MAX_NODES}")));
+    }
+    let entry = r.u32("the entry point")?;
+    let per_node = dim * 4 + MIN_RECORD;
+    if (n as usize).saturating_mul(per_node) > r.remaining() {
+        return Err(r.error(format!(
+            "{n} nodes of dim {dim} need at least {per_node} bytes each but only {} remain",
+            r.remaining()
+        )));
+    }
+    let vectors = r.bytes(n as usize * dim * 4, "the vectors")?;
+    let graph = Graph::new(*params, 0);
+    let mut levels: Vec<u8> = Vec::with_capacity(n as usize);
+    let mut starts: Vec<usize> = Vec::with_capacity(n as usize);
+    let mut vector = Vec::with_capacity(dim);
+    let mut list = Vec::with_capacity(params.m0());
+    for (node, raw) in (0..n).zip(vectors.chunks_exact(dim * 4)) {
+        let start = r.offset();
+        starts.push(start);
+        let state = r.u8("a node's state")?;
+        if state != LIVE && state != DELETED {
+            return Err(r.error_at(
+                start,
+                format!("node {node} has state {state} (1 = live, 2 = tombstone)"),
+            ));
+        }
+        let level = r.u8("a node's level")?;
+        if level > MAX_LEVEL {
+            return Err(r.error_at(
+                start + 1,
+                format!("node {node} has level {level}; the most is {MAX_LEVEL}"),
+            ));
+        }
+        let id_len = usize::from(r.u16("an id length")?);
+        let id_at = r.offset();
+        let id = r.str(id_len, "an id")?;
+        match state {
+            LIVE => check_id(id).map_err(|e| r.error_at(id_at, format!("node {node}: {e}")))?,
+            _ if !id.is_empty() => {
+                return Err(r.error_at(id_at, format!("node {node} is a tombstone but has an id")));
+            }
+            _ => {}
+        }
+        let metadata = read_metadata(&mut r, node, state)?;
+        vector.clear();
+        vector.extend(
+            raw.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        );
+        if let Some(i) = vector.iter().position(|x| !x.is_finite()) {
+            return Err(r.error_at(
+                8 + node as usize * dim * 4 + i * 4,
+                format!("node {node}'s vector[{i}] is not finite"),
+            ));
+        }
+        let pushed = graph
+            .push_raw(state, level, id.into(), metadata.map(Into::into), &vector)
+            .map_err(|e| match e {
+                RawError::DuplicateId(id) => {
+                    r.error_at(id_at, format!("node {node} repeats the live id {id:?}"))
+                }
+                RawError::Full => r.error_at(start, "too many nodes"),
+            })?;
+        for layer in 0..=level {
+            let cap = if layer == 0 { params.m0() } else { params.m };
+            let count = usize::from(r.u16("a neighbour count")?);
+            if count > cap {
+                return Err(r.error(format!(
+                    "node {node} has {count} neighbours on layer {layer}; the most is {cap}"
+                )));
+            }
+            list.clear();
+            for _ in 0..count {
+                let at = r.offset();
+                let nb = r.u32("a neighbour")?;
+                if nb >= n || nb == node {
+                    return Err(r.error_at(at, format!("node {node}'s layer-{layer} neighbour {nb} is not another node (N = {n})")));
+                }
+                list.push(nb);
+            }
+            graph.links(pushed, layer).set(list.iter().copied());
+        }
+        levels.push(level);
+    }
+    r.finish("graph")?;
+    check_levels(&graph, &levels, &starts, &r)?;
+    let top = levels.iter().copied().max();
+    match (top, entry) {
+        (None, NO_ENTRY) => {}
+        (None, _) => return Err(r.error_at(4, format!("an empty graph has entry point {entry}"))),
+        (Some(top), e) if e < n && levels[e as usize] == top => graph.set_entry_raw(e, top),
+        (Some(top), e) => {
+            return Err(r.error_at(
+                4,
+                format!("entry point {e} is not a node of the top level {top}"),
+            ));
+        }
+    }
+    Ok(graph)
+}
+
+fn read_metadata(
+    r: &mut Reader<'_>,
+    node: u32,
+    state: u8,
+) -> Result<Option<Metadata>, FormatError> {
+    let at = r.offset();
+    let len = r.u32("a metadata length")? as usize;
+    if len == 0 {
+        return Ok(None);
+    }
+    if state != LIVE {
+        return Err(r.error_at(at, format!("node {node} is a tombstone but has metadata")));
+    }
+    if len > MAX_METADATA_BYTES {
+        return Err(r.error_at(
+            at,
+            format!("node {node} has {len} bytes of metadata; the most is {MAX_METADATA_BYTES}"),
+        ));
+    }
+    let bytes = r.bytes(len, "metadata")?;
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(Some(map)),
+        Ok(_) => Err(r.error_at(
+            at + 4,
+            format!("node {node}'s metadata is not a JSON object"),
+        )),
+        Err(e) => Err(r.error_at(at + 4, format!("node {node}'s metadata is not JSON: {e}"))),
+    }
+}
+
+/// Every neighbour on layer `l` must itself reach layer `l`.
+fn check_levels(
+    graph: &Graph,
+    levels: &[u8],
+    starts: &[usize],
+    r: &Reader<'_>,
+) -> Result<(), FormatError> {
+    for (node, &level) in levels.iter().enumerate() {
+        for layer in 1..=level {
+            for nb in graph.links(node as u32, layer).iter() {
+                let nb_level = levels.get(nb as usize).copied().unwrap_or(0);
+                if nb_level < layer {
+                    return Err(r.error_at(
+                        starts[node],
+                        format!("node {node}'s layer-{layer} neighbour {nb} only reaches layer {nb_level}"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "lhv1_tests.rs"]
+mod tests;

@@ -1,0 +1,201 @@
+//! An index's item semantics: upsert, delete, filters, the k-results guarantee.
+
+use serde_json::json;
+
+use super::*;
+use crate::distance::Metric;
+use crate::testdata::{clustered, nearest, recall, with_queries};
+use crate::validate::{RawItem, RawVector, SearchRequest, validate_items, validate_query};
+
+fn params(dim: usize, metric: Metric) -> IndexParams {
+    IndexParams::new(dim, metric, 12, 100).unwrap()
+}
+
+fn items(data: &[Vec<f32>], meta: impl Fn(usize) -> serde_json::Value) -> Vec<RawItem> {
+    data.iter()
+        .enumerate()
+        .map(|(i, v)| RawItem {
+            id: format!("item-{i}"),
+            vector: RawVector::new(v.clone()),
+            metadata: Some(meta(i)),
+        })
+        .collect()
+}
+
+fn query(index: &Index, v: &[f32], k: usize, filter: Option<serde_json::Value>) -> Vec<Hit> {
+    let request = SearchRequest {
+        vector: RawVector::new(v.to_vec()),
+        k,
+        ef: None,
+        filter: filter.map(|f| match f {
+            serde_json::Value::Object(m) => m,
+            _ => unreachable!(),
+        }),
+    };
+    index.search(&validate_query(index.params(), request).unwrap())
+}
+
+fn position(hit: &Hit) -> usize {
+    hit.id.strip_prefix("item-").unwrap().parse().unwrap()
+}
+
+fn loaded(data: &[Vec<f32>], metric: Metric, meta: impl Fn(usize) -> serde_json::Value) -> Index {
+    let index = Index::new(params(data[0].len(), metric), 1);
+    let prepared = validate_items(index.params(), items(data, meta)).unwrap();
+    assert_eq!(index.upsert(&prepared).unwrap(), data.len());
+    index
+}
+
+#[test]
+fn an_existing_id_is_replaced() {
+    let data = clustered(200, 4, 4, 1);
+    let index = loaded(&data, Metric::L2, |i| json!({"v": 1, "i": i}));
+    let moved = vec![100.0, 100.0, 100.0, 100.0];
+    let again = validate_items(
+        index.params(),
+        vec![RawItem {
+            id: "item-3".into(),
+            vector: RawVector::new(moved.clone()),
+            metadata: Some(json!({"v": 2})),
+        }],
+    )
+    .unwrap();
+    assert_eq!(index.upsert(&again).unwrap(), 200, "replaced, not added");
+    let hits = query(&index, &moved, 1, None);
+    assert_eq!((hits[0].id.as_ref(), hits[0].distance), ("item-3", 0.0));
+    assert_eq!(
+        hits[0].metadata.as_deref(),
+        Some(json!({"v": 2}).as_object().unwrap())
+    );
+    let near_old = query(&index, &data[3], 5, None);
+    assert!(
+        near_old.iter().all(|h| h.id.as_ref() != "item-3"),
+        "{near_old:?}"
+    );
+}
+
+#[test]
+fn deleted_items_are_gone_and_unknown_ids_are_no_ops() {
+    let data = clustered(100, 4, 2, 2);
+    let index = loaded(&data, Metric::Cosine, |_| json!({}));
+    assert_eq!(index.delete(&["item-5".into(), "nope".into()]), 1);
+    assert_eq!(index.count(), 99);
+    assert!(!index.contains("item-5"));
+    let hits = query(&index, &data[5], 10, None);
+    assert!(hits.iter().all(|h| h.id.as_ref() != "item-5"));
+    assert_eq!(hits.len(), 10);
+}
+
+#[test]
+fn a_search_returns_k_whenever_k_items_match() {
+    // 3,000 items; "group" splits them 50 ways (2% each); "rare" marks 12 items.
+    let data = clustered(3_000, 16, 20, 3);
+    let index = loaded(
+        &data,
+        Metric::L2,
+        |i| json!({"group": i % 50, "rare": i % 250 == 7, "tag": format!("t{}", i % 3)}),
+    );
+    let q = &data[123];
+    for (filter, matching) in [
+        (
+            json!({"group": 7}),
+            (0..3_000).filter(|i| i % 50 == 7).collect::<Vec<_>>(),
+        ),
+        (
+            json!({"rare": true}),
+            (0..3_000).filter(|i| i % 250 == 7).collect(),
+        ),
+        (
+            json!({"rare": true, "group": 7}),
+            (0..3_000).filter(|i| i % 250 == 7).collect(),
+        ),
+        (
+            json!({"tag": "t1"}),
+            (0..3_000).filter(|i| i % 3 == 1).collect(),
+        ),
+        (
+            json!({"group": 7.0, "tag": "t2"}),
+            (0..3_000).filter(|i| i % 50 == 7 && i % 3 == 2).collect(),
+        ),
+    ] {
+        let hits = query(&index, q, 10, Some(filter.clone()));
+        assert_eq!(hits.len(), matching.len().min(10), "{filter}");
+        assert!(
+            hits.iter().all(|h| matching.contains(&position(h))),
+            "{filter}"
+        );
+        assert!(hits.windows(2).all(|w| w[0].distance <= w[1].distance));
+        let truth = nearest(&data, q, 10, Metric::L2, |i| matching.contains(&i));
+        let got: Vec<usize> = hits.iter().map(position).collect();
+        assert!(
+            recall(&truth, &got) >= 0.9,
+            "{filter}: {got:?} vs {truth:?}"
+        );
+    }
+    assert!(
+        query(&index, q, 10, Some(json!({"group": "7"}))).is_empty(),
+        "types differ"
+    );
+    assert!(query(&index, q, 10, Some(json!({"missing": 1}))).is_empty());
+}
+
+#[test]
+fn a_search_returns_every_item_of_a_small_index() {
+    let data = clustered(7, 3, 2, 4);
+    let index = loaded(&data, Metric::Dot, |_| json!({}));
+    let hits = query(&index, &data[0], 10, None);
+    assert_eq!(hits.len(), 7);
+    index.delete(&["item-0".into(), "item-1".into()]);
+    assert_eq!(query(&index, &data[0], 10, None).len(), 5);
+}
+
+#[test]
+fn recall_holds_across_compaction_and_the_graph_swap() {
+    let (data, queries) = with_queries(2_000, 50, 8, 10, 5);
+    let index = loaded(&data, Metric::Cosine, |_| json!({}));
+    let gone: Vec<Arc<str>> = (0..2_000)
+        .filter(|i| i % 5 == 0)
+        .map(|i| format!("item-{i}").into())
+        .collect();
+    assert_eq!(index.delete(&gone), 400);
+    assert!(index.needs_compaction());
+    let measure = |index: &Index| {
+        queries
+            .iter()
+            .map(|q| {
+                let got: Vec<usize> = query(index, q, 10, None).iter().map(position).collect();
+                recall(&nearest(&data, q, 10, Metric::Cosine, |i| i % 5 != 0), &got)
+            })
+            .sum::<f64>()
+            / queries.len() as f64
+    };
+    let before = measure(&index);
+    let old_graph = index.graph();
+    index.compact().unwrap();
+    assert!(!index.needs_compaction());
+    assert_eq!(
+        (index.count(), index.nodes(), index.tombstones()),
+        (1_600, 1_600, 0)
+    );
+    assert_eq!(
+        old_graph.live(),
+        1_600,
+        "a search holding the old graph still works"
+    );
+    let after = measure(&index);
+    assert!(before >= 0.9 && after >= 0.9, "recall {before} → {after}");
+}
+
+#[test]
+fn metadata_comes_back_with_results() {
+    let data = clustered(50, 4, 2, 6);
+    let index = loaded(
+        &data,
+        Metric::L2,
+        |i| json!({"title": format!("doc {i}"), "nested": {"a": [1, 2]}}),
+    );
+    let hits = query(&index, &data[9], 1, None);
+    let meta = hits[0].metadata.as_deref().unwrap();
+    assert_eq!(meta["title"], "doc 9");
+    assert_eq!(meta["nested"]["a"], json!([1, 2]));
+}
