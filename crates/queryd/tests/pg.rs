@@ -516,6 +516,32 @@ async fn clients_find_the_catalog() {
         ]
         .map(|(a, b)| (a.to_string(), b.to_string()))
     );
+    // Shapes BI tools and JDBC send: a column and the wildcard that repeats it, a
+    // description join, a correlated lookup, regclass literals.
+    for sql in [
+        "SELECT n.oid, n.*, d.description FROM pg_catalog.pg_namespace n \
+         LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid = n.oid AND d.objsubid = 0 \
+         AND d.classoid = 'pg_namespace'::regclass ORDER BY nspname",
+        "SELECT c.relname FROM pg_catalog.pg_namespace n, pg_catalog.pg_class c \
+         LEFT JOIN pg_catalog.pg_description d ON (c.oid = d.objoid AND d.objsubid = 0 \
+         AND d.classoid = 'pg_class'::regclass) WHERE c.relnamespace = n.oid \
+         AND n.nspname LIKE 'public' AND c.relkind IN ('r','p') ORDER BY 1",
+        "SELECT t.typname FROM pg_catalog.pg_type t WHERE (t.typrelid = 0 OR \
+         (SELECT c.relkind = 'c' FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid))",
+        "SELECT current_schema(), session_user, pg_backend_pid(), txid_current()",
+    ] {
+        within(client.simple_query(sql))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let namespaces = within(client.query(
+        "SELECT n.oid, n.* FROM pg_namespace n WHERE nspname = 'public'",
+        &[],
+    ))
+    .await
+    .unwrap();
+    let names: Vec<&str> = namespaces[0].columns().iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["oid", "oid", "nspname", "nspowner", "nspacl"]);
     // Every emulated relation can be read (BI tools probe many).
     let relations = within(client.query(
         "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n \
@@ -781,6 +807,24 @@ fn psql_describes_and_queries() {
         err.contains("Did not find any relation named \"nosuch\""),
         "{err}"
     );
+    // The rest of the \d family answers (mostly "no relations"), never an error.
+    for command in [
+        "\\dn",
+        "\\dt+",
+        "\\d+ trips",
+        "\\dT",
+        "\\dp",
+        "\\du",
+        "\\df",
+        "\\dv",
+        "\\di",
+        "\\dy",
+        "\\des",
+        "\\d",
+    ] {
+        let (_, _, err) = psql(&["-c", command]);
+        assert!(!err.contains("ERROR"), "{command}: {err}");
+    }
     let (ok, out, err) = psql(&["-c", "\\l"]);
     assert!(ok, "{err}");
     assert!(out.starts_with("lakehouse|lakehouse|UTF8"), "{out}");

@@ -18,7 +18,7 @@
 //! its query at the next write; a cancel request (psql's Ctrl-C) stops it at once.
 
 mod backend;
-pub mod catalog;
+mod catalog;
 mod compat;
 mod encode;
 mod error;
@@ -32,7 +32,7 @@ mod rewrite;
 mod simple;
 mod split;
 mod startup;
-pub mod types;
+mod types;
 
 use std::sync::Arc;
 
@@ -156,7 +156,7 @@ impl PgWireServerHandlers for Handlers {
 }
 
 /// Both query protocols.
-pub struct Handler {
+struct Handler {
     backend: Arc<Backend>,
     parser: Arc<Parser>,
 }

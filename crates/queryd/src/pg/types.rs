@@ -6,9 +6,7 @@
 //! has no counterpart for (lists, structs, intervals, ...) are `text` holding their
 //! display form.
 
-use std::sync::Arc;
-
-use datafusion::arrow::datatypes::{DataType, Schema, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Schema};
 use pgwire::api::Type;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldFormat, FieldInfo};
@@ -208,20 +206,10 @@ pub fn field_format(format: &Format, i: usize) -> FieldFormat {
     }
 }
 
-pub type Fields = Arc<Vec<FieldInfo>>;
-
-/// Microseconds in one unit of `unit`, or the divisor for nanoseconds.
-pub fn micros(value: i64, unit: &TimeUnit) -> i64 {
-    match unit {
-        TimeUnit::Second => value.saturating_mul(1_000_000),
-        TimeUnit::Millisecond => value.saturating_mul(1_000),
-        TimeUnit::Microsecond => value,
-        TimeUnit::Nanosecond => value.div_euclid(1_000),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use datafusion::arrow::datatypes::TimeUnit;
+
     use super::*;
 
     #[test]
