@@ -28,18 +28,22 @@ pub fn column_names(statement: &DFStatement) -> Option<Vec<String>> {
     query_names(query)
 }
 
-fn query_names(query: &Query) -> Option<Vec<String>> {
+/// The SELECT that names a query's columns: its body's, through parentheses and the left
+/// side of set operations.
+pub(crate) fn leftmost_select(query: &Query) -> Option<&datafusion::sql::sqlparser::ast::Select> {
     let mut body = query.body.as_ref();
     loop {
         match body {
             SetExpr::Query(q) => body = q.body.as_ref(),
             SetExpr::SetOperation { left, .. } => body = left.as_ref(),
-            _ => break,
+            SetExpr::Select(select) => return Some(select),
+            _ => return None,
         }
     }
-    let SetExpr::Select(select) = body else {
-        return None;
-    };
+}
+
+fn query_names(query: &Query) -> Option<Vec<String>> {
+    let select = leftmost_select(query)?;
     select
         .projection
         .iter()

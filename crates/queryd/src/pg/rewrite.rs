@@ -429,17 +429,7 @@ pub fn empty_result_columns(statement: &DFStatement) -> Option<Vec<String>> {
     if !always_empty(query) {
         return None;
     }
-    let mut body = query.body.as_ref();
-    loop {
-        match body {
-            SetExpr::Query(q) => body = q.body.as_ref(),
-            SetExpr::SetOperation { left, .. } => body = left.as_ref(),
-            _ => break,
-        }
-    }
-    let SetExpr::Select(select) = body else {
-        return None;
-    };
+    let select = super::names::leftmost_select(query)?;
     select
         .projection
         .iter()
