@@ -279,6 +279,13 @@ const QUERIES: &[(&str, bool)] = &[
         true,
     ),
     ("SELECT DISTINCT status, priority FROM orders", false),
+    // Literals with a decimal point are numeric, as in PostgreSQL and DuckDB: in f64,
+    // 0.06 + 0.01 < 0.07 and qty = 7 would drop out (TPC-H Q6's shape).
+    (
+        "SELECT qty, count(*) FROM items WHERE qty * 0.01 BETWEEN 0.06 - 0.01 AND 0.06 + 0.01 GROUP BY qty",
+        false,
+    ),
+    ("SELECT 0.06 + 0.01 = 0.07, 0.1 + 0.2", false),
     (
         "SELECT count(*) FILTER (WHERE priority), sum(amount) FILTER (WHERE status = 'shipped') FROM orders",
         false,
