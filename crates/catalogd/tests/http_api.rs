@@ -8,6 +8,7 @@ use catalogd::StoreCatalog;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use storaged::{ObjectStoreBackend, StoreExt};
+use test_support::{error_of, send_json};
 
 struct Server {
     base: String,
@@ -59,25 +60,6 @@ fn commit_body(name: &str, mode: &str, columns: &[(&str, &str)]) -> Value {
     })
 }
 
-async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
-    };
-    (status, body)
-}
-
-fn error(body: &Value) -> (&str, &str) {
-    (
-        body["error"]["code"].as_str().unwrap_or_default(),
-        body["error"]["message"].as_str().unwrap_or_default(),
-    )
-}
-
 #[tokio::test]
 async fn the_dataset_routes_answer_the_documented_statuses_and_bodies() {
     let s = start().await;
@@ -85,27 +67,27 @@ async fn the_dataset_routes_answer_the_documented_statuses_and_bodies() {
     let url = format!("{}/v1/datasets", s.base);
     let mut body = commit_body("trips", "create", &[("id", "int64")]);
     body["idempotency_key"] = "u1".into();
-    let (status, m) = send(http.post(&url).json(&body)).await;
+    let (status, m) = send_json(http.post(&url).json(&body)).await;
     assert_eq!(status, 201, "{m}");
     assert_eq!(
         (m["name"].clone(), m["version"].clone()),
         (json!("trips"), json!(1))
     );
     assert_eq!(m["versions"], json!([]));
-    let (status, again) = send(http.post(&url).json(&body)).await;
+    let (status, again) = send_json(http.post(&url).json(&body)).await;
     assert_eq!(status, 200, "an idempotent replay is 200 with the manifest");
     assert_eq!(again, m);
 
     let mut append = commit_body("trips", "append", &[("id", "int64")]);
     append["files"][0]["key"] = "datasets/trips/v2/part-0.parquet".into();
-    assert_eq!(send(http.post(&url).json(&append)).await.0, 201);
+    assert_eq!(send_json(http.post(&url).json(&append)).await.0, 201);
 
-    let (status, got) = send(http.get(format!("{url}/trips"))).await;
+    let (status, got) = send_json(http.get(format!("{url}/trips"))).await;
     assert_eq!(
         (status, got["version"].clone(), got["rows"].clone()),
         (StatusCode::OK, json!(2), json!(10))
     );
-    let (status, versions) = send(http.get(format!("{url}/trips/versions"))).await;
+    let (status, versions) = send_json(http.get(format!("{url}/trips/versions"))).await;
     assert_eq!(status, 200);
     assert_eq!(versions["name"], "trips");
     let numbers: Vec<&Value> = versions["versions"]
@@ -119,16 +101,16 @@ async fn the_dataset_routes_answer_the_documented_statuses_and_bodies() {
         [&json!(2), &json!(1)],
         "newest first, current included"
     );
-    let (status, list) = send(http.get(&url)).await;
+    let (status, list) = send_json(http.get(&url)).await;
     assert_eq!(status, 200);
     assert_eq!(list["datasets"][0]["name"], "trips");
 
-    let (status, _) = send(http.delete(format!("{url}/trips"))).await;
+    let (status, _) = send_json(http.delete(format!("{url}/trips"))).await;
     assert_eq!(status, 204);
-    let (status, body) = send(http.delete(format!("{url}/trips"))).await;
+    let (status, body) = send_json(http.delete(format!("{url}/trips"))).await;
     assert_eq!(status, 404);
-    assert_eq!(error(&body).0, "dataset_not_found");
-    assert!(error(&body).1.contains("trips"), "{body}");
+    assert_eq!(error_of(&body).0, "dataset_not_found");
+    assert!(error_of(&body).1.contains("trips"), "{body}");
 }
 
 #[tokio::test]
@@ -137,15 +119,15 @@ async fn refusals_are_json_saying_what_and_where() {
     let http = reqwest::Client::new();
     let url = format!("{}/v1/datasets", s.base);
 
-    let (status, body) = send(http.get(format!("{url}/no-dashes"))).await;
+    let (status, body) = send_json(http.get(format!("{url}/no-dashes"))).await;
     assert_eq!(
-        (status, error(&body).0),
+        (status, error_of(&body).0),
         (StatusCode::BAD_REQUEST, "invalid_name")
     );
-    assert!(error(&body).1.contains("character 3 is '-'"), "{body}");
-    let (status, body) = send(http.get(format!("{url}/a%2Fb/versions"))).await;
+    assert!(error_of(&body).1.contains("character 3 is '-'"), "{body}");
+    let (status, body) = send_json(http.get(format!("{url}/a%2Fb/versions"))).await;
     assert_eq!(
-        (status, error(&body).0),
+        (status, error_of(&body).0),
         (StatusCode::BAD_REQUEST, "invalid_name"),
         "{body}"
     );
@@ -154,74 +136,77 @@ async fn refusals_are_json_saying_what_and_where() {
         .post(&url)
         .header("content-type", "application/json")
         .body("{\"name\": \"t\", \"mode\": ");
-    let (status, body) = send(malformed).await;
+    let (status, body) = send_json(malformed).await;
     assert_eq!(
-        (status, error(&body).0),
+        (status, error_of(&body).0),
         (StatusCode::BAD_REQUEST, "bad_commit"),
         "{body}"
     );
-    assert!(error(&body).1.contains("line 1 column"), "{body}");
+    assert!(error_of(&body).1.contains("line 1 column"), "{body}");
 
     let bad_name = commit_body("1st", "create", &[("id", "int64")]);
-    let (status, body) = send(http.post(&url).json(&bad_name)).await;
+    let (status, body) = send_json(http.post(&url).json(&bad_name)).await;
     assert_eq!(
-        (status, error(&body).0),
+        (status, error_of(&body).0),
         (StatusCode::BAD_REQUEST, "bad_commit"),
         "{body}"
     );
     assert!(
-        error(&body).1.contains("name") && error(&body).1.contains("start with a letter"),
+        error_of(&body).1.contains("name") && error_of(&body).1.contains("start with a letter"),
         "{body}"
     );
 
     let bad_type = commit_body("t", "create", &[("id", "varchar")]);
-    let (status, body) = send(http.post(&url).json(&bad_type)).await;
+    let (status, body) = send_json(http.post(&url).json(&bad_type)).await;
     assert_eq!(status, 400);
-    assert!(error(&body).1.contains("schema.fields[0].type"), "{body}");
+    assert!(
+        error_of(&body).1.contains("schema.fields[0].type"),
+        "{body}"
+    );
 
     let no_type = http
         .post(&url)
         .body(commit_body("t", "create", &[("id", "int64")]).to_string());
-    let (status, body) = send(no_type).await;
+    let (status, body) = send_json(no_type).await;
     assert_eq!(
-        (status, error(&body).0),
+        (status, error_of(&body).0),
         (StatusCode::BAD_REQUEST, "bad_commit")
     );
     assert!(
-        error(&body).1.contains("Content-Type: application/json"),
+        error_of(&body).1.contains("Content-Type: application/json"),
         "{body}"
     );
 
     let outside = json!({"name": "t", "mode": "create", "schema": {"fields": [{"name": "a", "type": "utf8", "nullable": true}]},
         "files": [{"key": "datasets/u/x", "rows": 1, "bytes": 1}]});
-    let (status, body) = send(http.post(&url).json(&outside)).await;
+    let (status, body) = send_json(http.post(&url).json(&outside)).await;
     assert_eq!(
-        (status, error(&body).0),
+        (status, error_of(&body).0),
         (StatusCode::BAD_REQUEST, "bad_commit")
     );
 
-    let (status, body) = send(http.post(&url).json(&commit_body(
+    let (status, body) = send_json(http.post(&url).json(&commit_body(
         "t",
         "create",
         &[("id", "int64")],
     )))
     .await;
     assert_eq!(status, 201, "{body}");
-    let (status, body) = send(http.post(&url).json(&commit_body(
+    let (status, body) = send_json(http.post(&url).json(&commit_body(
         "t",
         "create",
         &[("id", "int64")],
     )))
     .await;
     assert_eq!(
-        (status, error(&body).0),
+        (status, error_of(&body).0),
         (StatusCode::CONFLICT, "dataset_exists")
     );
     let mut mismatch = commit_body("t", "append", &[("id", "utf8"), ("extra", "int64")]);
     mismatch["files"][0]["key"] = "datasets/t/v2/x".into();
-    let (status, body) = send(http.post(&url).json(&mismatch)).await;
+    let (status, body) = send_json(http.post(&url).json(&mismatch)).await;
     assert_eq!(
-        (status, error(&body).0),
+        (status, error_of(&body).0),
         (StatusCode::CONFLICT, "schema_mismatch")
     );
     assert_eq!(

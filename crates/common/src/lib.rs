@@ -1,12 +1,13 @@
 //! What every service shares: configuration ([`config`]), the JSON error body
-//! ([`error`]), serving a router with graceful shutdown ([`server`]), and logs and
-//! Prometheus metrics ([`telemetry`]).
+//! ([`error`]), the naming rule of datasets and indexes ([`name`]), serving a router with
+//! graceful shutdown ([`server`]), and logs and Prometheus metrics ([`telemetry`]).
 //!
 //! Nothing here knows about a particular service; a service crate depends on `common`, never
 //! the other way round.
 
 pub mod config;
 pub mod error;
+pub mod name;
 pub mod server;
 pub mod telemetry;
 

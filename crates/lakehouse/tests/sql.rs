@@ -286,6 +286,15 @@ const QUERIES: &[(&str, bool)] = &[
         false,
     ),
     ("SELECT 0.06 + 0.01 = 0.07, 0.1 + 0.2", false),
+    // A float column against exact literals compares in float (PostgreSQL, DuckDB).
+    (
+        "SELECT count(*), sum(price) FROM items WHERE price BETWEEN 10.5 AND 20.25 OR price IN (0.5, 199.99)",
+        false,
+    ),
+    (
+        "SELECT id, CASE WHEN amount > 500.5 THEN amount ELSE 0.5 END, coalesce(amount, 1.25) FROM orders WHERE id <= 50",
+        false,
+    ),
     (
         "SELECT count(*) FILTER (WHERE priority), sum(amount) FILTER (WHERE status = 'shipped') FROM orders",
         false,

@@ -22,6 +22,7 @@ use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::optimizer::{Analyzer, AnalyzerRule};
 use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::Statement;
@@ -33,6 +34,7 @@ use tokio::time::{Instant, Sleep};
 use catalogd::Catalog;
 
 use crate::error::QueryError;
+use crate::numeric::FloatWins;
 use crate::readonly;
 use crate::tables::{DatasetSchema, STORE_URL};
 
@@ -81,6 +83,13 @@ struct Inner {
     options: QueryOptions,
 }
 
+/// DataFusion's analyzer rules, with [`FloatWins`] first (before type coercion).
+fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
+    let mut rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> = vec![Arc::new(FloatWins)];
+    rules.extend(Analyzer::new().rules);
+    rules
+}
+
 impl QueryEngine {
     /// `store` holds the data files (the same store as storaged's), `catalog` their
     /// manifests.
@@ -98,7 +107,8 @@ impl QueryEngine {
             .with_default_catalog_and_schema(CATALOG_NAME, SCHEMA_NAME)
             .with_create_default_catalog_and_schema(false);
         // `0.06` is numeric, as in PostgreSQL: `0.06 + 0.01` must equal `0.07`, which
-        // it does not in f64 (TPC-H Q6 lost rows that way).
+        // it does not in f64 (TPC-H Q6 lost rows that way). Against a float column the
+        // float wins (numeric.rs).
         config.options_mut().sql_parser.parse_float_as_decimal = true;
         let datasets = Arc::new(DatasetSchema::new(catalog));
         let lakehouse = Arc::new(MemoryCatalogProvider::new());
@@ -107,6 +117,7 @@ impl QueryEngine {
             .with_config(config)
             .with_runtime_env(runtime.clone())
             .with_default_features()
+            .with_analyzer_rules(analyzer_rules())
             .build();
         template
             .catalog_list()

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod format;
 pub mod http;
+mod numeric;
 pub mod pg;
 pub mod readonly;
 pub mod tables;

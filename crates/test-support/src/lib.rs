@@ -376,3 +376,27 @@ pub async fn post_csv(url: &str, body: impl Into<reqwest::Body>) -> (u16, serde_
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(serde_json::Value::Null))
 }
+
+/// Sends `request`; returns the status and the JSON answer (`Null` for an empty body).
+/// Panics on a body that is not JSON, showing it.
+pub async fn send_json(
+    request: reqwest::RequestBuilder,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let response = request.send().await.expect("request sent");
+    let status = response.status();
+    let text = response.text().await.expect("response body");
+    let body = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+    };
+    (status, body)
+}
+
+/// `(code, message)` of an error body `{"error": {"code", "message"}}` ("" where absent).
+pub fn error_of(body: &serde_json::Value) -> (&str, &str) {
+    (
+        body["error"]["code"].as_str().unwrap_or_default(),
+        body["error"]["message"].as_str().unwrap_or_default(),
+    )
+}

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::points;
+use test_support::{error_of, send_json};
 use vectord::Vectors;
 
 struct Server {
@@ -38,25 +39,6 @@ async fn start() -> Server {
     start_with(vectors, vectord::http::DEFAULT_MAX_BODY_BYTES, dir).await
 }
 
-async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
-    };
-    (status, body)
-}
-
-fn error(body: &Value) -> (&str, &str) {
-    (
-        body["error"]["code"].as_str().unwrap_or_default(),
-        body["error"]["message"].as_str().unwrap_or_default(),
-    )
-}
-
 fn items(range: std::ops::Range<usize>, data: &[Vec<f32>]) -> Value {
     let items: Vec<Value> = range
         .map(|i| json!({"id": format!("v{i}"), "vector": data[i], "metadata": {"i": i, "lang": if i % 2 == 0 {"en"} else {"fr"}}}))
@@ -71,7 +53,7 @@ async fn the_vector_routes_answer_the_documented_statuses_and_bodies() {
     let url = &s.base;
     let data = points(100, 4, 1);
 
-    let (status, info) = send(
+    let (status, info) = send_json(
         http.post(url)
             .json(&json!({"name": "docs", "dim": 4, "metric": "cosine"})),
     )
@@ -85,43 +67,43 @@ async fn the_vector_routes_answer_the_documented_statuses_and_bodies() {
         ),
         (json!(16), json!(200), json!(0))
     );
-    let (status, body) = send(
+    let (status, body) = send_json(
         http.post(url)
             .json(&json!({"name": "docs", "dim": 4, "metric": "l2"})),
     )
     .await;
     assert_eq!(
-        (status, error(&body).0),
+        (status, error_of(&body).0),
         (StatusCode::CONFLICT, "index_exists")
     );
 
-    let (status, added) = send(
+    let (status, added) = send_json(
         http.post(format!("{url}/docs/add"))
             .json(&items(0..100, &data)),
     )
     .await;
     assert_eq!(status, 200, "{added}");
     assert_eq!(added, json!({"added": 100, "count": 100}));
-    let (_, added) = send(
+    let (_, added) = send_json(
         http.post(format!("{url}/docs/add"))
             .json(&items(0..10, &data)),
     )
     .await;
     assert_eq!(added, json!({"added": 10, "count": 100}), "upserts");
 
-    let (status, list) = send(http.get(url.as_str())).await;
+    let (status, list) = send_json(http.get(url.as_str())).await;
     assert_eq!(status, 200);
     assert_eq!(
         list,
         json!({"indexes": [{"name": "docs", "dim": 4, "metric": "cosine", "count": 100}]})
     );
-    let (status, info) = send(http.get(format!("{url}/docs"))).await;
+    let (status, info) = send_json(http.get(format!("{url}/docs"))).await;
     assert_eq!(
         (status, info["count"].clone(), info["metric"].clone()),
         (StatusCode::OK, json!(100), json!("cosine"))
     );
 
-    let (status, found) = send(
+    let (status, found) = send_json(
         http.post(format!("{url}/docs/search"))
             .json(&json!({"vector": data[42], "k": 3})),
     )
@@ -138,7 +120,7 @@ async fn the_vector_routes_answer_the_documented_statuses_and_bodies() {
         .collect();
     assert!(d.windows(2).all(|w| w[0] <= w[1]), "nearest first: {d:?}");
 
-    let (_, found) = send(
+    let (_, found) = send_json(
         http.post(format!("{url}/docs/search"))
             .json(&json!({"vector": data[42], "k": 10, "ef": 100, "filter": {"lang": "fr"}})),
     )
@@ -147,18 +129,18 @@ async fn the_vector_routes_answer_the_documented_statuses_and_bodies() {
     assert_eq!(results.len(), 10);
     assert!(results.iter().all(|r| r["metadata"]["lang"] == "fr"));
 
-    let (status, body) = send(http.delete(format!("{url}/docs/items/v42"))).await;
+    let (status, body) = send_json(http.delete(format!("{url}/docs/items/v42"))).await;
     assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
-    let (status, body) = send(http.delete(format!("{url}/docs/items/v42"))).await;
+    let (status, body) = send_json(http.delete(format!("{url}/docs/items/v42"))).await;
     assert_eq!(
-        (status, error(&body).0),
+        (status, error_of(&body).0),
         (StatusCode::NOT_FOUND, "item_not_found")
     );
-    assert!(error(&body).1.contains("v42"), "{body}");
-    let (_, info) = send(http.get(format!("{url}/docs"))).await;
+    assert!(error_of(&body).1.contains("v42"), "{body}");
+    let (_, info) = send_json(http.get(format!("{url}/docs"))).await;
     assert_eq!(info["count"], 99);
 
-    let (status, _) = send(http.delete(format!("{url}/docs"))).await;
+    let (status, _) = send_json(http.delete(format!("{url}/docs"))).await;
     assert_eq!(status, 204);
     for request in [
         http.get(format!("{url}/docs")),
@@ -166,9 +148,9 @@ async fn the_vector_routes_answer_the_documented_statuses_and_bodies() {
         http.post(format!("{url}/docs/search"))
             .json(&json!({"vector": [1, 0, 0, 0]})),
     ] {
-        let (status, body) = send(request).await;
+        let (status, body) = send_json(request).await;
         assert_eq!(
-            (status, error(&body).0),
+            (status, error_of(&body).0),
             (StatusCode::NOT_FOUND, "index_not_found"),
             "{body}"
         );
@@ -181,7 +163,7 @@ async fn refusals_are_json_saying_what_and_where() {
     let s = start_with(Vectors::in_memory(), 4096, dir).await;
     let http = reqwest::Client::new();
     let url = &s.base;
-    send(
+    send_json(
         http.post(url)
             .json(&json!({"name": "docs", "dim": 3, "metric": "l2"})),
     )
@@ -202,11 +184,11 @@ async fn refusals_are_json_saying_what_and_where() {
         (http.post(format!("{url}/nope/add")).json(&json!({"items": []})), StatusCode::NOT_FOUND, "index_not_found", "nope"),
     ];
     for (request, status, code, message) in cases {
-        let (got, body) = send(request).await;
-        assert_eq!((got, error(&body).0), (status, code), "{body}");
-        assert!(error(&body).1.contains(message), "{message}: {body}");
+        let (got, body) = send_json(request).await;
+        assert_eq!((got, error_of(&body).0), (status, code), "{body}");
+        assert!(error_of(&body).1.contains(message), "{message}: {body}");
     }
-    let (_, info) = send(http.get(format!("{url}/docs"))).await;
+    let (_, info) = send_json(http.get(format!("{url}/docs"))).await;
     assert_eq!(info["count"], 0, "no refused batch applied anything");
 }
 
@@ -215,19 +197,19 @@ async fn ids_with_slashes_and_spaces_round_trip_through_the_path() {
     let s = start().await;
     let http = reqwest::Client::new();
     let url = &s.base;
-    send(
+    send_json(
         http.post(url)
             .json(&json!({"name": "docs", "dim": 2, "metric": "l2"})),
     )
     .await;
     let body = json!({"items": [{"id": "a/b c?", "vector": [1, 2]}]});
     assert_eq!(
-        send(http.post(format!("{url}/docs/add")).json(&body))
+        send_json(http.post(format!("{url}/docs/add")).json(&body))
             .await
             .0,
         200
     );
-    let (status, _) = send(http.delete(format!("{url}/docs/items/a%2Fb%20c%3F"))).await;
+    let (status, _) = send_json(http.delete(format!("{url}/docs/items/a%2Fb%20c%3F"))).await;
     assert_eq!(status, 204);
 }
 
@@ -236,25 +218,27 @@ async fn searches_answer_while_a_large_batch_is_being_added() {
     let s = start().await;
     let http = reqwest::Client::new();
     let url = s.base.clone();
-    send(
+    send_json(
         http.post(&url)
             .json(&json!({"name": "docs", "dim": 16, "metric": "l2"})),
     )
     .await;
     let data = points(6_000, 16, 2);
-    send(
+    send_json(
         http.post(format!("{url}/docs/add"))
             .json(&items(0..1_000, &data)),
     )
     .await;
     let writer = {
         let (http, url, body) = (http.clone(), url.clone(), items(1_000..6_000, &data));
-        tokio::spawn(async move { send(http.post(format!("{url}/docs/add")).json(&body)).await })
+        tokio::spawn(
+            async move { send_json(http.post(format!("{url}/docs/add")).json(&body)).await },
+        )
     };
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut searches = 0;
     while !writer.is_finished() && Instant::now() < deadline && searches < 10_000 {
-        let (status, found) = send(
+        let (status, found) = send_json(
             http.post(format!("{url}/docs/search"))
                 .json(&json!({"vector": data[searches % 1_000], "k": 5})),
         )
