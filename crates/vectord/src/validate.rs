@@ -340,6 +340,14 @@ pub fn validate_items(
     let mut seen: HashMap<&str, usize> = HashMap::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         check_id(&item.id).map_err(|r| VectorError::item(i, None, r))?;
+        if item.id == "." || item.id == ".." {
+            // Such an item could never be deleted: URL paths resolve dot segments.
+            return Err(VectorError::item(
+                i,
+                None,
+                format!("id {:?} cannot be named in a URL path", item.id),
+            ));
+        }
         if let Some(first) = seen.insert(&item.id, i) {
             return Err(VectorError::item(
                 i,

@@ -96,6 +96,12 @@ fn every_item_rule_names_the_item_and_the_reason() {
         ),
         (
             Metric::L2,
+            json!({"id": "..", "vector": [1, 2, 3]}),
+            1,
+            "id \"..\" cannot be named in a URL path",
+        ),
+        (
+            Metric::L2,
             json!({"id": "v", "vector": [1, 2, 3], "metadata": [1]}),
             1,
             "metadata must be a JSON object, not a array",
