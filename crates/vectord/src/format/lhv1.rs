@@ -75,6 +75,12 @@ pub struct Decoded {
 }
 
 impl Decoded {
+    /// The searchable index (as loading from the store makes it); `seed` drives the level
+    /// draws of later inserts.
+    pub fn into_index(self, seed: u64) -> crate::index::Index {
+        crate::index::Index::from_graph(self.graph, seed)
+    }
+
     pub fn meta(&self) -> IndexMeta {
         IndexMeta {
             name: self.envelope.name.clone(),
@@ -158,8 +164,7 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, FormatError> {
     let p = envelope.params;
     IndexParams::new(p.dim, p.metric, p.m, p.ef_construction)
         .map_err(|e| FormatError::BadEnvelope(format!("params: {e}")))?;
-    envelope.graph.check(framed.body)?;
-    let graph = decode_graph(&envelope.params, framed.body)?;
+    let graph = checked_graph(&envelope, framed.body)?;
     let (count, nodes) = (graph.live() as u64, u64::from(graph.len()));
     if (count, nodes) != (envelope.count, envelope.nodes) {
         return Err(FormatError::BadEnvelope(format!(
@@ -168,6 +173,34 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, FormatError> {
         )));
     }
     Ok(Decoded { envelope, graph })
+}
+
+/// Bodies from this size on are hashed on a second thread while they decode.
+const PARALLEL_CHECK_BYTES: usize = 4 << 20;
+
+/// The body's checksum verified and its graph decoded. SHA-256 and the decode each take a
+/// few hundred milliseconds on a million-node index, so a large body is hashed on a
+/// second thread while it decodes; the checksum's verdict still comes first (a body that
+/// fails it is refused whatever the decode said — the decoder never panics and bounds each
+/// allocation by the bytes present, so decoding a corrupt body is safe).
+fn checked_graph(envelope: &Envelope, body: &[u8]) -> Result<Graph, FormatError> {
+    if body.len() >= PARALLEL_CHECK_BYTES {
+        let (checked, decoded) = std::thread::scope(|scope| {
+            let hashing = std::thread::Builder::new()
+                .name("lhv1-checksum".into())
+                .spawn_scoped(scope, || envelope.graph.check(body));
+            let decoded = decode_graph(&envelope.params, body);
+            (hashing.map(|h| h.join()), decoded)
+        });
+        match checked {
+            Ok(Ok(checked)) => return checked.and(decoded),
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            // No thread to be had: check on this one.
+            Err(_) => return envelope.graph.check(body).and(decoded),
+        }
+    }
+    envelope.graph.check(body)?;
+    decode_graph(&envelope.params, body)
 }
 
 /// The graph bytes alone, checked as thoroughly as in a file (public for the fuzzer,

@@ -387,3 +387,39 @@ fn an_empty_index_round_trips() {
     let (_, body) = encode(&meta(params), 0, &graph);
     assert_eq!(body, [0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
 }
+
+#[test]
+fn a_large_body_is_hashed_alongside_its_decode_and_the_checksum_still_decides() {
+    // 1,100 nodes × 1,024 floats ≈ 4.5 MB: past PARALLEL_CHECK_BYTES.
+    let params = IndexParams::new(1024, Metric::L2, 4, 8).unwrap();
+    let graph = Graph::new(params, 3);
+    for i in 0..1_100u32 {
+        let v: Vec<f32> = (0..1024u32)
+            .map(|j| ((i * 31 + j * 7) % 101) as f32)
+            .collect();
+        let node = graph.insert(&v, format!("v{i}").into(), None).unwrap();
+        graph.commit(&[node]);
+    }
+    let meta = meta(params);
+    let bytes = file(&meta, 9, &graph);
+    assert!(bytes.len() > PARALLEL_CHECK_BYTES, "{}", bytes.len());
+    let decoded = decode(&bytes).unwrap();
+    assert_eq!(nodes(&decoded.graph), nodes(&graph));
+
+    // A flipped bit in a vector still decodes as a graph; only the checksum catches it.
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 0x01;
+    assert!(
+        matches!(decode(&flipped), Err(FormatError::ChecksumMismatch { .. })),
+        "{:?}",
+        decode(&flipped).map(|_| ())
+    );
+    // A body that neither checks nor decodes reports the checksum.
+    let mut torn = bytes;
+    let middle = torn.len() / 2;
+    torn[middle..].fill(0xff);
+    assert!(matches!(
+        decode(&torn),
+        Err(FormatError::ChecksumMismatch { .. })
+    ));
+}
