@@ -226,6 +226,8 @@ pub(crate) fn decode_graph(params: &IndexParams, body: &[u8]) -> Result<Graph, F
     }
     let vectors = r.bytes(n as usize * dim * 4, "the vectors")?;
     let graph = Graph::new(*params, 0);
+    // n is bounded by the bytes present (checked above), so this cannot be made huge.
+    graph.reserve_ids(n as usize);
     let mut levels: Vec<u8> = Vec::with_capacity(n as usize);
     let mut starts: Vec<usize> = Vec::with_capacity(n as usize);
     let mut vector = Vec::with_capacity(dim);

@@ -393,6 +393,12 @@ impl Graph {
         Ok(node)
     }
 
+    /// Makes room in the id map for `additional` more live items at once (decoding), so a
+    /// million-item load does not rehash the map twenty times over.
+    pub(crate) fn reserve_ids(&self, additional: usize) {
+        self.ids.write().reserve(additional);
+    }
+
     /// Sets an entry point as given (decoding, compacting).
     pub(crate) fn set_entry_raw(&self, node: u32, level: u8) {
         self.set_entry(node, level);
