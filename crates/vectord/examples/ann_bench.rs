@@ -1,122 +1,281 @@
-//! Build time, and recall@k against QPS per `ef`, on raw f32 files — the same files
-//! `crates/vectord/bench/hnsw_compare.py` runs hnswlib on
-//! (which also makes the files: `pip install hnswlib numpy`).
+//! vectord's side of the vector benchmark (`bench/vectors/run.sh`, issue 5): build time, an
+//! `ef` sweep (recall@k and QPS), memory, the LHV1 snapshot's size and its load time, on the
+//! raw files `bench/vectors/data.py` makes. hnswlib and faiss run the same steps in
+//! `bench/vectors/engines.py`; `bench/vectors/report.py` compares them.
 //!
-//! `cargo run --release -p vectord --example ann_bench -- DIR DIM METRIC M EF_CONSTRUCTION EF,EF,...`
+//! `ann_bench DIR METRIC M EF_CONSTRUCTION EF,EF,... INDEX_FILE > result.json`
 //!
-//! DIR holds `base.f32` and `query.f32` (row-major little-endian f32) and `gt.i32` (100
-//! exact neighbour positions per query). Queries run one at a time on one thread; QPS is the best of three passes.
+//! DIR holds `meta.json` (`dim`), `base.f32` and `query.f32` (row-major little-endian f32)
+//! and `gt.i32` (the 100 exact neighbours of each query, nearest first, as base positions).
+//! Items are added through the public path (`validate_items`, then `Index::upsert` in
+//! batches, which inserts on the build pool: one thread per core). Queries run one at a
+//! time on this thread through `Index::search`; QPS is the best of three passes. Load is
+//! `std::fs::read` of the snapshot + `lhv1::decode` + `Decoded::into_index`, best of three,
+//! next to the `std::fs::read` alone (the file was just written: page cache warm). Progress
+//! goes to stderr, the result (JSON) to stdout.
 
 use std::time::Instant;
 
-use vectord::validate::validate_query;
-use vectord::{Index, IndexParams, Metric, RawVector, SearchRequest};
+use serde_json::json;
+use vectord::format::lhv1::{self, IndexMeta};
+use vectord::validate::{validate_items, validate_query};
+use vectord::{Index, IndexParams, Metric, RawItem, RawVector, SearchRequest};
 
-fn read_f32(path: &str, dim: usize) -> Vec<Vec<f32>> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let floats: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    floats.chunks_exact(dim).map(<[f32]>::to_vec).collect()
-}
+const K: usize = 10;
+const GT_WIDTH: usize = 100;
+/// Items per `upsert` call (each is one parallel batch).
+const BATCH: usize = 50_000;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [dir, dim, metric, m, efc, efs] = &args[..] else {
-        eprintln!("usage: ann_bench DIR DIM METRIC M EF_CONSTRUCTION EF,EF,...");
+    let [dir, metric, m, efc, efs, index_file] = &args[..] else {
+        eprintln!("usage: ann_bench DIR METRIC M EF_CONSTRUCTION EF,EF,... INDEX_FILE");
         std::process::exit(2);
     };
-    let dim: usize = dim.parse().expect("DIM");
-    let metric: Metric =
-        serde_json::from_value(serde_json::Value::from(metric.as_str())).expect("METRIC");
-    let params = IndexParams::new(
-        dim,
-        metric,
-        m.parse().expect("M"),
-        efc.parse().expect("EF_CONSTRUCTION"),
-    )
-    .expect("params");
-    let base = read_f32(&format!("{dir}/base.f32"), dim);
-    let queries = read_f32(&format!("{dir}/query.f32"), dim);
-    let gt_bytes = std::fs::read(format!("{dir}/gt.i32")).expect("gt.i32");
-    let gt: Vec<Vec<usize>> = gt_bytes
+    let meta: serde_json::Value =
+        serde_json::from_slice(&read(&format!("{dir}/meta.json"))).expect("meta.json");
+    let dim = meta["dim"].as_u64().expect("meta.json: dim") as usize;
+    let metric: Metric = serde_json::from_value(json!(metric)).expect("METRIC: l2, cosine or dot");
+    let params = IndexParams::new(dim, metric, parse(m, "M"), parse(efc, "EF_CONSTRUCTION"))
+        .expect("params");
+    let efs: Vec<usize> = efs.split(',').map(|e| parse(e, "EF")).collect();
+
+    let base = read_f32(&format!("{dir}/base.f32"));
+    let queries = read_f32(&format!("{dir}/query.f32"));
+    let gt: Vec<i32> = read(&format!("{dir}/gt.i32"))
         .chunks_exact(4)
-        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect::<Vec<_>>()
-        .chunks_exact(100)
-        .map(<[usize]>::to_vec)
+        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
-    let k = 10;
-    println!(
-        "vectord {} kernels; {} base, {} queries, dim {dim}, {metric}, m {}, ef_construction {}",
+    let (n, nq) = (base.len() / dim, queries.len() / dim);
+    assert_eq!(gt.len(), nq * GT_WIDTH, "gt.i32 holds {GT_WIDTH} per query");
+    let truth: Vec<&[i32]> = gt.chunks_exact(GT_WIDTH).map(|t| &t[..K]).collect();
+    eprintln!(
+        "vectord ({} kernels): {n} base, {nq} queries, dim {dim}, {metric}, m {}, ef_construction {}, build threads {}",
         vectord::distance::kernel_name(),
-        base.len(),
-        queries.len(),
         params.m,
-        params.ef_construction
+        params.ef_construction,
+        build_threads()
     );
 
-    let items = vectord::validate::validate_items(
-        &params,
-        base.iter()
+    // --- build ----------------------------------------------------------------------------
+    let rss_before = proc_status_kib("VmRSS");
+    reset_peak_rss();
+    let index = Index::new(params, 42);
+    let (cpu0, started) = (cpu_seconds(), Instant::now());
+    let mut validating = 0.0;
+    for (b, chunk) in base.chunks(BATCH * dim).enumerate() {
+        let t = Instant::now();
+        let raw = chunk
+            .chunks_exact(dim)
             .enumerate()
-            .map(|(i, v)| vectord::RawItem {
-                id: i.to_string(),
-                vector: RawVector::new(v.clone()),
+            .map(|(i, v)| RawItem {
+                id: (b * BATCH + i).to_string(),
+                vector: RawVector::new(v.to_vec()),
                 metadata: None,
             })
-            .collect(),
-    )
-    .expect("valid base vectors");
-    let index = Index::new(params, 42);
-    let started = Instant::now();
-    for chunk in items.chunks(10_000) {
-        index.upsert(chunk).expect("room");
+            .collect();
+        let items = validate_items(&params, raw).expect("valid base vectors");
+        validating += t.elapsed().as_secs_f64();
+        index.upsert(&items).expect("room");
     }
-    let build = started.elapsed();
-    println!(
-        "build {:.2} s ({:.0} inserts/s), {} MiB",
-        build.as_secs_f64(),
-        base.len() as f64 / build.as_secs_f64(),
-        index.memory_bytes() >> 20
+    let build_s = started.elapsed().as_secs_f64();
+    let build_cpu_s = cpu_seconds() - cpu0;
+    let index_rss = proc_status_kib("VmRSS").saturating_sub(rss_before);
+    eprintln!(
+        "build {build_s:.2} s ({build_cpu_s:.1} CPU-s), index RSS {} MiB",
+        index_rss >> 10
     );
 
-    for ef in efs.split(',').map(|e| e.parse::<usize>().expect("EF")) {
+    // --- ef sweep ---------------------------------------------------------------------------
+    let mut sweep = Vec::new();
+    for &ef in &efs {
         let prepared: Vec<_> = queries
-            .iter()
+            .chunks_exact(dim)
             .map(|q| {
                 let request = SearchRequest {
-                    vector: RawVector::new(q.clone()),
-                    k,
+                    vector: RawVector::new(q.to_vec()),
+                    k: K,
                     ef: Some(ef),
                     filter: None,
                 };
                 validate_query(&params, request).expect("valid query")
             })
             .collect();
-        // Best of three passes (the machine may be shared).
-        let mut took = f64::MAX;
-        let mut found = 0usize;
-        for _ in 0..3 {
-            let started = Instant::now();
-            let results: Vec<_> = prepared.iter().map(|q| index.search(q)).collect();
-            took = took.min(started.elapsed().as_secs_f64());
-            found = results
-                .iter()
-                .zip(&gt)
-                .map(|(hits, truth)| {
-                    let truth = &truth[..k];
-                    hits.iter()
-                        .filter(|h| truth.contains(&h.id.parse::<usize>().unwrap_or(usize::MAX)))
-                        .count()
-                })
-                .sum();
-        }
-        println!(
-            "ef {ef:>4}  recall@{k} {:.4}  QPS {:>8.0}",
-            found as f64 / (k * queries.len()) as f64,
-            queries.len() as f64 / took
+        let (qps, recall) = best_of_three(
+            nq,
+            || prepared.iter().map(|q| index.search(q)).collect(),
+            &truth,
         );
+        eprintln!("ef {ef:>5}  recall@{K} {recall:.4}  QPS {qps:>8.0}");
+        sweep.push(json!({"ef": ef, "recall": recall, "qps": qps}));
     }
+    let peak_rss = proc_status_kib("VmHWM");
+
+    // --- save, read, load -------------------------------------------------------------------
+    let started = Instant::now();
+    let meta = IndexMeta {
+        name: "bench".into(),
+        params,
+        created_at: chrono::Utc::now(),
+        incarnation: "0000000000000001".into(),
+    };
+    let file = lhv1::encode_file(&meta, 0, &index);
+    std::fs::write(index_file, &file).expect("write the snapshot");
+    let save_s = started.elapsed().as_secs_f64();
+    let file_bytes = file.len();
+    drop(file);
+    let check_ef = efs[efs.len() / 2];
+    let check_query: Vec<_> = queries
+        .chunks_exact(dim)
+        .map(|q| {
+            let request = SearchRequest {
+                vector: RawVector::new(q.to_vec()),
+                k: K,
+                ef: Some(check_ef),
+                filter: None,
+            };
+            validate_query(&params, request).expect("valid query")
+        })
+        .collect();
+    let recall_before = recall_of(
+        &check_query
+            .iter()
+            .map(|q| index.search(q))
+            .collect::<Vec<_>>(),
+        &truth,
+    );
+    drop(index);
+
+    let mut read_s = f64::MAX;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let bytes = read(index_file);
+        read_s = read_s.min(started.elapsed().as_secs_f64());
+        assert_eq!(bytes.len(), file_bytes);
+    }
+    let mut load_s = f64::MAX;
+    let mut decode_s = f64::MAX;
+    let mut loaded = None;
+    for _ in 0..3 {
+        drop(loaded.take());
+        let started = Instant::now();
+        let bytes = read(index_file);
+        let t = Instant::now();
+        let index = lhv1::decode(&bytes)
+            .expect("decode the snapshot")
+            .into_index(42);
+        decode_s = decode_s.min(t.elapsed().as_secs_f64());
+        load_s = load_s.min(started.elapsed().as_secs_f64());
+        loaded = Some(index);
+    }
+    let loaded = loaded.expect("three loads");
+    let recall_after = recall_of(
+        &check_query
+            .iter()
+            .map(|q| loaded.search(q))
+            .collect::<Vec<_>>(),
+        &truth,
+    );
+    eprintln!(
+        "file {} MiB, save {save_s:.2} s, read {read_s:.3} s, load {load_s:.3} s; recall@{K} at ef {check_ef}: {recall_before:.4} before, {recall_after:.4} after",
+        file_bytes >> 20
+    );
+
+    let result = json!({
+        "engine": "vectord",
+        "version": format!("{} ({} kernels)", env!("CARGO_PKG_VERSION"), vectord::distance::kernel_name()),
+        "n": n, "nq": nq, "dim": dim, "metric": metric.as_str(), "k": K,
+        "m": params.m, "ef_construction": params.ef_construction,
+        "build_threads": build_threads(),
+        "build_s": build_s, "build_cpu_s": build_cpu_s, "validate_s": validating,
+        "sweep": sweep,
+        "index_rss_bytes": index_rss * 1024,
+        "own_estimate_bytes": loaded.memory_bytes(),
+        "peak_rss_bytes": peak_rss * 1024,
+        "save_s": save_s, "file_bytes": file_bytes,
+        "read_s": read_s, "load_s": load_s, "decode_s": decode_s,
+        "check_ef": check_ef, "recall_before_save": recall_before, "recall_after_load": recall_after,
+    });
+    println!("{result}");
+}
+
+/// QPS of the fastest of three passes, and the recall of the last.
+fn best_of_three(
+    nq: usize,
+    run: impl Fn() -> Vec<Vec<vectord::Hit>>,
+    truth: &[&[i32]],
+) -> (f64, f64) {
+    let mut took = f64::MAX;
+    let mut recall = 0.0;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let results = run();
+        took = took.min(started.elapsed().as_secs_f64());
+        recall = recall_of(&results, truth);
+    }
+    (nq as f64 / took, recall)
+}
+
+fn recall_of(results: &[Vec<vectord::Hit>], truth: &[&[i32]]) -> f64 {
+    let found: usize = results
+        .iter()
+        .zip(truth)
+        .map(|(hits, truth)| {
+            hits.iter()
+                .take(K)
+                .filter(|h| h.id.parse::<i32>().is_ok_and(|id| truth.contains(&id)))
+                .count()
+        })
+        .sum();
+    found as f64 / (K * truth.len()) as f64
+}
+
+fn parse(s: &str, what: &str) -> usize {
+    s.parse()
+        .unwrap_or_else(|_| panic!("{what}: not a number: {s}"))
+}
+
+fn read(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn read_f32(path: &str) -> Vec<f32> {
+    read(path)
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// The build pool's size (vectord's `pool`: one thread per available core).
+fn build_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A field of /proc/self/status, in KiB (0 where there is none).
+fn proc_status_kib(field: &str) -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Resets VmHWM to the current RSS (Linux ≥ 4.0), so the peak covers what follows.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// User + system CPU seconds of this process so far, all threads (clock ticks of 1/100 s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
