@@ -7,7 +7,7 @@
 //! (`CAST(1e20 AS DOUBLE) > 0.5` failed). [`FloatWins`] runs before type coercion and casts
 //! the decimal side to `Float64` instead: constant folding then turns `0.06 + 0.01` into
 //! the double nearest 0.07 once, and the column is compared as it is stored (TPC-H Q6's
-//! filter ran 3× faster).
+//! `FilterExec`: 137 → 83 ms).
 //!
 //! Covered: comparisons (`=`, `<>`, `<`, `<=`, `>`, `>=`, `IS [NOT] DISTINCT FROM`),
 //! `BETWEEN`, `IN (list)`, `CASE` results, and `coalesce`, `nullif`, `greatest`, `least`.
