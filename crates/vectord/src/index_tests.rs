@@ -199,3 +199,36 @@ fn metadata_comes_back_with_results() {
     assert_eq!(meta["title"], "doc 9");
     assert_eq!(meta["nested"]["a"], json!([1, 2]));
 }
+
+#[test]
+fn each_id_is_returned_once_and_at_its_nearest() {
+    // What a search racing an upsert can see: one id at two nodes (here: one node twice).
+    let data = clustered(40, 4, 2, 7);
+    let index = Index::new(params(4, Metric::L2), 1);
+    index
+        .upsert(&validate_items(index.params(), items(&data, |_| json!({}))).unwrap())
+        .unwrap();
+    let graph = index.graph();
+    for hits in [3usize, DIRECT_DEDUP_MAX + 5] {
+        let mut found = Vec::new();
+        for node in 0..hits as u32 {
+            found.push(Cand {
+                dist: node as f32,
+                node,
+            });
+            found.push(Cand {
+                dist: node as f32 + 0.5,
+                node,
+            });
+        }
+        let out = index.hits(&graph, found);
+        assert_eq!(out.len(), hits, "{hits} distinct ids");
+        for (i, hit) in out.iter().enumerate() {
+            assert_eq!(
+                hit.distance,
+                index.params().metric.reported(i as f32),
+                "the nearer kept"
+            );
+        }
+    }
+}
