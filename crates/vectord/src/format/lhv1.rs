@@ -91,22 +91,40 @@ impl Decoded {
     }
 }
 
+impl Envelope {
+    /// The envelope of a snapshot of `meta`'s index holding `(live items, nodes)`, whose
+    /// graph bytes are `body`.
+    pub(crate) fn of(
+        meta: &IndexMeta,
+        log_seq: u64,
+        (count, nodes): (u64, u64),
+        body: &[u8],
+    ) -> Envelope {
+        Envelope {
+            format_version: FORMAT_VERSION,
+            name: meta.name.clone(),
+            params: meta.params,
+            created_at: meta.created_at,
+            incarnation: meta.incarnation.clone(),
+            log_seq,
+            count,
+            nodes,
+            graph: BodyDigest::of(body),
+        }
+    }
+}
+
 /// Encodes a snapshot of `graph`, which must not change meanwhile (writers excluded).
 /// Returns the header (magic, length, envelope) and the graph bytes: written one after
 /// the other, they are the file.
 pub(crate) fn encode(meta: &IndexMeta, log_seq: u64, graph: &Graph) -> (Vec<u8>, Vec<u8>) {
     let body = encode_graph(graph);
-    let envelope = Envelope {
-        format_version: FORMAT_VERSION,
-        name: meta.name.clone(),
-        params: meta.params,
-        created_at: meta.created_at,
-        incarnation: meta.incarnation.clone(),
+    let envelope = Envelope::of(
+        meta,
         log_seq,
-        count: graph.live() as u64,
-        nodes: u64::from(graph.len()),
-        graph: BodyDigest::of(&body),
-    };
+        (graph.live() as u64, u64::from(graph.len())),
+        &body,
+    );
     // Serialising plain fields cannot fail.
     let json = serde_json::to_vec(&envelope).unwrap_or_default();
     (frame::header(MAGIC, &json), body)

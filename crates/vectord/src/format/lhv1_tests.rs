@@ -187,17 +187,7 @@ fn sample() -> (IndexMeta, Graph) {
 /// A file with `body` as its graph bytes, with a matching digest (so the graph decoder
 /// itself is what refuses it).
 fn with_body(meta: &IndexMeta, body: Vec<u8>, count: u64, nodes: u64) -> Vec<u8> {
-    let envelope = Envelope {
-        format_version: FORMAT_VERSION,
-        name: meta.name.clone(),
-        params: meta.params,
-        created_at: meta.created_at,
-        incarnation: meta.incarnation.clone(),
-        log_seq: 0,
-        count,
-        nodes,
-        graph: BodyDigest::of(&body),
-    };
+    let envelope = Envelope::of(meta, 0, (count, nodes), &body);
     let mut out = frame::header(MAGIC, &serde_json::to_vec(&envelope).unwrap());
     out.extend_from_slice(&body);
     out
