@@ -28,7 +28,9 @@ use serde_json::Value;
 use super::FormatError;
 use super::bytes::{Put, Reader};
 use super::frame::{self, BodyDigest};
-use crate::hnsw::{DELETED, Graph, LIVE, MAX_LEVEL, MAX_NODES, Metadata, RawError};
+use std::sync::Arc;
+
+use crate::hnsw::{DELETED, Graph, IdMap, LIVE, MAX_LEVEL, MAX_NODES, Metadata};
 use crate::params::{IndexParams, MAX_METADATA_BYTES};
 use crate::validate::check_id;
 
@@ -193,32 +195,17 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, FormatError> {
     Ok(Decoded { envelope, graph })
 }
 
-/// Bodies from this size on are hashed on a second thread while they decode.
-const PARALLEL_CHECK_BYTES: usize = 4 << 20;
+/// Bodies from this size on are decoded on two threads.
+const PARALLEL_BYTES: usize = 4 << 20;
 
-/// The body's checksum verified and its graph decoded. SHA-256 and the decode each take a
-/// few hundred milliseconds on a million-node index, so a large body is hashed on a
-/// second thread while it decodes; the checksum's verdict still comes first (a body that
-/// fails it is refused whatever the decode said — the decoder never panics and bounds each
-/// allocation by the bytes present, so decoding a corrupt body is safe).
+/// The body's checksum verified and its graph decoded. A large body is decoded on two
+/// lanes at once: a second thread checks the checksum, then copies the vectors (a
+/// contiguous run of the body) into the graph, while this one reads the node records. The
+/// checksum's verdict still comes first (a body that fails it is refused whatever the
+/// rest said — the decoder never panics and bounds each allocation by the bytes present,
+/// so decoding a corrupt body is safe), then the vectors', then the records'.
 fn checked_graph(envelope: &Envelope, body: &[u8]) -> Result<Graph, FormatError> {
-    if body.len() >= PARALLEL_CHECK_BYTES {
-        let (checked, decoded) = std::thread::scope(|scope| {
-            let hashing = std::thread::Builder::new()
-                .name("lhv1-checksum".into())
-                .spawn_scoped(scope, || envelope.graph.check(body));
-            let decoded = decode_graph(&envelope.params, body);
-            (hashing.map(|h| h.join()), decoded)
-        });
-        match checked {
-            Ok(Ok(checked)) => return checked.and(decoded),
-            Ok(Err(panic)) => std::panic::resume_unwind(panic),
-            // No thread to be had: check on this one.
-            Err(_) => return envelope.graph.check(body).and(decoded),
-        }
-    }
-    envelope.graph.check(body)?;
-    decode_graph(&envelope.params, body)
+    decode_body(&envelope.params, body, Some(&envelope.graph))
 }
 
 /// The graph bytes alone, checked as thoroughly as in a file (public for the fuzzer,
@@ -228,6 +215,14 @@ pub fn check_graph(params: &IndexParams, body: &[u8]) -> Result<(), FormatError>
 }
 
 pub(crate) fn decode_graph(params: &IndexParams, body: &[u8]) -> Result<Graph, FormatError> {
+    decode_body(params, body, None)
+}
+
+fn decode_body(
+    params: &IndexParams,
+    body: &[u8],
+    digest: Option<&BodyDigest>,
+) -> Result<Graph, FormatError> {
     let dim = params.dim;
     let mut r = Reader::new(body);
     let n = r.u32("the node count")?;
@@ -243,14 +238,105 @@ pub(crate) fn decode_graph(params: &IndexParams, body: &[u8]) -> Result<Graph, F
         )));
     }
     let vectors = r.bytes(n as usize * dim * 4, "the vectors")?;
-    let graph = Graph::new(*params, 0);
+    let mut graph = Graph::new(*params, 0);
     // n is bounded by the bytes present (checked above), so this cannot be made huge.
-    graph.reserve_ids(n as usize);
+    graph
+        .reserve_all(n)
+        .map_err(|_| r.error_at(0, "too many nodes"))?;
+    let lane = VectorLane {
+        graph: &graph,
+        digest,
+        body,
+        vectors,
+        dim,
+    };
+    let (checked, records) = if body.len() >= PARALLEL_BYTES {
+        std::thread::scope(|scope| {
+            let spawned = std::thread::Builder::new()
+                .name("lhv1-vectors".into())
+                .spawn_scoped(scope, || lane.run());
+            let records = read_records(&graph, &mut r, n);
+            let checked = match spawned {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                // No thread to be had: this one does it.
+                Err(_) => lane.run(),
+            };
+            (checked, records)
+        })
+    } else {
+        (lane.run(), read_records(&graph, &mut r, n))
+    };
+    checked?;
+    let Records {
+        ids,
+        levels,
+        starts,
+    } = records?;
+    graph.set_ids(ids);
+    r.finish("graph")?;
+    check_levels(&graph, &levels, &starts, &r)?;
+    let top = levels.iter().copied().max();
+    match (top, entry) {
+        (None, NO_ENTRY) => {}
+        (None, _) => return Err(r.error_at(4, format!("an empty graph has entry point {entry}"))),
+        (Some(top), e) if e < n && levels[e as usize] == top => graph.set_entry_raw(e, top),
+        (Some(top), e) => {
+            return Err(r.error_at(
+                4,
+                format!("entry point {e} is not a node of the top level {top}"),
+            ));
+        }
+    }
+    Ok(graph)
+}
+
+/// The checksum, then every node's vector (the body's run of `N × dim` f32s from byte 8).
+struct VectorLane<'a> {
+    graph: &'a Graph,
+    digest: Option<&'a BodyDigest>,
+    body: &'a [u8],
+    vectors: &'a [u8],
+    dim: usize,
+}
+
+impl VectorLane<'_> {
+    fn run(&self) -> Result<(), FormatError> {
+        if let Some(digest) = self.digest {
+            digest.check(self.body)?;
+        }
+        let dim = self.dim;
+        for (node, raw) in self.vectors.chunks_exact(dim * 4).enumerate() {
+            self.graph
+                .load_vector(node as u32, raw)
+                .map_err(|i| FormatError::Undecodable {
+                    offset: 8 + node * dim * 4 + i * 4,
+                    reason: format!("node {node}'s vector[{i}] is not finite"),
+                })?;
+        }
+        Ok(())
+    }
+}
+
+/// What the node records leave to check once all are read.
+struct Records {
+    ids: IdMap,
+    levels: Vec<u8>,
+    /// Each record's offset, for errors.
+    starts: Vec<usize>,
+}
+
+/// Every node record: state, level, id, metadata and neighbour lists, into the reserved
+/// slots of `graph`.
+fn read_records(graph: &Graph, r: &mut Reader<'_>, n: u32) -> Result<Records, FormatError> {
+    let params = *graph.params();
+    let mut ids = IdMap::default();
+    ids.reserve(n as usize);
     let mut levels: Vec<u8> = Vec::with_capacity(n as usize);
     let mut starts: Vec<usize> = Vec::with_capacity(n as usize);
-    let mut vector = Vec::with_capacity(dim);
     let mut list = Vec::with_capacity(params.m0());
-    for (node, raw) in (0..n).zip(vectors.chunks_exact(dim * 4)) {
+    for node in 0..n {
         let start = r.offset();
         starts.push(start);
         let state = r.u8("a node's state")?;
@@ -277,26 +363,17 @@ pub(crate) fn decode_graph(params: &IndexParams, body: &[u8]) -> Result<Graph, F
             }
             _ => {}
         }
-        let metadata = read_metadata(&mut r, node, state)?;
-        vector.clear();
-        vector.extend(
-            raw.chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-        );
-        if let Some(i) = vector.iter().position(|x| !x.is_finite()) {
+        let metadata = read_metadata(r, node, state)?;
+        let id: Arc<str> = id.into();
+        if state == LIVE
+            && let Some(first) = ids.insert(id.clone(), node)
+        {
             return Err(r.error_at(
-                8 + node as usize * dim * 4 + i * 4,
-                format!("node {node}'s vector[{i}] is not finite"),
+                id_at,
+                format!("node {node} repeats the live id {id:?} of node {first}"),
             ));
         }
-        let pushed = graph
-            .push_raw(state, level, id.into(), metadata.map(Into::into), &vector)
-            .map_err(|e| match e {
-                RawError::DuplicateId(id) => {
-                    r.error_at(id_at, format!("node {node} repeats the live id {id:?}"))
-                }
-                RawError::Full => r.error_at(start, "too many nodes"),
-            })?;
+        graph.load_node(node, state, level, id, metadata.map(Into::into));
         for layer in 0..=level {
             let cap = if layer == 0 { params.m0() } else { params.m };
             let count = usize::from(r.u16("a neighbour count")?);
@@ -314,25 +391,15 @@ pub(crate) fn decode_graph(params: &IndexParams, body: &[u8]) -> Result<Graph, F
                 }
                 list.push(nb);
             }
-            graph.links(pushed, layer).set(list.iter().copied());
+            graph.links(node, layer).set(list.iter().copied());
         }
         levels.push(level);
     }
-    r.finish("graph")?;
-    check_levels(&graph, &levels, &starts, &r)?;
-    let top = levels.iter().copied().max();
-    match (top, entry) {
-        (None, NO_ENTRY) => {}
-        (None, _) => return Err(r.error_at(4, format!("an empty graph has entry point {entry}"))),
-        (Some(top), e) if e < n && levels[e as usize] == top => graph.set_entry_raw(e, top),
-        (Some(top), e) => {
-            return Err(r.error_at(
-                4,
-                format!("entry point {e} is not a node of the top level {top}"),
-            ));
-        }
-    }
-    Ok(graph)
+    Ok(Records {
+        ids,
+        levels,
+        starts,
+    })
 }
 
 fn read_metadata(

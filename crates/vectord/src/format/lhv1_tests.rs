@@ -379,8 +379,8 @@ fn an_empty_index_round_trips() {
 }
 
 #[test]
-fn a_large_body_is_hashed_alongside_its_decode_and_the_checksum_still_decides() {
-    // 1,100 nodes × 1,024 floats ≈ 4.5 MB: past PARALLEL_CHECK_BYTES.
+fn a_large_body_decodes_on_two_lanes_and_the_checksum_then_the_vectors_decide() {
+    // 1,100 nodes × 1,024 floats ≈ 4.5 MB: past PARALLEL_BYTES.
     let params = IndexParams::new(1024, Metric::L2, 4, 8).unwrap();
     let graph = Graph::new(params, 3);
     for i in 0..1_100u32 {
@@ -392,9 +392,11 @@ fn a_large_body_is_hashed_alongside_its_decode_and_the_checksum_still_decides() 
     }
     let meta = meta(params);
     let bytes = file(&meta, 9, &graph);
-    assert!(bytes.len() > PARALLEL_CHECK_BYTES, "{}", bytes.len());
+    assert!(bytes.len() > PARALLEL_BYTES, "{}", bytes.len());
     let decoded = decode(&bytes).unwrap();
     assert_eq!(nodes(&decoded.graph), nodes(&graph));
+    assert_eq!(decoded.graph.live(), 1_100);
+    assert_eq!(decoded.graph.lookup("v1099"), graph.lookup("v1099"));
 
     // A flipped bit in a vector still decodes as a graph; only the checksum catches it.
     let mut flipped = bytes.clone();
@@ -405,11 +407,34 @@ fn a_large_body_is_hashed_alongside_its_decode_and_the_checksum_still_decides() 
         decode(&flipped).map(|_| ())
     );
     // A body that neither checks nor decodes reports the checksum.
-    let mut torn = bytes;
+    let mut torn = bytes.clone();
     let middle = torn.len() / 2;
     torn[middle..].fill(0xff);
     assert!(matches!(
         decode(&torn),
         Err(FormatError::ChecksumMismatch { .. })
     ));
+
+    // With a matching checksum: a NaN in node 1,000's vector and a repeated id in node
+    // 1,099's record fail on different lanes; the vector (the earlier bytes) is reported.
+    let (_, body) = encode(&meta, 9, &graph);
+    let nan_at = 8 + (1_000 * 1024 + 5) * 4;
+    let mut bad = body.clone();
+    bad[nan_at..nan_at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    let last_id = bad.len() - bad.windows(5).rev().position(|w| w == b"v1099").unwrap() - 5;
+    bad[last_id..last_id + 5].copy_from_slice(b"v1098");
+    let both = with_body(&meta, bad.clone(), 1_100, 1_100);
+    match decode(&both) {
+        Err(FormatError::Undecodable { offset, reason }) => {
+            assert_eq!(offset, nan_at);
+            assert_eq!(reason, "node 1000's vector[5] is not finite");
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    bad[nan_at..nan_at + 4].copy_from_slice(&1.0f32.to_le_bytes());
+    let reason = undecodable(&with_body(&meta, bad, 1_100, 1_100));
+    assert!(
+        reason.contains("node 1099 repeats the live id \"v1098\""),
+        "{reason}"
+    );
 }

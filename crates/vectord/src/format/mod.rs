@@ -5,7 +5,7 @@
 //! - [`wal`]: a write-ahead log record, `_vectors/{name}.log/{incarnation}/{seq}.lhvw`.
 //!
 //! Both are *framed* ([`frame`]): a 4-byte magic, a u32 big-endian envelope length, a JSON
-//! envelope (which carries the body's length and SHA-256), then a little-endian binary
+//! envelope (which carries the body's length and checksum), then a little-endian binary
 //! body. Readers check everything and return a typed [`FormatError`]: they never panic on
 //! any input, and never allocate more than the input's size justifies.
 
@@ -33,8 +33,14 @@ pub enum FormatError {
     UnsupportedVersion { found: u64, supported: u32 },
     #[error("the body is {actual} bytes but the envelope says {expected}")]
     BodyLength { expected: u64, actual: usize },
-    #[error("checksum mismatch: the envelope says sha256 {expected}, the body hashes to {actual}")]
-    ChecksumMismatch { expected: String, actual: String },
+    #[error(
+        "checksum mismatch: the envelope says {algorithm} {expected}, the body hashes to {actual}"
+    )]
+    ChecksumMismatch {
+        algorithm: &'static str,
+        expected: String,
+        actual: String,
+    },
     #[error("the body does not decode at byte {offset}: {reason}")]
     Undecodable { offset: usize, reason: String },
 }

@@ -29,7 +29,6 @@ pub(crate) mod scratch;
 mod search;
 pub(crate) mod slab;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -40,6 +39,11 @@ use crate::params::IndexParams;
 use slab::{BoxSlab, Slab};
 
 pub(crate) use search::Cand;
+
+/// Live ids to their nodes. foldhash rather than SipHash: a million-item load inserts a
+/// million ids, and every upsert and delete looks ids up (foldhash seeds itself per
+/// process, so ids cannot be chosen to collide).
+pub(crate) type IdMap = foldhash::HashMap<Arc<str>, u32>;
 
 /// An item's metadata: a JSON object.
 pub type Metadata = serde_json::Map<String, serde_json::Value>;
@@ -163,7 +167,7 @@ pub(crate) struct Graph {
     entry: AtomicU64,
     entry_lock: Mutex<()>,
     rng: AtomicU64,
-    ids: RwLock<HashMap<Arc<str>, u32>>,
+    ids: RwLock<IdMap>,
     deleted: AtomicU32,
 }
 
@@ -181,7 +185,7 @@ impl Graph {
             entry: AtomicU64::new(0),
             entry_lock: Mutex::new(()),
             rng: AtomicU64::new(seed),
-            ids: RwLock::new(HashMap::new()),
+            ids: RwLock::new(IdMap::default()),
             deleted: AtomicU32::new(0),
         }
     }
@@ -383,8 +387,8 @@ impl Graph {
         self.fill(node, vector, level.min(MAX_LEVEL), id.clone(), metadata);
         if state == LIVE {
             let mut ids = self.ids.write();
-            if ids.insert(id.clone(), node).is_some() {
-                return Err(RawError::DuplicateId(id));
+            if ids.insert(id, node).is_some() {
+                return Err(RawError::DuplicateId);
             }
         } else {
             self.deleted.fetch_add(1, Ordering::Relaxed);
@@ -393,10 +397,78 @@ impl Graph {
         Ok(node)
     }
 
-    /// Makes room in the id map for `additional` more live items at once (decoding), so a
-    /// million-item load does not rehash the map twenty times over.
-    pub(crate) fn reserve_ids(&self, additional: usize) {
-        self.ids.write().reserve(additional);
+    /// Decoding: hands out slots `0..n` at once, their storage allocated, for
+    /// [`Graph::load_vector`] and [`Graph::load_node`] to fill (from several threads, each
+    /// slot's vector and record once). The graph must be empty and not yet shared.
+    pub(crate) fn reserve_all(&self, n: u32) -> Result<(), RawError> {
+        if n > MAX_NODES || self.len() != 0 {
+            return Err(RawError::Full);
+        }
+        if let Some(last) = n.checked_sub(1) {
+            // Every segment up to the last slot's: they are allocated in order.
+            let mut slot = 0u32;
+            loop {
+                self.blocks.ensure(slot);
+                self.nodes.ensure(slot);
+                if slot >= last {
+                    break;
+                }
+                slot = slot.saturating_mul(2).saturating_add(64).min(last);
+            }
+        }
+        self.len.store(n, Ordering::Release);
+        Ok(())
+    }
+
+    /// Decoding: writes a reserved node's vector from `dim` little-endian f32s; `Err`
+    /// gives the position of the first value that is not finite (nothing is stored past
+    /// it).
+    pub(crate) fn load_vector(&self, node: u32, le: &[u8]) -> Result<(), usize> {
+        const EXPONENT: u32 = 0x7F80_0000;
+        let block = self.blocks.get(node);
+        let mut finite = true;
+        for (word, c) in block.iter().zip(le.chunks_exact(4)) {
+            let bits = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            finite &= bits & EXPONENT != EXPONENT;
+            word.store(bits, Ordering::Relaxed);
+        }
+        if finite {
+            return Ok(());
+        }
+        let bad = le
+            .chunks_exact(4)
+            .position(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) & EXPONENT == EXPONENT);
+        Err(bad.unwrap_or(0))
+    }
+
+    /// Decoding: fills a reserved node's level, id, metadata and state (its links are
+    /// set through [`Graph::links`]). The id map is the caller's, installed with
+    /// [`Graph::set_ids`] once every node is loaded.
+    pub(crate) fn load_node(
+        &self,
+        node: u32,
+        state: u8,
+        level: u8,
+        id: Arc<str>,
+        metadata: Option<Arc<Metadata>>,
+    ) {
+        if let Some(meta) = self.nodes.get(node) {
+            let _ = meta.info.set(NodeInfo::new(
+                level.min(MAX_LEVEL),
+                id,
+                metadata,
+                self.params.m,
+            ));
+        }
+        if state != LIVE {
+            self.deleted.fetch_add(1, Ordering::Relaxed);
+        }
+        self.set_state(node, state);
+    }
+
+    /// Decoding: the live ids, once every node is loaded.
+    pub(crate) fn set_ids(&mut self, ids: IdMap) {
+        *self.ids.get_mut() = ids;
     }
 
     /// Sets an entry point as given (decoding, compacting).
@@ -409,7 +481,7 @@ impl Graph {
 #[derive(Debug)]
 pub(crate) enum RawError {
     Full,
-    DuplicateId(Arc<str>),
+    DuplicateId,
 }
 
 fn splitmix(x: u64) -> u64 {

@@ -9,7 +9,7 @@
 //! Segments are 64-byte aligned, so a slot whose width is a multiple of 16 `u32`s starts on
 //! a cache line. Element types whose all-zero bytes are a valid value (atomics) are
 //! allocated zeroed, which the allocator satisfies with untouched pages: a segment costs
-//! memory only as its slots are written.
+//! memory only as its slots are written (see [`Segment`]).
 
 use std::alloc::Layout;
 use std::ptr::NonNull;
@@ -61,26 +61,53 @@ fn locate(slot: u32) -> (usize, usize) {
 }
 
 /// One aligned allocation of `len` elements.
+///
+/// The memory comes from `calloc` (`alloc_zeroed` at the allocator's minimum alignment),
+/// over-allocated by the alignment and aligned by hand: an allocation that asks the
+/// allocator itself for 64-byte alignment is zeroed by an explicit memset, which touches
+/// (commits) every page at once — 369 MiB for the last segment of a million-node graph
+/// before its first slot is used. `calloc` of a large block maps fresh pages the kernel
+/// zeroes as they are first written. Segments of [`HUGE`] or more are aligned to 2 MiB and
+/// advised as huge pages (Linux), which makes their first writes and the searches' random
+/// reads cheaper (far fewer page faults and TLB misses).
 struct Segment<T> {
+    /// The allocation as the allocator returned it.
+    base: NonNull<u8>,
+    /// `base`'s layout, to free it with.
+    layout: Layout,
+    /// `base` rounded up to the alignment: element 0.
     ptr: NonNull<T>,
     len: usize,
 }
+
+/// Segments from this size on are huge-page aligned and advised.
+const HUGE: usize = 4 << 20;
+const HUGE_PAGE: usize = 2 << 20;
 
 // SAFETY: a segment owns its elements like a Box<[T]>; T is Send + Sync (Slot's bound).
 unsafe impl<T: Slot> Send for Segment<T> {}
 unsafe impl<T: Slot> Sync for Segment<T> {}
 
 impl<T: Slot> Segment<T> {
-    fn layout(len: usize) -> Layout {
+    /// The bytes of `len` elements and their alignment.
+    fn size_align(len: usize) -> (usize, usize) {
         let size = len
             .checked_mul(size_of::<T>())
-            .expect("a segment's size fits in usize (at most 2^32 slots of a bounded width)");
-        Layout::from_size_align(size.max(1), ALIGN.max(align_of::<T>()))
-            .expect("a valid segment layout")
+            .expect("a segment's size fits in usize (at most 2^32 slots of a bounded width)")
+            .max(1);
+        let align = if size >= HUGE { HUGE_PAGE } else { ALIGN };
+        (size, align.max(align_of::<T>()))
+    }
+
+    /// The layout actually allocated: room to align by hand, at the minimum alignment.
+    fn base_layout(len: usize) -> Layout {
+        let (size, align) = Self::size_align(len);
+        Layout::from_size_align(size + align, 16).expect("a valid segment layout")
     }
 
     fn new(len: usize) -> Segment<T> {
-        let layout = Self::layout(len);
+        let (size, align) = Self::size_align(len);
+        let layout = Self::base_layout(len);
         // SAFETY: the layout has a non-zero size.
         let raw = unsafe {
             if T::ZEROED {
@@ -88,23 +115,48 @@ impl<T: Slot> Segment<T> {
             } else {
                 std::alloc::alloc(layout)
             }
-        } as *mut T;
-        let Some(ptr) = NonNull::new(raw) else {
+        };
+        let Some(base) = NonNull::new(raw) else {
             std::alloc::handle_alloc_error(layout)
         };
+        let skip = base.as_ptr().align_offset(align);
+        // SAFETY: skip < align, and the allocation has `align` bytes to spare.
+        let ptr = unsafe { base.add(skip) }.cast::<T>();
+        if size >= HUGE {
+            advise_huge(ptr.as_ptr().cast(), size);
+        }
         if !T::ZEROED {
             for i in 0..len {
-                // SAFETY: i < len, inside the fresh allocation.
+                // SAFETY: i < len, inside the allocation.
                 unsafe { ptr.as_ptr().add(i).write(T::fresh()) };
             }
         }
-        Segment { ptr, len }
+        Segment {
+            base,
+            layout,
+            ptr,
+            len,
+        }
     }
 
     fn as_slice(&self) -> &[T] {
         // SAFETY: `len` initialised elements live at `ptr` until drop.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
+}
+
+/// Asks the kernel to back `[ptr, ptr + size)` with huge pages (a hint: nothing happens
+/// where transparent huge pages are off, or off Linux).
+fn advise_huge(ptr: *mut u8, size: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        let whole = size / HUGE_PAGE * HUGE_PAGE;
+        // SAFETY: the range lies inside one live allocation of this process; MADV_HUGEPAGE
+        // changes no contents, only how the pages are backed.
+        let _ = unsafe { libc::madvise(ptr.cast(), whole, libc::MADV_HUGEPAGE) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (ptr, size);
 }
 
 impl<T> Drop for Segment<T> {
@@ -116,9 +168,7 @@ impl<T> Drop for Segment<T> {
                 self.ptr.as_ptr(),
                 self.len,
             ));
-            let size = (self.len * size_of::<T>()).max(1);
-            let layout = Layout::from_size_align_unchecked(size, ALIGN.max(align_of::<T>()));
-            std::alloc::dealloc(self.ptr.as_ptr() as *mut u8, layout);
+            std::alloc::dealloc(self.base.as_ptr(), self.layout);
         }
     }
 }
