@@ -18,6 +18,8 @@ use crate::name::DatasetName;
 pub struct CatalogClient {
     http: reqwest::Client,
     base: String,
+    /// `Authorization: Bearer KEY` when the deployment has an API key.
+    auth: Option<reqwest::header::HeaderValue>,
 }
 
 /// The error body, with the `differences` a schema mismatch carries.
@@ -52,7 +54,14 @@ impl CatalogClient {
         CatalogClient {
             http,
             base: base.trim_end_matches('/').to_string(),
+            auth: None,
         }
+    }
+
+    /// Sends the deployment's API key with every request (`None`: no key).
+    pub fn with_api_key(mut self, key: Option<&str>) -> CatalogClient {
+        self.auth = common::auth::bearer_header(key);
+        self
     }
 
     fn url(&self, name: &DatasetName) -> String {
@@ -67,6 +76,10 @@ impl CatalogClient {
         request: reqwest::RequestBuilder,
         name: &str,
     ) -> Result<reqwest::Response, CatalogError> {
+        let request = match &self.auth {
+            Some(auth) => request.header(reqwest::header::AUTHORIZATION, auth.clone()),
+            None => request,
+        };
         let response = request.send().await.map_err(|e| {
             StoreError::Unavailable(format!("catalogd at {} is unreachable: {e}", self.base))
         })?;

@@ -72,7 +72,7 @@ async fn serve(
     keep: u32,
 ) -> (Arc<dyn Catalog>, tokio::task::JoinHandle<()>) {
     let catalog = Arc::new(StoreCatalog::new(store, keep));
-    let router = common::server::service_router(catalogd::http::router(catalog));
+    let router = common::server::service_router(catalogd::http::router(catalog), None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {

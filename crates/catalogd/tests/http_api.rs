@@ -34,7 +34,7 @@ async fn start() -> Server {
             .unwrap();
     }
     let catalog = Arc::new(StoreCatalog::new(store, 10));
-    let router = common::server::service_router(catalogd::http::router(catalog));
+    let router = common::server::service_router(catalogd::http::router(catalog), None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {

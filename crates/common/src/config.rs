@@ -46,6 +46,7 @@ const KEYS: &[(&str, &[(&str, Kind)])] = &[
             ("queryd_url", Kind::Str),
             ("vectord_url", Kind::Str),
             ("api_key", Kind::Str),
+            ("upstream_timeout", Kind::Str),
         ],
     ),
     (
@@ -129,6 +130,9 @@ pub struct GatewayConfig {
     pub queryd_url: String,
     pub vectord_url: String,
     pub api_key: Option<String>,
+    /// (split) How long a service behind the gateway may stay silent: to answer once the
+    /// request is sent, and between two chunks of its answer. Past it: 504.
+    pub upstream_timeout: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -286,6 +290,7 @@ impl Config {
                 .opt_str("api_key")?
                 .or_else(|| env("LAKEHOUSE_API_KEY"))
                 .filter(|k| !k.is_empty()),
+            upstream_timeout: g.duration("upstream_timeout", "10m")?,
         };
         let s = Fields::new("storaged", &raw.storaged);
         let storaged = StoragedConfig {

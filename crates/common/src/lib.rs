@@ -1,10 +1,11 @@
-//! What every service shares: configuration ([`config`]), the JSON error body
+//! What every service shares: the API key check ([`auth`]), configuration ([`config`]), the JSON error body
 //! ([`error`]), the naming rule of datasets and indexes ([`name`]), serving a router with
 //! graceful shutdown ([`server`]), and logs and Prometheus metrics ([`telemetry`]).
 //!
 //! Nothing here knows about a particular service; a service crate depends on `common`, never
 //! the other way round.
 
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod name;

@@ -112,19 +112,19 @@ pub async fn serve(
     Ok(())
 }
 
-/// A single service's router as served on its own bind: its routes plus `/health`,
-/// `/metrics`, a JSON 404 for anything else, and the telemetry layer.
-pub fn service_router(routes: Router) -> Router {
-    crate::telemetry::layer(
-        routes
-            .route(
-                "/health",
-                axum::routing::get(crate::telemetry::health_endpoint),
-            )
-            .route(
-                "/metrics",
-                axum::routing::get(crate::telemetry::metrics_endpoint),
-            )
-            .fallback(crate::error::route_not_found),
-    )
+/// A single service's router as served on its own bind: its routes and `/metrics`
+/// (behind the API key when one is set, see [`crate::auth`]), `/health` (always open), a
+/// JSON 404 for anything else, and the telemetry layer.
+pub fn service_router(routes: Router, api_key: Option<&str>) -> Router {
+    let routes = routes
+        .route(
+            "/metrics",
+            axum::routing::get(crate::telemetry::metrics_endpoint),
+        )
+        .fallback(crate::error::route_not_found);
+    let open = Router::new().route(
+        "/health",
+        axum::routing::get(crate::telemetry::health_endpoint),
+    );
+    crate::telemetry::layer(open.merge(crate::auth::require_key(routes, api_key)))
 }

@@ -6,7 +6,6 @@
 //! Both add `/health` (aggregating every service), `/metrics`, and, when `[gateway]
 //! api_key` is set, bearer-token auth on every route but `/health`.
 
-mod auth;
 mod health;
 mod proxy;
 
@@ -16,10 +15,24 @@ use axum::routing::get;
 pub use health::Health;
 
 /// The gateway's own settings.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct GatewayOptions {
     pub api_key: Option<String>,
+    /// (split) How long a service may stay silent (`[gateway] upstream_timeout`).
+    pub upstream_timeout: std::time::Duration,
 }
+
+impl Default for GatewayOptions {
+    fn default() -> GatewayOptions {
+        GatewayOptions {
+            api_key: None,
+            upstream_timeout: std::time::Duration::from_secs(600),
+        }
+    }
+}
+
+/// This API's OpenAPI document (`docs/openapi.json`), served at `/v1/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("../../../docs/openapi.json");
 
 /// The standalone gateway: `services` is the merge of every in-process service router.
 pub fn standalone(services: Router, health: Health, options: &GatewayOptions) -> Router {
@@ -38,11 +51,11 @@ pub struct Upstreams {
 
 /// The split gateway: every `/v1/...` route proxied to the service that owns it.
 pub fn split(upstreams: &Upstreams, options: &GatewayOptions) -> Router {
-    let storage = proxy::Proxy::new("storaged", &upstreams.storaged);
-    let catalog = proxy::Proxy::new("catalogd", &upstreams.catalogd);
-    let ingest = proxy::Proxy::new("ingestd", &upstreams.ingestd);
-    let query = proxy::Proxy::new("queryd", &upstreams.queryd);
-    let vectors = proxy::Proxy::new("vectord", &upstreams.vectord);
+    let storage = proxy::Proxy::new("storaged", &upstreams.storaged, options.upstream_timeout);
+    let catalog = proxy::Proxy::new("catalogd", &upstreams.catalogd, options.upstream_timeout);
+    let ingest = proxy::Proxy::new("ingestd", &upstreams.ingestd, options.upstream_timeout);
+    let query = proxy::Proxy::new("queryd", &upstreams.queryd, options.upstream_timeout);
+    let vectors = proxy::Proxy::new("vectord", &upstreams.vectord, options.upstream_timeout);
     let routes = Router::new()
         .route(
             "/v1/storage",
@@ -93,9 +106,47 @@ pub fn split(upstreams: &Upstreams, options: &GatewayOptions) -> Router {
 fn finish(routes: Router, health: Health, options: &GatewayOptions) -> Router {
     let routes = routes
         .route("/metrics", get(common::telemetry::metrics_endpoint))
+        .route("/v1/openapi.json", get(openapi))
         .fallback(common::error::route_not_found);
-    let routes = auth::require_key(routes, options.api_key.clone());
+    let routes = common::auth::require_key(routes, options.api_key.as_deref());
     // /health stays open even with an API key, so load balancers can probe it.
     let open = Router::new().route("/health", get(health::endpoint).with_state(health));
     common::telemetry::layer(open.merge(routes))
+}
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI_JSON,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_openapi_document_is_json_and_names_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI_JSON).unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+        let paths = doc["paths"].as_object().unwrap();
+        for path in [
+            "/health",
+            "/metrics",
+            "/v1/openapi.json",
+            "/v1/storage",
+            "/v1/storage/{key}",
+            "/v1/datasets",
+            "/v1/datasets/{name}",
+            "/v1/ingest/{name}",
+            "/v1/sql",
+            "/v1/vectors",
+            "/v1/vectors/{name}",
+            "/v1/vectors/{name}/add",
+            "/v1/vectors/{name}/search",
+        ] {
+            assert!(
+                paths.contains_key(path),
+                "{path} is not in docs/openapi.json"
+            );
+        }
+    }
 }

@@ -13,7 +13,8 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "lakehouse",
     version,
-    about = "A self-hosted lakehouse: CSV in, Parquet datasets, SQL and vector search out."
+    about = "A self-hosted lakehouse: CSV in, Parquet datasets, SQL and vector search out.",
+    after_help = "Examples:\n  lakehouse serve                                # everything in one process, data in ./lakehouse-data\n  lakehouse ingest sales.csv --name sales        # a CSV as a dataset\n  lakehouse sql 'SELECT count(*) FROM sales'\n  lakehouse vectors create docs --dim 384\n  lakehouse storage ls\n\nClient commands reach the server at --server (LAKEHOUSE_SERVER, default http://127.0.0.1:3110)\nwith --api-key (LAKEHOUSE_API_KEY). Exit codes: 0 ok, 1 the request failed, 2 bad usage."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -30,10 +31,21 @@ enum Command {
         after_help = "Examples:\n  lakehouse ingest sales.csv --name sales\n  lakehouse ingest more.csv.gz --name sales --mode append\n  lakehouse ingest prices.csv --name prices --schema 'sku:utf8,price:float64'"
     )]
     Ingest(cli::ingest::IngestArgs),
-    /// List the datasets: name, version, rows, size, last update.
+    /// The datasets: list them (the default), show one, its versions, delete one.
+    #[command(
+        after_help = "Examples:\n  lakehouse datasets\n  lakehouse datasets show sales\n  lakehouse datasets versions sales\n  lakehouse datasets rm sales"
+    )]
     Datasets(cli::datasets::DatasetsArgs),
     /// Run a SQL query; prints an aligned table (or --format csv|json|ndjson).
+    #[command(
+        after_help = "Examples:\n  lakehouse sql 'SELECT day, count(*) FROM sales GROUP BY day'\n  lakehouse sql --format csv 'SELECT * FROM \"sales@v1\"' > v1.csv"
+    )]
     Sql(cli::sql::SqlArgs),
+    /// Objects by key: upload, download, list, delete (streamed both ways).
+    #[command(
+        after_help = "Examples:\n  lakehouse storage put docs/readme.md README.md\n  lakehouse storage get docs/readme.md -o copy.md\n  lakehouse storage ls docs/\n  lakehouse storage rm docs/readme.md"
+    )]
+    Storage(cli::storage::StorageArgs),
     /// Vector indexes: create, add items from JSON Lines or CSV, search, list, delete.
     #[command(
         after_help = "Examples:\n  lakehouse vectors create docs --dim 3 --metric cosine\n  lakehouse vectors add docs items.jsonl\n  lakehouse vectors search docs --vector '[0.1, 0.2, 0.3]' -k 5\n  lakehouse vectors ls\n  lakehouse vectors rm docs"
@@ -58,6 +70,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => cli::run(cli::ingest::run(args)),
         Command::Datasets(args) => cli::run(cli::datasets::run(args)),
         Command::Sql(args) => cli::run(cli::sql::run(args)),
+        Command::Storage(args) => cli::run(cli::storage::run(args)),
         Command::Vectors(args) => cli::run(cli::vectors::run(args)),
         Command::Config { config } => {
             match serve::load_config(config.as_deref(), &Default::default()) {

@@ -121,14 +121,15 @@ pub fn describe_config(c: &Config) -> String {
     [
         format!(
             "[gateway]\nbind = \"{}\"\nstoraged_url = {:?}\ncatalogd_url = {:?}\ningestd_url = {:?}\n\
-             queryd_url = {:?}\nvectord_url = {:?}\napi_key = {}\n",
+             queryd_url = {:?}\nvectord_url = {:?}\napi_key = {}\nupstream_timeout = \"{}s\"\n",
             g.bind,
             g.storaged_url,
             g.catalogd_url,
             g.ingestd_url,
             g.queryd_url,
             g.vectord_url,
-            redact(&g.api_key)
+            redact(&g.api_key),
+            g.upstream_timeout.as_secs()
         ),
         format!(
             "[storaged]\nbind = \"{}\"\nmax_object_bytes = {}\n",
@@ -274,7 +275,10 @@ fn refresh_in_background(engine: queryd::QueryEngine, every: std::time::Duration
 async fn store_for_role(config: &Config, storaged_url: &str) -> anyhow::Result<Arc<dyn Store>> {
     match config.storage {
         StorageConfig::S3(_) => Ok(open_store(config).await?),
-        StorageConfig::Local { .. } => Ok(Arc::new(storaged::StoreClient::new(storaged_url))),
+        StorageConfig::Local { .. } => Ok(Arc::new(
+            storaged::StoreClient::new(storaged_url)
+                .with_api_key(config.gateway.api_key.as_deref()),
+        )),
     }
 }
 
@@ -304,13 +308,60 @@ fn sweep_in_background(
     });
 }
 
+/// Every address this process will listen on, by role.
+fn binds(config: &Config, roles: &[Role]) -> Vec<(&'static str, std::net::SocketAddr)> {
+    let runs = |role: Role| roles.is_empty() || roles.contains(&role);
+    let mut binds = Vec::new();
+    if runs(Role::Gateway) {
+        binds.push(("gateway", config.gateway.bind));
+    }
+    if runs(Role::Queryd) {
+        binds.push(("queryd (PostgreSQL)", config.queryd.pg_bind));
+    }
+    let split = [
+        (Role::Storaged, "storaged", config.storaged.bind),
+        (Role::Catalogd, "catalogd", config.catalogd.bind),
+        (Role::Ingestd, "ingestd", config.ingestd.bind),
+        (Role::Queryd, "queryd", config.queryd.bind),
+        (Role::Vectord, "vectord", config.vectord.bind),
+    ];
+    for (role, name, addr) in split {
+        if roles.contains(&role) {
+            binds.push((name, addr));
+        }
+    }
+    binds
+}
+
+/// With no API key, anyone who can reach a bind can read and change everything: fine on
+/// loopback (the default), loudly warned about anywhere else.
+fn warn_open_binds(config: &Config, roles: &[Role]) {
+    if config.gateway.api_key.is_some() {
+        return;
+    }
+    for (role, addr) in binds(config, roles) {
+        if !addr.ip().is_loopback() {
+            tracing::warn!(
+                role,
+                %addr,
+                "NO API KEY: {role} listens on {addr}, beyond this machine, and anyone who \
+                 can reach it can read, change and delete every dataset and index. Set \
+                 [gateway] api_key (or LAKEHOUSE_API_KEY), or bind to 127.0.0.1."
+            );
+        }
+    }
+}
+
 async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     let started = Utc::now();
     let (trigger, shutdown) = Shutdown::new();
     server::on_signals(trigger);
     let gateway_options = gateway::GatewayOptions {
         api_key: config.gateway.api_key.clone(),
+        upstream_timeout: config.gateway.upstream_timeout,
     };
+    let api_key = config.gateway.api_key.as_deref();
+    warn_open_binds(&config, &roles);
     let mut servers = tokio::task::JoinSet::new();
 
     // One store per process, shared by every role in it.
@@ -390,7 +441,7 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             store: store.clone(),
             max_object_bytes: config.storaged.max_object_bytes,
         };
-        let router = common::server::service_router(storaged::http::router(api));
+        let router = common::server::service_router(storaged::http::router(api), api_key);
         let listener = server::bind("storaged", config.storaged.bind).await?;
         servers.spawn(server::serve(
             "storaged",
@@ -415,7 +466,7 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             catalog.clone(),
             started - chrono::Duration::hours(1),
         );
-        let router = common::server::service_router(catalogd::http::router(catalog));
+        let router = common::server::service_router(catalogd::http::router(catalog), api_key);
         let listener = server::bind("catalogd", config.catalogd.bind).await?;
         servers.spawn(server::serve(
             "catalogd",
@@ -429,7 +480,9 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     {
         let catalog: Arc<dyn Catalog> = match &local_catalog {
             Some(catalog) => catalog.clone(),
-            None => Arc::new(catalogd::CatalogClient::new(&config.ingestd.catalogd_url)),
+            None => Arc::new(
+                catalogd::CatalogClient::new(&config.ingestd.catalogd_url).with_api_key(api_key),
+            ),
         };
         if local_catalog.is_none() {
             // The parts a crash of this process left behind; other ingestd replicas may be
@@ -441,26 +494,29 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             );
         }
         let ingestor = Ingestor::new(store.clone(), catalog, config.ingestd.max_ingest_bytes);
-        let router = common::server::service_router(ingestd::http::router(ingestor));
+        let router = common::server::service_router(ingestd::http::router(ingestor), api_key);
         let listener = server::bind("ingestd", config.ingestd.bind).await?;
         servers.spawn(server::serve("ingestd", listener, router, shutdown.clone()));
     }
     if roles.contains(&Role::Queryd) {
         let catalog: Arc<dyn Catalog> = match &local_catalog {
             Some(catalog) => catalog.clone(),
-            None => Arc::new(catalogd::CatalogClient::new(&config.queryd.catalogd_url)),
+            None => Arc::new(
+                catalogd::CatalogClient::new(&config.queryd.catalogd_url).with_api_key(api_key),
+            ),
         };
         let engine = query_engine(catalog, query_data_store(&config)?, &config)?;
         refresh_in_background(engine.clone(), config.queryd.refresh_every);
         serve_postgres(&mut servers, engine.clone(), &config, shutdown.clone()).await?;
-        let router = common::server::service_router(queryd::http::router(engine));
+        let router = common::server::service_router(queryd::http::router(engine), api_key);
         let listener = server::bind("queryd", config.queryd.bind).await?;
         servers.spawn(server::serve("queryd", listener, router, shutdown.clone()));
     }
     if roles.contains(&Role::Vectord)
         && let Some(vectors) = &vectors
     {
-        let router = common::server::service_router(vectord::http::router(vectors.clone()));
+        let router =
+            common::server::service_router(vectord::http::router(vectors.clone()), api_key);
         let listener = server::bind("vectord", config.vectord.bind).await?;
         servers.spawn(server::serve("vectord", listener, router, shutdown.clone()));
     }

@@ -27,6 +27,46 @@ fn the_go_systems_file_loads_unchanged() {
     );
 }
 
+/// `docs/lakehouse.example.toml` (the split recipe's file) names only known keys, and its
+/// commented-out defaults are the real ones.
+#[test]
+fn the_example_file_loads_and_its_defaults_are_the_defaults() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/lakehouse.example.toml"
+    );
+    let (code, out, err) = run(bin(), &["config", "--config", example], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("unknown"), "{err}");
+    let (_, defaults, _) = run(bin(), &["config"], &[]);
+    let text = std::fs::read_to_string(example).unwrap();
+    // Uncomment every `# key = value` line of the sections: the effective file is the same.
+    let uncommented: String = text
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(rest) if rest.contains(" = ") && !rest.starts_with('[') && !l.contains("[s3]") => {
+                rest.split("  #").next().unwrap().to_string()
+            }
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("all.toml");
+    let before_s3 = uncommented.split("# For S3 instead").next().unwrap();
+    std::fs::write(&file, format!("{before_s3}\n[log]\nlevel = \"info\"\n")).unwrap();
+    let (code, all, err) = run(bin(), &["config", "--config", file.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(all, out, "uncommenting the defaults changes nothing");
+    for line in [
+        "upstream_timeout = \"600s\"",
+        "keep_versions = 10",
+        "query_timeout = \"300s\"",
+    ] {
+        assert!(defaults.contains(line), "{line} in {defaults}");
+    }
+}
+
 #[test]
 fn env_overrides_apply() {
     let env = [

@@ -28,6 +28,11 @@ async fn start_split() -> Split {
 /// Every role as its own process; data on S3, or (`s3` false) in a local directory that
 /// storaged owns and the other roles reach through it.
 async fn start_split_on(s3: bool) -> Split {
+    start_split_with(s3, None).await
+}
+
+/// As [`start_split_on`], with `[gateway] api_key` set to `api_key` when given.
+async fn start_split_with(s3: bool, api_key: Option<&str>) -> Split {
     let dir = tempfile::tempdir().unwrap();
     let (s3, storage) = if s3 {
         let server = S3Server::start();
@@ -45,6 +50,7 @@ async fn start_split_on(s3: bool) -> Split {
     let (storaged_port, catalogd_port, ingestd_port, gateway_port) =
         (free_port(), free_port(), free_port(), free_port());
     let (queryd_port, pg_port, vectord_port) = (free_port(), free_port(), free_port());
+    let key = api_key.map_or(String::new(), |k| format!("api_key = {k:?}\n"));
     let config = format!(
         "{storage}\n[storaged]\nbind = \"127.0.0.1:{storaged_port}\"\n\n[catalogd]\nbind = \"127.0.0.1:{catalogd_port}\"\n\
          storaged_url = \"http://127.0.0.1:{storaged_port}\"\nkeep_versions = 2\n\n\
@@ -52,7 +58,7 @@ async fn start_split_on(s3: bool) -> Split {
          catalogd_url = \"http://127.0.0.1:{catalogd_port}\"\n\n[gateway]\nbind = \"127.0.0.1:{gateway_port}\"\n\
          storaged_url = \"http://127.0.0.1:{storaged_port}\"\ncatalogd_url = \"http://127.0.0.1:{catalogd_port}\"\n\
          ingestd_url = \"http://127.0.0.1:{ingestd_port}\"\nqueryd_url = \"http://127.0.0.1:{queryd_port}\"\n\
-         vectord_url = \"http://127.0.0.1:{vectord_port}\"\n\n\
+         vectord_url = \"http://127.0.0.1:{vectord_port}\"\n{key}\n\
          [queryd]\nbind = \"127.0.0.1:{queryd_port}\"\npg_bind = \"127.0.0.1:{pg_port}\"\n\
          catalogd_url = \"http://127.0.0.1:{catalogd_port}\"\n\n\
          [vectord]\nbind = \"127.0.0.1:{vectord_port}\"\nstoraged_url = \"http://127.0.0.1:{storaged_port}\"\n"
@@ -534,4 +540,92 @@ async fn query(base: &str, sql: &str) -> (u16, serde_json::Value) {
         .await
         .unwrap();
     (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// With an API key, a split deployment refuses every request without it — at the gateway
+/// and at each service, so going around the gateway gets 401 too — and with it the whole
+/// path works: the services pass the key to each other (ingestd → storaged and catalogd,
+/// queryd → catalogd, vectord → storaged on a local directory).
+#[tokio::test]
+async fn the_api_key_guards_the_gateway_and_every_service() {
+    let split = start_split_with(false, Some("s3cr3t-key")).await;
+    let http = reqwest::Client::new();
+    let gw = split.gateway.url.clone();
+    let services = [
+        (&split.storaged.url, "GET", "/v1/storage?prefix="),
+        (&split.catalogd.url, "GET", "/v1/datasets"),
+        (&split.ingestd.url, "POST", "/v1/ingest/t"),
+        (&split.queryd.url, "POST", "/v1/sql"),
+        (&split.vectord.url, "GET", "/v1/vectors"),
+        (&gw, "GET", "/v1/datasets"),
+        (&gw, "POST", "/v1/sql"),
+    ];
+    for (base, method, path) in services {
+        let method: reqwest::Method = method.parse().unwrap();
+        for auth in [None, Some("Bearer wrong"), Some("Basic czNjcjN0LWtleQ==")] {
+            let mut request = http.request(method.clone(), format!("{base}{path}"));
+            if let Some(auth) = auth {
+                request = request.header("authorization", auth);
+            }
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), 401, "{method} {base}{path} with {auth:?}");
+            assert_eq!(r.headers()["www-authenticate"], "Bearer");
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "unauthorized", "{body}");
+        }
+        let metrics = http.get(format!("{base}/metrics")).send().await.unwrap();
+        assert_eq!(metrics.status(), 401, "{base}/metrics");
+        let health = http.get(format!("{base}/health")).send().await.unwrap();
+        assert_eq!(health.status(), 200, "{base}/health stays open");
+    }
+
+    let keyed = |r: reqwest::RequestBuilder| r.bearer_auth("s3cr3t-key");
+    let r = keyed(http.post(format!("{gw}/v1/ingest/t")))
+        .header("content-type", "text/csv")
+        .body(CSV)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = keyed(http.post(format!("{gw}/v1/sql")))
+        .json(&serde_json::json!({"sql": "SELECT count(*) AS n FROM t"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["rows"], serde_json::json!([[3]]), "{body}");
+    let r = keyed(http.post(format!("{gw}/v1/vectors")))
+        .json(&serde_json::json!({"name": "keyed", "dim": 2, "metric": "l2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = keyed(http.post(format!("{gw}/v1/vectors/keyed/add")))
+        .json(&serde_json::json!({"items": [{"id": "a", "vector": [1.0, 2.0]}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "vectord persisted through storaged with the key"
+    );
+    // The scheme is case-insensitive; a service answers a keyed request directly too.
+    let r = http
+        .get(format!("{}/v1/vectors", split.vectord.url))
+        .header("authorization", "bearer s3cr3t-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let health: serde_json::Value = http
+        .get(format!("{gw}/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok", "{health}");
 }

@@ -283,6 +283,45 @@ async fn api_key_guards_every_route_but_health() {
     );
 }
 
+/// A bind beyond loopback with no API key is warned about loudly at start; with
+/// `LAKEHOUSE_API_KEY` set there is no warning, and the key is required.
+#[tokio::test]
+async fn an_open_bind_without_a_key_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let open_pg = format!("0.0.0.0:{}", test_support::free_port());
+    let launch = Launch::standalone(dir.path()).env("LAKEHOUSE_QUERYD_PG_BIND", &open_pg);
+    let mut lh = Lakehouse::start(bin(), launch).await;
+    lh.terminate(std::time::Duration::from_secs(30));
+    let log = lh.log_text();
+    assert!(log.contains("NO API KEY"), "{log}");
+    assert!(
+        log.contains(&format!("queryd (PostgreSQL) listens on {open_pg}")),
+        "{log}"
+    );
+    assert!(
+        !log.contains("gateway listens on"),
+        "the gateway is on loopback: {log}"
+    );
+
+    let launch = Launch::standalone(dir.path())
+        .env(
+            "LAKEHOUSE_QUERYD_PG_BIND",
+            &format!("0.0.0.0:{}", test_support::free_port()),
+        )
+        .env("LAKEHOUSE_API_KEY", "from-the-env");
+    let mut lh = Lakehouse::start(bin(), launch).await;
+    let client = reqwest::Client::new();
+    let datasets = format!("{}/v1/datasets", lh.url);
+    assert_eq!(test_support::status_of(client.get(&datasets)).await, 401);
+    assert_eq!(
+        test_support::status_of(client.get(&datasets).bearer_auth("from-the-env")).await,
+        200
+    );
+    lh.terminate(std::time::Duration::from_secs(30));
+    let log = lh.log_text();
+    assert!(!log.contains("NO API KEY"), "{log}");
+}
+
 #[tokio::test]
 async fn metrics_count_requests_per_route_and_status() {
     let dir = tempfile::tempdir().unwrap();

@@ -38,6 +38,8 @@ const PATH_SEGMENT: &AsciiSet = &CONTROLS
 pub struct StoreClient {
     http: reqwest::Client,
     base: String,
+    /// `Authorization: Bearer KEY` when the deployment has an API key.
+    auth: Option<reqwest::header::HeaderValue>,
 }
 
 impl StoreClient {
@@ -50,7 +52,14 @@ impl StoreClient {
         StoreClient {
             http,
             base: base.trim_end_matches('/').to_string(),
+            auth: None,
         }
+    }
+
+    /// Sends the deployment's API key with every request (`None`: no key).
+    pub fn with_api_key(mut self, key: Option<&str>) -> StoreClient {
+        self.auth = common::auth::bearer_header(key);
+        self
     }
 
     fn url(&self, key: &ObjectKey) -> String {
@@ -66,6 +75,10 @@ impl StoreClient {
         request: reqwest::RequestBuilder,
         key: &str,
     ) -> Result<reqwest::Response, StoreError> {
+        let request = match &self.auth {
+            Some(auth) => request.header(reqwest::header::AUTHORIZATION, auth.clone()),
+            None => request,
+        };
         let response = request.send().await.map_err(|e| {
             StoreError::Unavailable(format!("storaged at {} is unreachable: {e}", self.base))
         })?;

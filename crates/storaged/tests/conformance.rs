@@ -54,7 +54,7 @@ async fn over_http(inner: Wiring) -> Wiring {
         store: inner.store.clone(),
         max_object_bytes: 1 << 30,
     };
-    let router = common::server::service_router(storaged::http::router(api));
+    let router = common::server::service_router(storaged::http::router(api), None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {

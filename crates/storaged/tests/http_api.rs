@@ -21,7 +21,7 @@ async fn serve(
         store,
         max_object_bytes,
     };
-    let router = common::server::service_router(storaged::http::router(api));
+    let router = common::server::service_router(storaged::http::router(api), None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });

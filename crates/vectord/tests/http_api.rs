@@ -19,7 +19,7 @@ struct Server {
 
 async fn start_with(vectors: Vectors, max_body: usize, dir: tempfile::TempDir) -> Server {
     let router =
-        common::server::service_router(vectord::http::router_with_limit(vectors, max_body));
+        common::server::service_router(vectord::http::router_with_limit(vectors, max_body), None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {

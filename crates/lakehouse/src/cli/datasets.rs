@@ -1,11 +1,15 @@
-//! `lakehouse datasets`: the catalog as a table (name, version, rows, size, updated).
+//! `lakehouse datasets [ls|show|versions|rm]`: the catalog — the datasets as a table (the
+//! default), one dataset's manifest, its kept versions, deleting one.
 
-use clap::Args;
+use clap::{Args, Subcommand};
+use serde_json::Value;
 
-use super::{Failure, Remote, align, human_bytes, json_body, print_json};
+use super::{Failure, Remote, align, error_message, human_bytes, json_body, print_json};
 
 #[derive(Args, Debug)]
 pub struct DatasetsArgs {
+    #[command(subcommand)]
+    command: Option<DatasetsCommand>,
     #[command(flatten)]
     remote: Remote,
     /// Print the manifests as JSON instead of a table.
@@ -13,16 +17,141 @@ pub struct DatasetsArgs {
     json: bool,
 }
 
+#[derive(Subcommand, Debug)]
+enum DatasetsCommand {
+    /// List the datasets: name, version, rows, size, last update (the default).
+    Ls {
+        /// Print the manifests as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// One dataset: its current version, rows, size, columns and files.
+    #[command(
+        after_help = "Examples:\n  lakehouse datasets show sales\n  lakehouse datasets show sales --json"
+    )]
+    Show {
+        name: String,
+        /// Print the manifest as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// A dataset's kept versions, newest first (query one as "name@vN").
+    #[command(after_help = "Example:\n  lakehouse datasets versions sales")]
+    Versions {
+        name: String,
+        /// Print the versions as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Delete a dataset: every version's manifest and data files.
+    #[command(after_help = "Example:\n  lakehouse datasets rm sales")]
+    Rm {
+        name: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
 pub async fn run(args: DatasetsArgs) -> Result<(), Failure> {
-    let remote = &args.remote;
-    let response = remote
-        .client()
-        .get(remote.url("/v1/datasets"))
-        .send()
-        .await
-        .map_err(|e| Failure::transport(remote, e))?;
-    let body = json_body(response).await?;
-    if args.json {
+    match args.command {
+        None => list(&args.remote, args.json).await,
+        Some(DatasetsCommand::Ls { json, remote }) => list(&remote, json).await,
+        Some(DatasetsCommand::Show { name, json, remote }) => {
+            let m = get(&remote, &format!("/v1/datasets/{}", segment(&name))).await?;
+            if json {
+                print_json(&m);
+                return Ok(());
+            }
+            println!(
+                "{}  version {}  {} rows  {}  {}",
+                m["name"].as_str().unwrap_or(&name),
+                m["version"],
+                m["rows"],
+                human_bytes(m["bytes"].as_u64().unwrap_or(0)),
+                when(&m["created_at"])
+            );
+            let fields = m["schema"]["fields"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let mut table = vec![["COLUMN", "TYPE", "NULLABLE"].map(String::from).to_vec()];
+            for f in &fields {
+                table.push(vec![
+                    f["name"].as_str().unwrap_or("?").to_string(),
+                    f["type"].as_str().unwrap_or("?").to_string(),
+                    if f["nullable"].as_bool().unwrap_or(true) {
+                        "yes"
+                    } else {
+                        "no"
+                    }
+                    .into(),
+                ]);
+            }
+            print!("\n{}", align(&table, &[false, false, false]));
+            let files = m["files"].as_array().cloned().unwrap_or_default();
+            let mut table = vec![["FILE", "ROWS", "SIZE"].map(String::from).to_vec()];
+            for f in &files {
+                table.push(vec![
+                    f["key"].as_str().unwrap_or("?").to_string(),
+                    f["rows"].to_string(),
+                    human_bytes(f["bytes"].as_u64().unwrap_or(0)),
+                ]);
+            }
+            print!("\n{}", align(&table, &[false, true, true]));
+            Ok(())
+        }
+        Some(DatasetsCommand::Versions { name, json, remote }) => {
+            let body = get(
+                &remote,
+                &format!("/v1/datasets/{}/versions", segment(&name)),
+            )
+            .await?;
+            if json {
+                print_json(&body);
+                return Ok(());
+            }
+            let mut table = vec![
+                ["VERSION", "MODE", "ROWS", "SIZE", "CREATED"]
+                    .map(String::from)
+                    .to_vec(),
+            ];
+            for v in body["versions"].as_array().cloned().unwrap_or_default() {
+                table.push(vec![
+                    v["version"].to_string(),
+                    v["mode"].as_str().unwrap_or("?").to_string(),
+                    v["rows"].to_string(),
+                    human_bytes(v["bytes"].as_u64().unwrap_or(0)),
+                    when(&v["created_at"]),
+                ]);
+            }
+            print!("{}", align(&table, &[true, false, true, true, false]));
+            Ok(())
+        }
+        Some(DatasetsCommand::Rm { name, remote }) => {
+            let response = remote
+                .client()
+                .delete(remote.url(&format!("/v1/datasets/{}", segment(&name))))
+                .send()
+                .await
+                .map_err(|e| Failure::transport(&remote, e))?;
+            if !response.status().is_success() {
+                return Err(Failure::Request(error_message(response).await));
+            }
+            eprintln!("deleted dataset {name}");
+            Ok(())
+        }
+    }
+}
+
+async fn list(remote: &Remote, json: bool) -> Result<(), Failure> {
+    let body = get(remote, "/v1/datasets").await?;
+    if json {
         print_json(&body);
         return Ok(());
     }
@@ -38,13 +167,7 @@ pub async fn run(args: DatasetsArgs) -> Result<(), Failure> {
             d["version"].to_string(),
             d["rows"].to_string(),
             human_bytes(d["bytes"].as_u64().unwrap_or(0)),
-            d["created_at"]
-                .as_str()
-                .unwrap_or("")
-                .chars()
-                .take(19)
-                .collect::<String>()
-                .replace('T', " "),
+            when(&d["created_at"]),
         ]);
     }
     print!("{}", align(&table, &[false, true, true, true, false]));
@@ -52,4 +175,34 @@ pub async fn run(args: DatasetsArgs) -> Result<(), Failure> {
         eprintln!("(no datasets yet: `lakehouse ingest FILE --name NAME` makes one)");
     }
     Ok(())
+}
+
+async fn get(remote: &Remote, path: &str) -> Result<Value, Failure> {
+    let response = remote
+        .client()
+        .get(remote.url(path))
+        .send()
+        .await
+        .map_err(|e| Failure::transport(remote, e))?;
+    json_body(response).await
+}
+
+/// A name as one URL path segment (the server rejects a bad name with its own message).
+fn segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `2026-11-26T07:09:48.89Z` → `2026-11-26 07:09:48`.
+fn when(v: &Value) -> String {
+    v.as_str()
+        .unwrap_or("")
+        .chars()
+        .take(19)
+        .collect::<String>()
+        .replace('T', " ")
 }

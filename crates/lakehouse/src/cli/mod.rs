@@ -6,6 +6,7 @@
 pub mod datasets;
 pub mod ingest;
 pub mod sql;
+pub mod storage;
 pub mod vectors;
 
 use std::process::ExitCode;

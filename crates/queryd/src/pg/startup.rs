@@ -80,7 +80,7 @@ impl AuthSource for SharedPassword {
         login: &LoginInfo,
         presented: &[u8],
     ) -> PgWireResult<Option<()>> {
-        if constant_time_eq(self.0.as_bytes(), presented) {
+        if common::auth::key_matches(presented, self.0.as_bytes()) {
             Ok(None)
         } else {
             tracing::info!(
@@ -93,16 +93,6 @@ impl AuthSource for SharedPassword {
             ))
         }
     }
-}
-
-/// Compares without stopping at the first difference, so timing does not reveal how
-/// much of a guess was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for (i, x) in a.iter().enumerate() {
-        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(!x));
-    }
-    diff == 0
 }
 
 pub struct Startup {
@@ -176,19 +166,5 @@ impl Startup {
             }
             AuthOutcome::InProgress => Ok(()),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn password_comparison() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-        assert!(!constant_time_eq(b"secret", b""));
-        assert!(constant_time_eq(b"", b""));
     }
 }
