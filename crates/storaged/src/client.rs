@@ -80,7 +80,18 @@ impl StoreClient {
             None => request,
         };
         let response = request.send().await.map_err(|e| {
-            StoreError::Unavailable(format!("storaged at {} is unreachable: {e}", self.base))
+            let what = if e.is_connect() {
+                "is unreachable"
+            } else {
+                "failed to answer"
+            };
+            let mut cause = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                cause.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            StoreError::Unavailable(format!("storaged at {} {what}: {cause}", self.base))
         })?;
         if response.status().is_success() {
             return Ok(response);

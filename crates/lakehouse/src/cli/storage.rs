@@ -79,7 +79,7 @@ fn key(text: &str) -> Result<ObjectKey, Failure> {
 /// A store error as the command's failure, naming the server when it is unreachable.
 fn failed(remote: &Remote, e: StoreError) -> Failure {
     match e {
-        StoreError::Unavailable(m) if m.contains("unreachable") => Failure::Request(format!(
+        StoreError::Unavailable(m) if m.contains("is unreachable") => Failure::Request(format!(
             "{}: cannot connect (is `lakehouse serve` running?)",
             remote.server
         )),
@@ -109,12 +109,25 @@ pub async fn run(args: StorageArgs) -> Result<(), Failure> {
                     .map_err(move |e| StoreError::BadRequest(format!("reading {name}: {e}")))
                     .boxed()
             };
+            let store = client(&remote);
             let mode = if if_absent {
+                // The server refuses an existing key before reading the body and closes the
+                // connection, which a client still sending can see as a broken pipe instead
+                // of the answer: ask first (the PUT's condition still decides a race).
+                match store.head(&key).await {
+                    Ok(_) => {
+                        return Err(Failure::Request(format!(
+                            "object {key} already exists (--if-absent)"
+                        )));
+                    }
+                    Err(StoreError::NotFound { .. }) => {}
+                    Err(e) => return Err(failed(&remote, e)),
+                }
                 PutMode::Create
             } else {
                 PutMode::Overwrite
             };
-            let meta = client(&remote)
+            let meta = store
                 .put(&key, body, mode)
                 .await
                 .map_err(|e| failed(&remote, e))?;
