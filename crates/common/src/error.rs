@@ -21,6 +21,19 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+/// An error and its causes as one line, `outer: cause: cause` (many errors, reqwest's
+/// among them, print only the outermost in `Display`).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 /// Builds the JSON error response.
 pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     let body = ErrorBody {

@@ -149,7 +149,7 @@ pub(crate) async fn forward(State(proxy): State<Proxy>, req: Request) -> Respons
             return proxy.error(
                 StatusCode::BAD_GATEWAY,
                 "bad_gateway",
-                format!("failed to answer: {}", error_chain(&e)),
+                format!("failed to answer: {}", common::error::chain(&e)),
             );
         }
     };
@@ -228,18 +228,6 @@ fn idle_limited(
             )),
         }
     })
-}
-
-/// An error and its causes, as one line (reqwest's own message is only the outermost).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
 
 #[cfg(test)]

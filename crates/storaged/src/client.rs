@@ -85,13 +85,11 @@ impl StoreClient {
             } else {
                 "failed to answer"
             };
-            let mut cause = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                cause.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            StoreError::Unavailable(format!("storaged at {} {what}: {cause}", self.base))
+            StoreError::Unavailable(format!(
+                "storaged at {} {what}: {}",
+                self.base,
+                common::error::chain(&e)
+            ))
         })?;
         if response.status().is_success() {
             return Ok(response);

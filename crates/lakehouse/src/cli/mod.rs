@@ -35,9 +35,7 @@ impl Remote {
 
     pub fn client(&self) -> reqwest::Client {
         let mut headers = reqwest::header::HeaderMap::new();
-        if let Some(key) = &self.api_key
-            && let Ok(value) = format!("Bearer {key}").parse()
-        {
+        if let Some(value) = common::auth::bearer_header(self.api_key.as_deref()) {
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }
         reqwest::Client::builder()
