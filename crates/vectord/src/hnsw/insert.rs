@@ -55,12 +55,24 @@ impl Graph {
             let (n, d) = self.greedy(q, cur.node, cur.dist, l);
             cur = Cand { dist: d, node: n };
         }
+        // Choose every layer's neighbours top-down first, then publish bottom-up: another
+        // insert can only reach this node on a layer through the back-links published
+        // there, and by then the node's lists on that layer and every layer below are set.
+        // Publishing top-down (as hnswlib does) lets a concurrent insert descend into the
+        // node while its lower lists are still empty and link itself to that node alone;
+        // about one node in 3,000 was then missed by a search for its own vector (see
+        // `concurrent_inserts_find_every_node_by_its_own_vector`). Serially both orders
+        // build the same graph: no layer's search reads another layer's lists.
         let ef = self.params.effective_ef_construction();
         let accept = linkable(self, node);
-        for l in (0..=level.min(top)).rev() {
+        let layers = usize::from(level.min(top)) + 1;
+        if s.chosen.len() < layers {
+            s.chosen.resize_with(layers, Vec::new);
+        }
+        for l in (0..layers).rev() {
             let beam = Beam {
                 ef,
-                level: l,
+                level: l as u8,
                 max_visits: usize::MAX,
             };
             self.search_layer(q, cur, beam, &accept, s);
@@ -70,15 +82,15 @@ impl Graph {
             if let Some(nearest) = s.pool.first() {
                 cur = *nearest;
             }
-            let pool = std::mem::take(&mut s.pool);
-            self.select(&pool, self.params.m, &mut s.selected);
-            s.pool = pool;
-            let selected = std::mem::take(&mut s.selected);
-            self.set_own_links(node, l, &selected, s);
+            self.select(&s.pool, self.params.m, &mut s.chosen[l]);
+        }
+        for l in 0..layers {
+            let selected = std::mem::take(&mut s.chosen[l]);
+            self.set_own_links(node, l as u8, &selected);
             for c in &selected {
-                self.add_link(c.node, l, node, c.dist, s);
+                self.add_link(c.node, l as u8, node, c.dist, s);
             }
-            s.selected = selected;
+            s.chosen[l] = selected;
         }
         if top_guard.is_some() {
             self.set_entry(node, level);
@@ -107,27 +119,17 @@ impl Graph {
         }
     }
 
-    /// Sets the new node's own list at `level`. Other inserts may already have linked to
-    /// it (it is reachable from the level above), so merge rather than overwrite.
-    fn set_own_links(&self, node: u32, level: u8, selected: &[Cand], s: &mut Scratch) {
+    /// Sets the new node's own list at `level`. No other insert can have linked to it
+    /// there yet: it becomes reachable on a layer only through the back-links added after.
+    fn set_own_links(&self, node: u32, level: u8, selected: &[Cand]) {
         let _guard = self.lock(node);
         let links = self.links(node, level);
-        if links.len() == 0 {
-            links.set(selected.iter().map(|c| c.node));
-            return;
-        }
-        let base = self.vector(node);
-        s.pool.clear();
-        s.pool.extend_from_slice(selected);
-        for n in links.iter() {
-            if !selected.iter().any(|c| c.node == n) {
-                s.pool.push(Cand {
-                    dist: self.distance(base, self.vector(n)),
-                    node: n,
-                });
-            }
-        }
-        self.shrink_into(links, s);
+        debug_assert_eq!(
+            links.len(),
+            0,
+            "node {node} was linked to on layer {level} early"
+        );
+        links.set(selected.iter().map(|c| c.node));
     }
 
     /// Adds `new` (at distance `dist`) to `target`'s list at `level`, re-selecting with

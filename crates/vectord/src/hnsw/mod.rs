@@ -13,6 +13,9 @@
 //! - Neighbour lists are arrays of atomics. A writer changes a list only under that node's
 //!   own mutex (one node at a time, never nested, so inserts cannot deadlock); a reader may
 //!   see a list mid-update (old and new ids mixed), which only changes the route it takes.
+//! - An insert chooses its neighbours on every layer first, then publishes bottom-up: its
+//!   own list, then the back-links, layer 0 first. A node is reachable on a layer only once
+//!   its lists there and below are set, so no insert descends into an unlinked node.
 //! - The entry point is one atomic word; an insert that raises the top level holds the
 //!   entry mutex for its whole duration (as hnswlib does).
 //! - Nodes are never mutated or removed in place: an upsert adds a new node and tombstones

@@ -29,6 +29,8 @@ pub(crate) struct Scratch {
     /// Neighbour selection's input and output.
     pub(crate) pool: Vec<Cand>,
     pub(crate) selected: Vec<Cand>,
+    /// An insert's chosen neighbours, per layer, until they are published.
+    pub(crate) chosen: Vec<Vec<Cand>>,
 }
 
 /// Runs `f` with a scratch from the pool.
