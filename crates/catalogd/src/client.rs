@@ -86,7 +86,7 @@ impl CatalogClient {
         if response.status().is_success() {
             return Ok(response);
         }
-        Err(decode_error(response, name).await)
+        Err(decode_error(response, &self.base, name).await)
     }
 
     async fn json<T: DeserializeOwned>(
@@ -103,13 +103,14 @@ impl CatalogClient {
     }
 }
 
-async fn decode_error(response: reqwest::Response, name: &str) -> CatalogError {
+async fn decode_error(response: reqwest::Response, base: &str, name: &str) -> CatalogError {
     let status = response.status();
     let body = response.bytes().await.unwrap_or_default();
     let Ok(ErrorBody { error }) = serde_json::from_slice::<ErrorBody>(&body) else {
         let text = String::from_utf8_lossy(&body);
         let message = format!("catalogd answered {status}: {text}");
         return match status {
+            StatusCode::UNAUTHORIZED => storaged::client::refused_key(base, &message).into(),
             s if s.is_server_error() => StoreError::Unavailable(message).into(),
             _ => StoreError::Internal(message).into(),
         };
@@ -126,6 +127,7 @@ async fn decode_error(response: reqwest::Response, name: &str) -> CatalogError {
             reason: message,
         },
         "dataset_not_found" => CatalogError::NotFound { name },
+        "unauthorized" => storaged::client::refused_key(base, &message).into(),
         "dataset_exists" => CatalogError::Exists { name },
         "schema_mismatch" => CatalogError::SchemaMismatch { name, differences },
         "concurrent_update" => CatalogError::ConcurrentUpdate(message),

@@ -17,6 +17,10 @@ struct Server {
 }
 
 async fn start() -> Server {
+    start_with_key(None).await
+}
+
+async fn start_with_key(key: Option<&str>) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(ObjectStoreBackend::local(dir.path()).unwrap());
     // The data files the commits below name: a commit's files must exist.
@@ -34,7 +38,7 @@ async fn start() -> Server {
             .unwrap();
     }
     let catalog = Arc::new(StoreCatalog::new(store, 10));
-    let router = common::server::service_router(catalogd::http::router(catalog), None);
+    let router = common::server::service_router(catalogd::http::router(catalog), key);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
@@ -58,6 +62,24 @@ fn commit_body(name: &str, mode: &str, columns: &[(&str, &str)]) -> Value {
         "schema": {"fields": fields},
         "files": [{"key": format!("datasets/{name}/v1/part-0.parquet"), "rows": 5, "bytes": 512}],
     })
+}
+
+/// A client with another key than the server's is told the keys differ, not given an
+/// internal error.
+#[tokio::test]
+async fn a_client_with_the_wrong_api_key_is_told_the_keys_differ() {
+    use catalogd::{Catalog, CatalogClient, CatalogError};
+    let s = start_with_key(Some("right")).await;
+    let client = CatalogClient::new(&s.base).with_api_key(Some("wrong"));
+    match client.list().await {
+        Err(CatalogError::Store(storaged::StoreError::Unavailable(message))) => assert!(
+            message.contains(&s.base) && message.contains("refused this process's API key"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let client = CatalogClient::new(&s.base).with_api_key(Some("right"));
+    assert_eq!(client.list().await.unwrap().len(), 0);
 }
 
 #[tokio::test]

@@ -94,7 +94,7 @@ impl StoreClient {
         if response.status().is_success() {
             return Ok(response);
         }
-        Err(decode_error(response, key).await)
+        Err(decode_error(response, &self.base, key).await)
     }
 
     fn unavailable(&self, e: reqwest::Error) -> StoreError {
@@ -102,7 +102,7 @@ impl StoreClient {
     }
 }
 
-async fn decode_error(response: reqwest::Response, key: &str) -> StoreError {
+async fn decode_error(response: reqwest::Response, base: &str, key: &str) -> StoreError {
     let status = response.status();
     let body = response.bytes().await.unwrap_or_default();
     let Ok(ErrorBody { error }) = serde_json::from_slice::<ErrorBody>(&body) else {
@@ -111,6 +111,8 @@ async fn decode_error(response: reqwest::Response, key: &str) -> StoreError {
             StatusCode::NOT_FOUND => StoreError::NotFound {
                 key: key.to_string(),
             },
+            // A HEAD's answer has no body to say more.
+            StatusCode::UNAUTHORIZED => refused_key(base, "401 Unauthorized"),
             s if s.is_server_error() => {
                 StoreError::Unavailable(format!("storaged answered {s}: {text}"))
             }
@@ -130,8 +132,18 @@ async fn decode_error(response: reqwest::Response, key: &str) -> StoreError {
         "store_unavailable" | "service_unavailable" => StoreError::Unavailable(error.message),
         "bad_request" => StoreError::BadRequest(error.message),
         "conflict" => StoreError::Conflict(error.message),
+        "unauthorized" => refused_key(base, &error.message),
         _ => StoreError::Internal(error.message),
     }
+}
+
+/// A 401 from a service this process calls: the two were given different keys. Not the
+/// caller's fault, and nothing a retry mends: unavailable, with the cure.
+pub fn refused_key(base: &str, message: &str) -> StoreError {
+    StoreError::Unavailable(format!(
+        "{base} refused this process's API key ({message}); every process of a deployment \
+         needs the same key ([gateway] api_key or LAKEHOUSE_API_KEY)"
+    ))
 }
 
 fn header_meta(key: &ObjectKey, headers: &header::HeaderMap) -> Result<ObjectMeta, StoreError> {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use storaged::http::StorageApi;
-use storaged::{ObjectStoreBackend, Store};
+use storaged::{ObjectStoreBackend, Store, StoreError};
 
 struct Server {
     addr: std::net::SocketAddr,
@@ -17,11 +17,20 @@ async fn serve(
     max_object_bytes: u64,
     dir: Option<tempfile::TempDir>,
 ) -> Server {
+    serve_with_key(store, max_object_bytes, dir, None).await
+}
+
+async fn serve_with_key(
+    store: Arc<dyn Store>,
+    max_object_bytes: u64,
+    dir: Option<tempfile::TempDir>,
+    key: Option<&str>,
+) -> Server {
     let api = StorageApi {
         store,
         max_object_bytes,
     };
-    let router = common::server::service_router(storaged::http::router(api), None);
+    let router = common::server::service_router(storaged::http::router(api), key);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -44,6 +53,34 @@ async fn get_raw(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
         format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
     )
     .await
+}
+
+/// A client with another key than the server's gets an error that says so and how to
+/// mend it, not an internal error; with the right key it works.
+#[tokio::test]
+async fn a_client_with_the_wrong_api_key_is_told_the_keys_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(ObjectStoreBackend::local(dir.path()).unwrap());
+    let server = serve_with_key(store, 1 << 20, Some(dir), Some("right")).await;
+    let base = format!("http://{}", server.addr);
+    let key = storaged::ObjectKey::parse("a/b").unwrap();
+    for given in [Some("wrong"), None] {
+        let client = storaged::StoreClient::new(&base).with_api_key(given);
+        let Err(StoreError::Unavailable(message)) = client.head(&key).await else {
+            panic!("{given:?}: not Unavailable");
+        };
+        assert!(
+            message.contains(&base)
+                && message.contains("refused this process's API key")
+                && message.contains("LAKEHOUSE_API_KEY"),
+            "{message}"
+        );
+    }
+    let client = storaged::StoreClient::new(&base).with_api_key(Some("right"));
+    assert!(matches!(
+        client.head(&key).await,
+        Err(StoreError::NotFound { .. })
+    ));
 }
 
 #[tokio::test]
