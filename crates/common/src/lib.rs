@@ -1,5 +1,5 @@
 //! What every service shares: the API key check ([`auth`]), configuration ([`config`]), the JSON error body
-//! ([`error`]), the naming rule of datasets and indexes ([`name`]), serving a router with
+//! ([`error`]), huge-page hints for large buffers ([`mem`]), the naming rule of datasets and indexes ([`name`]), serving a router with
 //! graceful shutdown ([`server`]), and logs and Prometheus metrics ([`telemetry`]).
 //!
 //! Nothing here knows about a particular service; a service crate depends on `common`, never
@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod mem;
 pub mod name;
 pub mod server;
 pub mod telemetry;

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use ingestd::csv::sniff::CsvOptions;
 use ingestd::{Format, IngestError, IngestOutcome, IngestRequest, Ingestor};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use storaged::{KeyPrefix, ObjectKey, ObjectStoreBackend, Store, StoreExt};
+use storaged::{KeyPrefix, ObjectKey, ObjectStoreBackend, Store};
 
 struct Env {
     _dir: tempfile::TempDir,

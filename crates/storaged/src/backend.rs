@@ -33,7 +33,7 @@ use common::config::S3Config;
 use crate::error::StoreError;
 use crate::key::{KeyPrefix, ObjectKey};
 use crate::local;
-use crate::store::{ByteStream, GetObject, ObjectMeta, PutMode, Store};
+use crate::store::{self, ByteStream, GetObject, ObjectMeta, PutMode, Store};
 
 /// Size of one multipart part on S3 (S3's minimum is 5 MiB), and the largest body sent as
 /// a single PUT.
@@ -511,6 +511,42 @@ impl Store for ObjectStoreBackend {
             }
         };
         Ok(GetObject { meta, body })
+    }
+
+    /// Local: a small file is read inline (as [`ObjectStoreBackend::get`] does), a larger
+    /// one straight into its buffer by one blocking read, rather than streamed in chunks
+    /// and copied again (a 576 MiB snapshot: 0.24–0.30 s → 0.13–0.15 s, huge pages
+    /// permitting).
+    async fn get_bytes(&self, key: &ObjectKey) -> Result<Bytes, StoreError> {
+        self.check_local_key(key)?;
+        let Flavour::Local { fs, .. } = &self.flavour else {
+            return store::collect_whole(self.get(key).await?).await;
+        };
+        let dest = fs
+            .path_to_filesystem(&key.to_path())
+            .map_err(|e| self.map_err(key.as_str(), e))?;
+        let failed =
+            |e: &dyn std::fmt::Display| StoreError::Internal(format!("reading {key}: {e}"));
+        let opened = local::open_for_read(&dest, INLINE_READ).map_err(|e| failed(&e))?;
+        let Some((meta, opened)) = opened else {
+            return Err(StoreError::NotFound {
+                key: key.to_string(),
+            });
+        };
+        match opened {
+            local::Opened::Whole(bytes) => Ok(bytes),
+            local::Opened::File(mut file) => {
+                let mut buf = store::whole_buffer(meta.size, key.as_str())?;
+                let read = tokio::task::spawn_blocking(move || {
+                    std::io::Read::read_to_end(&mut file, &mut buf).map(|_| buf)
+                });
+                let buf = read
+                    .await
+                    .map_err(|e| failed(&e))?
+                    .map_err(|e| failed(&e))?;
+                Ok(buf.into())
+            }
+        }
     }
 
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {

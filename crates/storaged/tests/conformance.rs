@@ -123,6 +123,8 @@ async fn multi_chunk_body_and_large_object(store: &dyn Store) {
         hasher.update(chunk.unwrap());
     }
     assert_eq!(hasher.finalize().to_vec(), Sha256::digest(&bytes).to_vec());
+    // Whole, through the one-buffer path (many chunks into a buffer sized up front).
+    assert!(read_all(store, &k).await == bytes, "get_bytes of 20 MiB");
 }
 
 async fn head_reports_size_and_etag(store: &dyn Store) {
@@ -145,6 +147,10 @@ async fn missing_is_typed_not_found(store: &dyn Store) {
     ));
     assert!(matches!(
         store.head(&k).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.get_bytes(&k).await,
         Err(StoreError::NotFound { .. })
     ));
 }

@@ -12,13 +12,15 @@
 //! Items are added through the public path (`validate_items`, then `Index::upsert` in
 //! batches, which inserts on the build pool: one thread per core). Queries run one at a
 //! time on this thread through `Index::search`; QPS is the best of three passes. Load is
-//! `std::fs::read` of the snapshot + `lhv1::decode` + `Decoded::into_index`, best of three,
-//! next to the `std::fs::read` alone (the file was just written: page cache warm). Progress
-//! goes to stderr, the result (JSON) to stdout.
+//! the server's path — the snapshot read whole from a local store (`Store::get_bytes`),
+//! `lhv1::decode`, `Decoded::into_index` — best of three, next to a plain `std::fs::read`
+//! of the file (just written: page cache warm). Progress goes to stderr, the result
+//! (JSON) to stdout.
 
 use std::time::Instant;
 
 use serde_json::json;
+use storaged::{ObjectKey, ObjectStoreBackend, Store};
 use vectord::format::lhv1::{self, IndexMeta};
 use vectord::validate::{validate_items, validate_query};
 use vectord::{Index, IndexParams, Metric, RawItem, RawVector, SearchRequest};
@@ -214,12 +216,28 @@ fn time_load(index_file: &str) -> (f64, f64, Index) {
         read_s = read_s.min(started.elapsed().as_secs_f64());
         drop(bytes);
     }
+    // The server's path: the snapshot as an object of a local store, read whole.
+    let path = std::path::Path::new(index_file);
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let store = ObjectStoreBackend::local(dir.unwrap_or(std::path::Path::new(".")))
+        .expect("open the snapshot's directory as a local store");
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("INDEX_FILE names a file");
+    let key = ObjectKey::parse(name).expect("the file name as an object key");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a tokio runtime");
     let mut load_s = f64::MAX;
     let mut loaded = None;
     for _ in 0..3 {
         drop(loaded.take());
         let started = Instant::now();
-        let index = lhv1::decode(&read(index_file))
+        let bytes = runtime
+            .block_on(store.get_bytes(&key))
+            .expect("read the snapshot");
+        let index = lhv1::decode(&bytes)
             .expect("decode the snapshot")
             .into_index(42);
         load_s = load_s.min(started.elapsed().as_secs_f64());

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
-use storaged::{KeyPrefix, ObjectKey, PutMode, Store, StoreError, StoreExt};
+use storaged::{KeyPrefix, ObjectKey, PutMode, Store, StoreError};
 
 use crate::error::VectorError;
 use crate::format::lhv1::{self, IndexMeta};

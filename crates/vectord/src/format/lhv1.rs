@@ -30,7 +30,7 @@ use super::bytes::{Put, Reader};
 use super::frame::{self, BodyDigest};
 use std::sync::Arc;
 
-use crate::hnsw::{DELETED, Graph, IdMap, LIVE, MAX_LEVEL, MAX_NODES, Metadata};
+use crate::hnsw::{DELETED, Graph, IdMap, LIVE, MAX_LEVEL, MAX_NODES, Metadata, Repeated};
 use crate::params::{IndexParams, MAX_METADATA_BYTES};
 use crate::validate::check_id;
 
@@ -331,8 +331,9 @@ struct Records {
 /// slots of `graph`.
 fn read_records(graph: &Graph, r: &mut Reader<'_>, n: u32) -> Result<Records, FormatError> {
     let params = *graph.params();
-    let mut ids = IdMap::default();
-    ids.reserve(n as usize);
+    let mut ids = IdMap::with_capacity(n as usize);
+    // Live ids with their hashes, mapped once all are read (see `IdMap::extend_new`).
+    let mut live: Vec<(u64, Arc<str>, u32)> = Vec::with_capacity(n as usize);
     let mut levels: Vec<u8> = Vec::with_capacity(n as usize);
     let mut starts: Vec<usize> = Vec::with_capacity(n as usize);
     let mut list = Vec::with_capacity(params.m0());
@@ -364,14 +365,10 @@ fn read_records(graph: &Graph, r: &mut Reader<'_>, n: u32) -> Result<Records, Fo
             _ => {}
         }
         let metadata = read_metadata(r, node, state)?;
+        let hash = ids.hash(id);
         let id: Arc<str> = id.into();
-        if state == LIVE
-            && let Some(first) = ids.insert(id.clone(), node)
-        {
-            return Err(r.error_at(
-                id_at,
-                format!("node {node} repeats the live id {id:?} of node {first}"),
-            ));
+        if state == LIVE {
+            live.push((hash, id.clone(), node));
         }
         graph.load_node(node, state, level, id, metadata.map(Into::into));
         for layer in 0..=level {
@@ -395,6 +392,14 @@ fn read_records(graph: &Graph, r: &mut Reader<'_>, n: u32) -> Result<Records, Fo
         }
         levels.push(level);
     }
+    ids.extend_new(live).map_err(|Repeated { first, again }| {
+        let id = graph.info(again).map(|i| i.id.clone()).unwrap_or_default();
+        // The id follows the record's state, level and id length.
+        r.error_at(
+            starts[again as usize] + 4,
+            format!("node {again} repeats the live id {id:?} of node {first}"),
+        )
+    })?;
     Ok(Records {
         ids,
         levels,

@@ -27,6 +27,7 @@
 //! `LIVE`, `DELETED`. The id map (`ids`) names exactly the live nodes.
 
 mod compact;
+mod ids;
 mod insert;
 pub(crate) mod scratch;
 mod search;
@@ -41,12 +42,8 @@ use crate::distance::Kernel;
 use crate::params::IndexParams;
 use slab::{BoxSlab, Slab};
 
+pub(crate) use ids::{IdMap, Repeated};
 pub(crate) use search::Cand;
-
-/// Live ids to their nodes. foldhash rather than SipHash: a million-item load inserts a
-/// million ids, and every upsert and delete looks ids up (foldhash seeds itself per
-/// process, so ids cannot be chosen to collide).
-pub(crate) type IdMap = foldhash::HashMap<Arc<str>, u32>;
 
 /// An item's metadata: a JSON object.
 pub type Metadata = serde_json::Map<String, serde_json::Value>;
@@ -213,7 +210,7 @@ impl Graph {
 
     /// The live node holding `id`.
     pub(crate) fn lookup(&self, id: &str) -> Option<u32> {
-        self.ids.read().get(id).copied()
+        self.ids.read().get(id)
     }
 
     /// Bytes of memory held by the graph's storage (the id map excluded).

@@ -16,6 +16,8 @@ use std::ptr::NonNull;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, AtomicU32};
 
+use common::mem::HUGE_PAGE;
+
 const FIRST_BITS: u32 = 6;
 /// Enough segments to address every `u32` slot.
 pub(crate) const SEGMENTS: usize = 33 - FIRST_BITS as usize;
@@ -82,7 +84,6 @@ struct Segment<T> {
 
 /// Segments from this size on are huge-page aligned and advised.
 const HUGE: usize = 4 << 20;
-const HUGE_PAGE: usize = 2 << 20;
 
 // SAFETY: a segment owns its elements like a Box<[T]>; T is Send + Sync (Slot's bound).
 unsafe impl<T: Slot> Send for Segment<T> {}
@@ -123,7 +124,7 @@ impl<T: Slot> Segment<T> {
         // SAFETY: skip < align, and the allocation has `align` bytes to spare.
         let ptr = unsafe { base.add(skip) }.cast::<T>();
         if size >= HUGE {
-            advise_huge(ptr.as_ptr().cast(), size);
+            common::mem::advise_huge_pages(ptr.as_ptr().cast(), size);
         }
         if !T::ZEROED {
             for i in 0..len {
@@ -143,20 +144,6 @@ impl<T: Slot> Segment<T> {
         // SAFETY: `len` initialised elements live at `ptr` until drop.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
-}
-
-/// Asks the kernel to back `[ptr, ptr + size)` with huge pages (a hint: nothing happens
-/// where transparent huge pages are off, or off Linux).
-fn advise_huge(ptr: *mut u8, size: usize) {
-    #[cfg(target_os = "linux")]
-    {
-        let whole = size / HUGE_PAGE * HUGE_PAGE;
-        // SAFETY: the range lies inside one live allocation of this process; MADV_HUGEPAGE
-        // changes no contents, only how the pages are backed.
-        let _ = unsafe { libc::madvise(ptr.cast(), whole, libc::MADV_HUGEPAGE) };
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (ptr, size);
 }
 
 impl<T> Drop for Segment<T> {
