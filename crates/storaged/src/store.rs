@@ -82,7 +82,7 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// A GET's body in one buffer (see [`Store::get_bytes`]).
-pub async fn collect_whole(object: GetObject) -> Result<Bytes, StoreError> {
+pub(crate) async fn collect_whole(object: GetObject) -> Result<Bytes, StoreError> {
     let GetObject { meta, mut body } = object;
     let Some(first) = body.try_next().await? else {
         return Ok(Bytes::new());
