@@ -12,6 +12,11 @@ as vectord's (crates/vectord/examples/ann_bench.rs), one engine per process.
   (faiss searches with max(efSearch, k)); `write_index` / `read_index`. For cosine it gets
   unit vectors and METRIC_INNER_PRODUCT (normalised outside the timing).
 QPS is the best of three passes over all queries; load is the best of three.
+
+After the load, every fifth base vector (positions 2, 7, 12, ...) is deleted and the sweep
+repeated, one pass per ef, against the exact neighbours left: hnswlib `mark_deleted` (the
+deleted keep routing searches, as vectord's tombstones do). faiss's HNSW cannot remove
+vectors, so it has no such phase.
 """
 import gc
 import json
@@ -88,6 +93,10 @@ class Hnswlib:
         self.index = self.mod.Index(space=self.space, dim=self.dim)
         self.index.load_index(path, max_elements=self.n)
 
+    def delete(self, labels):
+        for label in labels.tolist():
+            self.index.mark_deleted(label)
+
 
 class Faiss:
     def __init__(self, dim, metric, m, efc):
@@ -136,7 +145,8 @@ def main(argv):
     dim = meta["dim"]
     base = np.fromfile(f"{d}/base.f32", dtype="<f4").reshape(-1, dim)
     queries = np.fromfile(f"{d}/query.f32", dtype="<f4").reshape(-1, dim)
-    truth = np.fromfile(f"{d}/gt.i32", dtype="<i4").reshape(-1, GT_WIDTH)[:, :K]
+    gt = np.fromfile(f"{d}/gt.i32", dtype="<i4").reshape(-1, GT_WIDTH)
+    truth = gt[:, :K]
     engine = (Hnswlib if engine_name == "hnswlib" else Faiss)(dim, metric, m, efc)
     print(f"{engine_name} {engine.version}: {len(base)} base, {len(queries)} queries, dim {dim}, "
           f"{metric}, M {m}, ef_construction {efc}, build threads {BUILD_THREADS}",
@@ -199,6 +209,28 @@ def main(argv):
           f"recall@{K} at ef {check_ef}: {recall_before:.4f} before, {recall_after:.4f} after",
           file=sys.stderr, flush=True)
 
+    # --- delete a fifth (as ann_bench.rs) -----------------------------------------------------
+    after_delete = None
+    if hasattr(engine, "delete"):
+        gone = np.arange(2, len(base), 5)
+        truth_left = np.array([row[row % 5 != 2][:K] for row in gt])
+        assert truth_left.shape == (len(queries), K), f"{K} left of {GT_WIDTH}"
+        t0 = time.perf_counter()
+        engine.delete(gone)
+        delete_s = time.perf_counter() - t0
+        deleted_sweep = []
+        for ef in efs:
+            t0 = time.perf_counter()
+            labels = engine.search(prepared, ef)
+            qps = len(queries) / (time.perf_counter() - t0)
+            r = recall(labels, truth_left)
+            print(f"deleted: ef {ef:>5}  recall@{K} {r:.4f}  QPS {qps:>8.0f}", file=sys.stderr,
+                  flush=True)
+            deleted_sweep.append({"ef": ef, "recall": r, "qps": qps})
+        print(f"deleted {len(gone)} items in {delete_s:.2f} s", file=sys.stderr, flush=True)
+        after_delete = {"deleted": len(gone), "delete_s": delete_s, "sweep": deleted_sweep,
+                        "compact_s": None, "compacted_sweep": None}
+
     print(json.dumps({
         "engine": engine_name, "version": engine.version,
         "n": len(base), "nq": len(queries), "dim": dim, "metric": metric, "k": K,
@@ -210,6 +242,7 @@ def main(argv):
         "save_s": save_s, "file_bytes": file_bytes,
         "read_s": read_s, "load_s": load_s,
         "check_ef": check_ef, "recall_before_save": recall_before, "recall_after_load": recall_after,
+        "after_delete": after_delete,
     }))
 
 

@@ -84,6 +84,7 @@ def dataset_section(name, results):
         f"{results[e]['recall_before_save']:.4f} / {results[e]['recall_after_load']:.4f}" for e in cols)
         + " | | |")
     out.append("")
+    out += delete_section(results, cols, first["check_ef"])
     out.append("<details><summary>ef sweep (recall@10 / QPS, best of 3 passes)</summary>")
     out.append("")
     out.append("| ef | " + " | ".join(cols) + " |")
@@ -99,6 +100,53 @@ def dataset_section(name, results):
     out.append("</details>")
     out.append("")
     return out, goals(results)
+
+
+def delete_section(results, cols, check_ef):
+    """After every fifth vector is deleted: vectord with its tombstones and after compaction,
+    hnswlib with mark_deleted; recall against the exact neighbours left."""
+    variants = []
+    for e in cols:
+        d = results[e].get("after_delete")
+        if not d:
+            continue
+        variants.append((f"{e} (tombstones)" if e == "vectord" else f"{e} (mark_deleted)",
+                         d["sweep"], d["delete_s"], results[e]))
+        if d.get("compacted_sweep"):
+            variants.append((f"{e} (compacted)", d["compacted_sweep"], d["compact_s"], results[e]))
+    if not variants:
+        return []
+    first = variants[0][3]["after_delete"]
+    out = [f"After deleting every fifth vector ({first['deleted']:,} items; one pass per ef; "
+           f"recall against the exact neighbours left):", "",
+           "| measure | " + " | ".join(v[0] for v in variants) + " |",
+           "| --- |" + " --- |" * len(variants)]
+    out.append("| delete (compaction), s | " + " | ".join(fmt(v[2], 2) for v in variants) + " |")
+
+    def at(sweep, ef):
+        return next((p for p in sweep if p["ef"] == ef), None)
+
+    out.append(f"| recall at ef {check_ef}: before deleting → after | " + " | ".join(
+        f"{at(v[3]['sweep'], check_ef)['recall']:.4f} → {at(v[1], check_ef)['recall']:.4f}"
+        for v in variants) + " |")
+    for t in TARGETS:
+        cells = []
+        for v in variants:
+            got = at_recall(v[1], t)
+            cells.append(f"{fmt(got[0])} (ef {got[1]})" if got else "not reached")
+        out.append(f"| QPS at recall {t:.2f} (interpolated; smallest ef reaching it) | "
+                   + " | ".join(cells) + " |")
+    out.append("")
+    out.append("<details><summary>ef sweep after deleting (recall@10 / QPS, one pass)</summary>")
+    out.append("")
+    out.append("| ef | " + " | ".join(v[0] for v in variants) + " |")
+    out.append("| --- |" + " --- |" * len(variants))
+    for p in first["sweep"]:
+        out.append(f"| {p['ef']} | " + " | ".join(
+            f"{at(v[1], p['ef'])['recall']:.4f} / {fmt(at(v[1], p['ef'])['qps'])}" for v in variants)
+            + " |")
+    out += ["", "</details>", ""]
+    return out
 
 
 def goals(results):

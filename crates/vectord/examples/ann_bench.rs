@@ -14,15 +14,17 @@
 //! time on this thread through `Index::search`; QPS is the best of three passes. Load is
 //! the server's path — the snapshot read whole from a local store (`Store::get_bytes`),
 //! `lhv1::decode`, `Decoded::into_index` — best of three, next to a plain `std::fs::read`
-//! of the file (just written: page cache warm). Progress goes to stderr, the result
-//! (JSON) to stdout.
+//! of the file (just written: page cache warm). Then every fifth item is deleted and the
+//! sweep repeated (one pass per ef) with the tombstones in place and after compaction,
+//! against the exact neighbours left. Progress goes to stderr, the result (JSON) to stdout.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
 use storaged::{ObjectKey, ObjectStoreBackend, Store};
 use vectord::format::lhv1::{self, IndexMeta};
-use vectord::validate::{validate_items, validate_query};
+use vectord::validate::{Query, validate_items, validate_query};
 use vectord::{Index, IndexParams, Metric, RawItem, RawVector, SearchRequest};
 
 const K: usize = 10;
@@ -114,19 +116,9 @@ fn main() {
     // --- ef sweep ---------------------------------------------------------------------------
     let mut sweep = Vec::new();
     for &ef in &efs {
-        let prepared: Vec<_> = queries
-            .chunks_exact(dim)
-            .map(|q| {
-                let request = SearchRequest {
-                    vector: RawVector::new(q.to_vec()),
-                    k: K,
-                    ef: Some(ef),
-                    filter: None,
-                };
-                validate_query(&params, request).expect("valid query")
-            })
-            .collect();
-        let (qps, recall) = best_of_three(
+        let prepared = prepare(&params, &queries, ef);
+        let (qps, recall) = best_of(
+            3,
             nq,
             || prepared.iter().map(|q| index.search(q)).collect(),
             &truth,
@@ -150,18 +142,7 @@ fn main() {
     let file_bytes = file.len();
     drop(file);
     let check_ef = efs[efs.len() / 2];
-    let check_query: Vec<_> = queries
-        .chunks_exact(dim)
-        .map(|q| {
-            let request = SearchRequest {
-                vector: RawVector::new(q.to_vec()),
-                k: K,
-                ef: Some(check_ef),
-                filter: None,
-            };
-            validate_query(&params, request).expect("valid query")
-        })
-        .collect();
+    let check_query = prepare(&params, &queries, check_ef);
     let recall_before = recall_of(
         &check_query
             .iter()
@@ -188,6 +169,54 @@ fn main() {
         file_bytes >> 20
     );
 
+    // --- delete a fifth -----------------------------------------------------------------------
+    // Every fifth base vector (positions 2, 7, 12, …) is deleted in one call, and the sweep
+    // repeated (one pass per ef) with the tombstones in place, then after compaction. The
+    // truth is each query's exact list without the deleted positions (gt.i32 holds 100
+    // neighbours: about 80 are left, so the first K are exact).
+    let gone = |position: i32| position % 5 == 2;
+    let ids: Vec<Arc<str>> = (0..n as i32)
+        .filter(|&p| gone(p))
+        .map(|p| Arc::from(p.to_string()))
+        .collect();
+    let truth_left: Vec<Vec<i32>> = gt
+        .chunks_exact(GT_WIDTH)
+        .map(|row| row.iter().copied().filter(|&p| !gone(p)).take(K).collect())
+        .collect();
+    assert!(
+        truth_left.iter().all(|t| t.len() == K),
+        "{K} left of {GT_WIDTH}"
+    );
+    let truth_left: Vec<&[i32]> = truth_left.iter().map(Vec::as_slice).collect();
+    let started = Instant::now();
+    assert_eq!(loaded.delete(&ids), ids.len());
+    let delete_s = started.elapsed().as_secs_f64();
+    assert!(loaded.needs_compaction());
+    let sweep_deleted = |label: &str| -> Vec<serde_json::Value> {
+        efs.iter()
+            .map(|&ef| {
+                let prepared = prepare(&params, &queries, ef);
+                let (qps, recall) = best_of(
+                    1,
+                    nq,
+                    || prepared.iter().map(|q| loaded.search(q)).collect(),
+                    &truth_left,
+                );
+                eprintln!("{label}: ef {ef:>5}  recall@{K} {recall:.4}  QPS {qps:>8.0}");
+                json!({"ef": ef, "recall": recall, "qps": qps})
+            })
+            .collect()
+    };
+    let with_tombstones = sweep_deleted("tombstones");
+    let started = Instant::now();
+    loaded.compact().expect("compaction");
+    let compact_s = started.elapsed().as_secs_f64();
+    let compacted = sweep_deleted("compacted");
+    eprintln!(
+        "deleted {} items in {delete_s:.2} s; compaction {compact_s:.1} s",
+        ids.len()
+    );
+
     let result = json!({
         "engine": "vectord",
         "version": format!("{} ({} kernels)", env!("CARGO_PKG_VERSION"), vectord::distance::kernel_name()),
@@ -202,6 +231,10 @@ fn main() {
         "save_s": save_s, "file_bytes": file_bytes,
         "read_s": read_s, "load_s": load_s,
         "check_ef": check_ef, "recall_before_save": recall_before, "recall_after_load": recall_after,
+        "after_delete": {
+            "deleted": ids.len(), "delete_s": delete_s, "sweep": with_tombstones,
+            "compact_s": compact_s, "compacted_sweep": compacted,
+        },
     });
     println!("{result}");
 }
@@ -246,15 +279,32 @@ fn time_load(index_file: &str) -> (f64, f64, Index) {
     (read_s, load_s, loaded.expect("three loads"))
 }
 
-/// QPS of the fastest of three passes, and the recall of the last.
-fn best_of_three(
+/// Every query of `queries` (row-major) prepared for a search for `K` at `ef`.
+fn prepare(params: &IndexParams, queries: &[f32], ef: usize) -> Vec<Query> {
+    queries
+        .chunks_exact(params.dim)
+        .map(|q| {
+            let request = SearchRequest {
+                vector: RawVector::new(q.to_vec()),
+                k: K,
+                ef: Some(ef),
+                filter: None,
+            };
+            validate_query(params, request).expect("valid query")
+        })
+        .collect()
+}
+
+/// QPS of the fastest of `passes` passes, and the recall of the last.
+fn best_of(
+    passes: usize,
     nq: usize,
     run: impl Fn() -> Vec<Vec<vectord::Hit>>,
     truth: &[&[i32]],
 ) -> (f64, f64) {
     let mut took = f64::MAX;
     let mut recall = 0.0;
-    for _ in 0..3 {
+    for _ in 0..passes {
         let started = Instant::now();
         let results = run();
         took = took.min(started.elapsed().as_secs_f64());
