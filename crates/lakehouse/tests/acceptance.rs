@@ -13,7 +13,7 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use test_support::{Lakehouse, Launch, S3Server, free_port};
+use test_support::{Lakehouse, Launch, S3Server, SplitLayout};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_lakehouse"))
@@ -94,50 +94,16 @@ impl Deployment {
             Shape::Split => {
                 let s3 = S3Server::start();
                 let bucket = s3.bucket("acceptance").await;
-                let ports: Vec<u16> = (0..7).map(|_| free_port()).collect();
-                let [gw, st, ca, ing, qd, vd, pg] = ports[..] else {
-                    unreachable!()
-                };
-                let url = |p: u16| format!("http://127.0.0.1:{p}");
-                let config = format!(
-                    "{storage}\n[gateway]\nbind = \"127.0.0.1:{gw}\"\nstoraged_url = \"{}\"\n\
-                     catalogd_url = \"{}\"\ningestd_url = \"{}\"\nqueryd_url = \"{}\"\n\
-                     vectord_url = \"{}\"\n\n[storaged]\nbind = \"127.0.0.1:{st}\"\n\n\
-                     [catalogd]\nbind = \"127.0.0.1:{ca}\"\n\n[ingestd]\nbind = \"127.0.0.1:{ing}\"\n\
-                     catalogd_url = \"{}\"\n\n[queryd]\nbind = \"127.0.0.1:{qd}\"\n\
-                     pg_bind = \"127.0.0.1:{pg}\"\ncatalogd_url = \"{}\"\n\n\
-                     [vectord]\nbind = \"127.0.0.1:{vd}\"\n",
-                    url(st),
-                    url(ca),
-                    url(ing),
-                    url(qd),
-                    url(vd),
-                    url(ca),
-                    url(ca),
-                    storage = s3.config_toml(&bucket),
-                );
+                let layout = SplitLayout::new();
                 let file = dir.path().join("lakehouse.toml");
+                let config = layout.config(&s3.config_toml(&bucket), &[]);
                 std::fs::write(&file, config).unwrap();
-                let launch = |role: &str, port: u16| Launch {
-                    args: vec![
-                        "serve".into(),
-                        "--config".into(),
-                        file.display().to_string(),
-                        "--services".into(),
-                        role.into(),
-                    ],
-                    env: env.clone(),
-                    health_url: Some(url(port)),
-                };
-                let launches = vec![
-                    ("storaged", launch("storaged", st)),
-                    ("catalogd", launch("catalogd", ca)),
-                    ("ingestd", launch("ingestd", ing)),
-                    ("queryd", launch("queryd", qd)),
-                    ("vectord", launch("vectord", vd)),
-                    ("gateway", launch("gateway", gw)),
-                ];
-                (Some(s3), launches, url(gw), pg)
+                let launches = SplitLayout::ROLES
+                    .into_iter()
+                    .map(|role| (role, layout.launch(role, &file, &env)))
+                    .collect();
+                let gateway = SplitLayout::url(layout.gateway);
+                (Some(s3), launches, gateway, layout.pg)
             }
         };
         let mut processes = Vec::new();

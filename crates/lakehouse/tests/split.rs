@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use test_support::{Lakehouse, Launch, S3Server, free_port, post_csv};
+use test_support::{Lakehouse, S3Server, SplitLayout, free_port, post_csv};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_lakehouse"))
@@ -13,6 +13,7 @@ fn bin() -> &'static Path {
 struct Split {
     _s3: Option<S3Server>,
     _dir: tempfile::TempDir,
+    layout: SplitLayout,
     storaged: Lakehouse,
     catalogd: Lakehouse,
     ingestd: Lakehouse,
@@ -47,44 +48,25 @@ async fn start_split_with(s3: bool, api_key: Option<&str>) -> Split {
         );
         (None, toml)
     };
-    let (storaged_port, catalogd_port, ingestd_port, gateway_port) =
-        (free_port(), free_port(), free_port(), free_port());
-    let (queryd_port, pg_port, vectord_port) = (free_port(), free_port(), free_port());
-    let key = api_key.map_or(String::new(), |k| format!("api_key = {k:?}\n"));
-    let config = format!(
-        "{storage}\n[storaged]\nbind = \"127.0.0.1:{storaged_port}\"\n\n[catalogd]\nbind = \"127.0.0.1:{catalogd_port}\"\n\
-         storaged_url = \"http://127.0.0.1:{storaged_port}\"\nkeep_versions = 2\n\n\
-         [ingestd]\nbind = \"127.0.0.1:{ingestd_port}\"\nstoraged_url = \"http://127.0.0.1:{storaged_port}\"\n\
-         catalogd_url = \"http://127.0.0.1:{catalogd_port}\"\n\n[gateway]\nbind = \"127.0.0.1:{gateway_port}\"\n\
-         storaged_url = \"http://127.0.0.1:{storaged_port}\"\ncatalogd_url = \"http://127.0.0.1:{catalogd_port}\"\n\
-         ingestd_url = \"http://127.0.0.1:{ingestd_port}\"\nqueryd_url = \"http://127.0.0.1:{queryd_port}\"\n\
-         vectord_url = \"http://127.0.0.1:{vectord_port}\"\n{key}\n\
-         [queryd]\nbind = \"127.0.0.1:{queryd_port}\"\npg_bind = \"127.0.0.1:{pg_port}\"\n\
-         catalogd_url = \"http://127.0.0.1:{catalogd_port}\"\n\n\
-         [vectord]\nbind = \"127.0.0.1:{vectord_port}\"\nstoraged_url = \"http://127.0.0.1:{storaged_port}\"\n"
-    );
+    let layout = SplitLayout::new();
+    let key = api_key.map(|k| format!("api_key = {k:?}"));
+    let mut extra = vec![("catalogd", "keep_versions = 2")];
+    extra.extend(key.as_deref().map(|line| ("gateway", line)));
     let file = dir.path().join("lakehouse.toml");
-    std::fs::write(&file, config).unwrap();
-    let launch = |role: &str, port: u16| Launch {
-        args: vec![
-            "serve".into(),
-            "--config".into(),
-            file.display().to_string(),
-            "--services".into(),
-            role.into(),
-        ],
-        env: vec![],
-        health_url: Some(format!("http://127.0.0.1:{port}")),
+    std::fs::write(&file, layout.config(&storage, &extra)).unwrap();
+    let mut running = Vec::new();
+    for role in SplitLayout::ROLES {
+        running.push(Lakehouse::start(bin(), layout.launch(role, &file, &[])).await);
+    }
+    let Ok([storaged, catalogd, ingestd, queryd, vectord, gateway]) =
+        <[Lakehouse; 6]>::try_from(running)
+    else {
+        unreachable!("one process per role")
     };
-    let storaged = Lakehouse::start(bin(), launch("storaged", storaged_port)).await;
-    let catalogd = Lakehouse::start(bin(), launch("catalogd", catalogd_port)).await;
-    let ingestd = Lakehouse::start(bin(), launch("ingestd", ingestd_port)).await;
-    let queryd = Lakehouse::start(bin(), launch("queryd", queryd_port)).await;
-    let vectord = Lakehouse::start(bin(), launch("vectord", vectord_port)).await;
-    let gateway = Lakehouse::start(bin(), launch("gateway", gateway_port)).await;
     Split {
         _s3: s3,
         _dir: dir,
+        layout,
         storaged,
         catalogd,
         ingestd,
@@ -490,17 +472,7 @@ async fn vectors_in_split(s3: bool) {
         "{e}"
     );
     let config = split._dir.path().join("lakehouse.toml");
-    let launch = Launch {
-        args: vec![
-            "serve".into(),
-            "--config".into(),
-            config.display().to_string(),
-            "--services".into(),
-            "vectord".into(),
-        ],
-        env: vec![],
-        health_url: Some(split.vectord.url.clone()),
-    };
+    let launch = split.layout.launch("vectord", &config, &[]);
     split.vectord = Lakehouse::start(bin(), launch).await;
     let (_, listed) = send(http.get(format!("{gw}/v1/vectors"))).await;
     assert_eq!(

@@ -210,6 +210,132 @@ impl Launch {
     }
 }
 
+/// A split deployment on fresh ports: its `lakehouse.toml` and the launch of each of its
+/// six roles, one process each.
+#[derive(Clone, Copy, Debug)]
+pub struct SplitLayout {
+    pub storaged: u16,
+    pub catalogd: u16,
+    pub ingestd: u16,
+    pub queryd: u16,
+    /// queryd's PostgreSQL port.
+    pub pg: u16,
+    pub vectord: u16,
+    pub gateway: u16,
+}
+
+impl SplitLayout {
+    /// The roles in the order they start: the stores first, the gateway last.
+    pub const ROLES: [&'static str; 6] = [
+        "storaged", "catalogd", "ingestd", "queryd", "vectord", "gateway",
+    ];
+
+    pub fn new() -> SplitLayout {
+        SplitLayout {
+            storaged: free_port(),
+            catalogd: free_port(),
+            ingestd: free_port(),
+            queryd: free_port(),
+            pg: free_port(),
+            vectord: free_port(),
+            gateway: free_port(),
+        }
+    }
+
+    /// The base URL of the service on `port`.
+    pub fn url(port: u16) -> String {
+        format!("http://127.0.0.1:{port}")
+    }
+
+    /// The HTTP port of `role`, one of [`SplitLayout::ROLES`].
+    pub fn port(&self, role: &str) -> u16 {
+        match role {
+            "storaged" => self.storaged,
+            "catalogd" => self.catalogd,
+            "ingestd" => self.ingestd,
+            "queryd" => self.queryd,
+            "vectord" => self.vectord,
+            "gateway" => self.gateway,
+            other => panic!("no role {other:?} in a split deployment"),
+        }
+    }
+
+    /// `lakehouse.toml`: `storage` (its `[storage]` section), every role's bind and the URLs
+    /// of the services it calls (catalogd, ingestd and vectord use storaged's when the data
+    /// is in a local directory, which only storaged opens; on S3 they open the bucket).
+    /// `extra` adds lines to sections: `("catalogd", "keep_versions = 2")`.
+    pub fn config(&self, storage: &str, extra: &[(&str, &str)]) -> String {
+        let url = SplitLayout::url;
+        let bind = |port: u16| format!("bind = \"127.0.0.1:{port}\"");
+        let storaged_url = format!("storaged_url = \"{}\"", url(self.storaged));
+        let catalogd_url = format!("catalogd_url = \"{}\"", url(self.catalogd));
+        let mut sections: Vec<(&str, Vec<String>)> = vec![
+            ("storaged", vec![bind(self.storaged)]),
+            ("catalogd", vec![bind(self.catalogd), storaged_url.clone()]),
+            (
+                "ingestd",
+                vec![
+                    bind(self.ingestd),
+                    storaged_url.clone(),
+                    catalogd_url.clone(),
+                ],
+            ),
+            (
+                "queryd",
+                vec![
+                    bind(self.queryd),
+                    format!("pg_bind = \"127.0.0.1:{}\"", self.pg),
+                    catalogd_url.clone(),
+                ],
+            ),
+            ("vectord", vec![bind(self.vectord), storaged_url.clone()]),
+            (
+                "gateway",
+                vec![
+                    bind(self.gateway),
+                    storaged_url.clone(),
+                    catalogd_url,
+                    format!("ingestd_url = \"{}\"", url(self.ingestd)),
+                    format!("queryd_url = \"{}\"", url(self.queryd)),
+                    format!("vectord_url = \"{}\"", url(self.vectord)),
+                ],
+            ),
+        ];
+        for (section, line) in extra {
+            let Some((_, lines)) = sections.iter_mut().find(|(name, _)| name == section) else {
+                panic!("no section [{section}] in a split deployment's config");
+            };
+            lines.push(line.to_string());
+        }
+        let mut text = format!("{}\n", storage.trim_end());
+        for (name, lines) in sections {
+            text += &format!("\n[{name}]\n{}\n", lines.join("\n"));
+        }
+        text
+    }
+
+    /// How to start `role` reading the config file `file`, with `env`.
+    pub fn launch(&self, role: &str, file: &Path, env: &[(String, String)]) -> Launch {
+        Launch {
+            args: vec![
+                "serve".into(),
+                "--config".into(),
+                file.display().to_string(),
+                "--services".into(),
+                role.into(),
+            ],
+            env: env.to_vec(),
+            health_url: Some(SplitLayout::url(self.port(role))),
+        }
+    }
+}
+
+impl Default for SplitLayout {
+    fn default() -> Self {
+        SplitLayout::new()
+    }
+}
+
 impl Lakehouse {
     /// Starts `bin` and waits (at most 60 s) until `/health` answers 200.
     pub async fn start(bin: &Path, launch: Launch) -> Lakehouse {
@@ -432,4 +558,57 @@ pub fn error_of(body: &serde_json::Value) -> (&str, &str) {
         body["error"]["code"].as_str().unwrap_or_default(),
         body["error"]["message"].as_str().unwrap_or_default(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use common::config::{Config, Overrides};
+
+    use super::SplitLayout;
+
+    /// The split config is what the binary's loader reads: every key known, every URL the
+    /// layout's.
+    #[test]
+    fn the_split_config_loads_with_every_role_wired_to_its_peers() {
+        let layout = SplitLayout::new();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lakehouse.toml");
+        let storage = format!(
+            "[storage]\nbackend = \"local\"\ndata_dir = {:?}\n",
+            dir.path().join("data").display().to_string()
+        );
+        let extra = [
+            ("gateway", "api_key = \"k\""),
+            ("catalogd", "keep_versions = 2"),
+        ];
+        std::fs::write(&file, layout.config(&storage, &extra)).unwrap();
+        let (config, report) = Config::load(Some(&file), &|_| None, &Overrides::default())
+            .unwrap_or_else(|e| panic!("{}", e.0));
+        assert_eq!(report.warnings, Vec::<String>::new());
+        let url = SplitLayout::url;
+        let g = &config.gateway;
+        assert_eq!(g.bind.port(), layout.gateway);
+        assert_eq!(g.api_key.as_deref(), Some("k"));
+        assert_eq!(
+            [
+                &g.storaged_url,
+                &g.catalogd_url,
+                &g.ingestd_url,
+                &g.queryd_url,
+                &g.vectord_url
+            ],
+            [
+                &url(layout.storaged),
+                &url(layout.catalogd),
+                &url(layout.ingestd),
+                &url(layout.queryd),
+                &url(layout.vectord),
+            ]
+        );
+        assert_eq!(config.storaged.bind.port(), layout.storaged);
+        assert_eq!(config.catalogd.keep_versions, 2);
+        assert_eq!(config.ingestd.catalogd_url, url(layout.catalogd));
+        assert_eq!(config.queryd.bind.port(), layout.queryd);
+        assert_eq!(config.vectord.storaged_url, url(layout.storaged));
+    }
 }
