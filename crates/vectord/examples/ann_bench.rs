@@ -114,18 +114,7 @@ fn main() {
     );
 
     // --- ef sweep ---------------------------------------------------------------------------
-    let mut sweep = Vec::new();
-    for &ef in &efs {
-        let prepared = prepare(&params, &queries, ef);
-        let (qps, recall) = best_of(
-            3,
-            nq,
-            || prepared.iter().map(|q| index.search(q)).collect(),
-            &truth,
-        );
-        eprintln!("ef {ef:>5}  recall@{K} {recall:.4}  QPS {qps:>8.0}");
-        sweep.push(json!({"ef": ef, "recall": recall, "qps": qps}));
-    }
+    let swept = sweep(&index, &params, &queries, &efs, 3, &truth, "");
     let peak_rss = proc_status_kib("VmHWM");
 
     // --- save, read, load -------------------------------------------------------------------
@@ -192,26 +181,13 @@ fn main() {
     assert_eq!(loaded.delete(&ids), ids.len());
     let delete_s = started.elapsed().as_secs_f64();
     assert!(loaded.needs_compaction());
-    let sweep_deleted = |label: &str| -> Vec<serde_json::Value> {
-        efs.iter()
-            .map(|&ef| {
-                let prepared = prepare(&params, &queries, ef);
-                let (qps, recall) = best_of(
-                    1,
-                    nq,
-                    || prepared.iter().map(|q| loaded.search(q)).collect(),
-                    &truth_left,
-                );
-                eprintln!("{label}: ef {ef:>5}  recall@{K} {recall:.4}  QPS {qps:>8.0}");
-                json!({"ef": ef, "recall": recall, "qps": qps})
-            })
-            .collect()
-    };
-    let with_tombstones = sweep_deleted("tombstones");
+    let sweep_deleted =
+        |label: &str| sweep(&loaded, &params, &queries, &efs, 1, &truth_left, label);
+    let with_tombstones = sweep_deleted("tombstones: ");
     let started = Instant::now();
     loaded.compact().expect("compaction");
     let compact_s = started.elapsed().as_secs_f64();
-    let compacted = sweep_deleted("compacted");
+    let compacted = sweep_deleted("compacted: ");
     eprintln!(
         "deleted {} items in {delete_s:.2} s; compaction {compact_s:.1} s",
         ids.len()
@@ -224,7 +200,7 @@ fn main() {
         "m": params.m, "ef_construction": params.ef_construction,
         "build_threads": build_threads(),
         "build_s": build_s, "build_cpu_s": build_cpu_s, "validate_s": validating,
-        "sweep": sweep,
+        "sweep": swept,
         "index_rss_bytes": index_rss * 1024,
         "own_estimate_bytes": loaded.memory_bytes(),
         "peak_rss_bytes": peak_rss * 1024,
@@ -291,6 +267,33 @@ fn prepare(params: &IndexParams, queries: &[f32], ef: usize) -> Vec<Query> {
                 filter: None,
             };
             validate_query(params, request).expect("valid query")
+        })
+        .collect()
+}
+
+/// Recall@K and QPS (the best of `passes` passes over all queries) at each ef, as JSON;
+/// progress to stderr, each line after `label`.
+fn sweep(
+    index: &Index,
+    params: &IndexParams,
+    queries: &[f32],
+    efs: &[usize],
+    passes: usize,
+    truth: &[&[i32]],
+    label: &str,
+) -> Vec<serde_json::Value> {
+    let nq = queries.len() / params.dim;
+    efs.iter()
+        .map(|&ef| {
+            let prepared = prepare(params, queries, ef);
+            let (qps, recall) = best_of(
+                passes,
+                nq,
+                || prepared.iter().map(|q| index.search(q)).collect(),
+                truth,
+            );
+            eprintln!("{label}ef {ef:>5}  recall@{K} {recall:.4}  QPS {qps:>8.0}");
+            json!({"ef": ef, "recall": recall, "qps": qps})
         })
         .collect()
 }
