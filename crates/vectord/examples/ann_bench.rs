@@ -105,11 +105,13 @@ fn main() {
         validating += t.elapsed().as_secs_f64();
         index.upsert(&items).expect("room");
     }
+    // What the server's maintainer does once the adds pause.
+    let linked = index.connect();
     let build_s = started.elapsed().as_secs_f64();
     let build_cpu_s = cpu_seconds() - cpu0;
     let index_rss = proc_status_kib("VmRSS").saturating_sub(rss_before);
     eprintln!(
-        "build {build_s:.2} s ({build_cpu_s:.1} CPU-s), index RSS {} MiB",
+        "build {build_s:.2} s ({build_cpu_s:.1} CPU-s), index RSS {} MiB, {linked} cut-off nodes linked",
         index_rss >> 10
     );
 

@@ -63,7 +63,8 @@ pub(crate) struct SaverState {
     pub(crate) failures: u32,
 }
 
-/// Log records written since the stored snapshot.
+/// Log records written since the stored snapshot, and when the last write (logged or
+/// not) was applied.
 pub(crate) struct LogState {
     pub(crate) entries: u64,
     pub(crate) bytes: u64,
@@ -144,12 +145,14 @@ impl Handle {
         let this = self.clone();
         let count =
             tokio::task::spawn_blocking(move || persist::apply(&this.index, &record)).await??;
-        if store.is_some() {
+        {
             // Counted before the writer lock is released, so a snapshot that covers this
             // record also accounts for it.
             let mut log = self.log.lock();
-            log.entries += 1;
-            log.bytes += logged_bytes;
+            if store.is_some() {
+                log.entries += 1;
+                log.bytes += logged_bytes;
+            }
             log.last_write = Instant::now();
         }
         drop(writer);

@@ -10,7 +10,14 @@
 //! short step under the id map's lock, so a search sees either none or (nearly at once)
 //! all of a batch, never a half-linked item.
 //!
-//! A search returns `min(k, matching live items)` results, nearest first: when the graph
+//! Inserts can leave a few nodes that no search reaches (see [`crate::hnsw`]'s `connect`):
+//! after a batch the graph is walked and they are linked — at once when the walk costs
+//! little next to the batch (the graph holds at most [`CONNECT_INLINE_PER_ITEM`] nodes per
+//! item of it), otherwise by [`Index::connect`], which the maintainer calls once writes
+//! pause. A graph read from a file is walked the same way; a compacted one comes linked.
+//!
+//! A search returns `min(k, matching live items)` results, nearest first. When `ef` is at
+//! least the node count it scans exactly. When the graph
 //! search comes back short (a very selective filter, or nodes cut off by deletes) it falls
 //! back to an exact scan. A filtered search first estimates the filter's selectivity on
 //! a sample of nodes: below [`EXACT_BELOW`] expected matches it scans exactly; otherwise it
@@ -18,7 +25,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
@@ -39,6 +46,10 @@ pub const EXACT_BELOW: usize = 2_000;
 const SELECTIVITY_SAMPLE: u32 = 1_000;
 /// Compaction is due once tombstones reach this fraction of the nodes.
 pub const COMPACT_FRACTION: f64 = 0.10;
+/// A batch's cut-off nodes are linked at once while the graph holds at most this many
+/// nodes per item of the batch: the walk (about 0.2 µs a node) then costs at most ~2 % of
+/// inserting the batch (about 100 µs an item at 200k × 128 on two cores).
+pub const CONNECT_INLINE_PER_ITEM: usize = 8;
 
 /// One search result.
 #[derive(Clone, Debug, Serialize)]
@@ -54,6 +65,8 @@ pub struct Index {
     graph: RwLock<Arc<Graph>>,
     write: Mutex<()>,
     seed: AtomicU64,
+    /// Writes since the graph was last walked for cut-off nodes.
+    unconnected: AtomicBool,
 }
 
 impl Index {
@@ -61,12 +74,15 @@ impl Index {
         Index::from_graph(Graph::new(params, seed), seed)
     }
 
+    /// `graph` is walked for cut-off nodes by the next [`Index::connect`].
     pub(crate) fn from_graph(graph: Graph, seed: u64) -> Index {
+        let graph_len = graph.len();
         Index {
             params: *graph.params(),
             graph: RwLock::new(Arc::new(graph)),
             write: Mutex::new(()),
             seed: AtomicU64::new(seed),
+            unconnected: AtomicBool::new(graph_len > 0),
         }
     }
 
@@ -125,7 +141,28 @@ impl Index {
         });
         let nodes: Vec<u32> = nodes.into_iter().flatten().collect();
         graph.commit(&nodes);
+        if graph.len() as usize <= CONNECT_INLINE_PER_ITEM * items.len() {
+            graph.connect();
+        } else {
+            self.unconnected.store(true, Ordering::Release);
+        }
         Ok(graph.live())
+    }
+
+    /// Whether writes since the last walk may have cut nodes off.
+    pub fn needs_connect(&self) -> bool {
+        self.unconnected.load(Ordering::Acquire)
+    }
+
+    /// Walks the graph and links the nodes no search reaches (see the module doc); returns
+    /// how many it linked. Writes wait meanwhile (about 40 ms at 200k nodes), searches do
+    /// not.
+    pub fn connect(&self) -> usize {
+        let _write = self.write.lock();
+        if !self.unconnected.swap(false, Ordering::AcqRel) {
+            return 0;
+        }
+        self.graph().connect()
     }
 
     /// Removes the items of `ids` that exist; returns how many did.
@@ -151,6 +188,8 @@ impl Index {
             .compacted(seed)
             .map_err(|e| VectorError::Internal(format!("compaction failed: {e:?}")))?;
         *self.graph.write() = Arc::new(fresh);
+        // The compacted graph comes linked; no write ran meanwhile.
+        self.unconnected.store(false, Ordering::Release);
         Ok(())
     }
 
@@ -197,6 +236,12 @@ const DIRECT_DEDUP_MAX: usize = 32;
 
 fn search_live(graph: &Graph, q: &Query) -> Vec<Cand> {
     let accept = |n: u32| graph.state(n) == LIVE;
+    if q.ef >= graph.len() as usize {
+        // The beam would visit every node it can reach anyway; a scan visits them all, in
+        // memory order, so a small index answers exactly (a concurrently built graph can
+        // leave a node with no link leading to it).
+        return graph.exact(&q.vector, q.k, &accept);
+    }
     let found = with_scratch(|s| graph.knn(&q.vector, q.k, q.ef, &accept, usize::MAX, s));
     if found.hits.len() < q.k && found.hits.len() < graph.live() {
         return graph.exact(&q.vector, q.k, &accept);

@@ -232,3 +232,66 @@ fn each_id_is_returned_once_and_at_its_nearest() {
         }
     }
 }
+
+/// A node no link leads to (a concurrent build can leave one) is missed by the graph
+/// search, but a search whose `ef` covers every node scans and finds it.
+#[test]
+fn a_search_with_ef_over_the_node_count_is_exact() {
+    let data = clustered(300, 8, 4, 5);
+    let index = loaded(&data, Metric::L2, |_| json!({}));
+    let graph = index.graph();
+    let entry = graph.entry().unwrap().0;
+    let i = (0..data.len())
+        .find(|i| graph.lookup(&format!("item-{i}")) != Some(entry))
+        .unwrap();
+    let cut = graph.lookup(&format!("item-{i}")).unwrap();
+    for node in (0..graph.len()).filter(|&n| n != cut) {
+        for level in 0..=graph.level(node) {
+            let links = graph.links(node, level);
+            let kept: Vec<u32> = links.iter().filter(|&n| n != cut).collect();
+            links.set(kept.into_iter());
+        }
+    }
+    let search = |ef: usize| {
+        let request = SearchRequest {
+            vector: RawVector::new(data[i].clone()),
+            k: 1,
+            ef: Some(ef),
+            filter: None,
+        };
+        index.search(&validate_query(index.params(), request).unwrap())[0]
+            .id
+            .to_string()
+    };
+    let wanted = format!("item-{i}");
+    assert_ne!(search(299), wanted, "unreachable through the graph");
+    assert_eq!(search(300), wanted);
+    assert_eq!(search(10_000), wanted);
+}
+
+/// A batch large next to the graph is walked for cut-off nodes at once; a small batch on a
+/// large graph leaves the walk to `connect` (the maintainer's), which runs it once.
+#[test]
+fn batches_are_walked_at_once_or_by_connect() {
+    let data = clustered(1_100, 8, 4, 3);
+    let index = loaded(&data[..1_000], Metric::L2, |_| json!({}));
+    assert!(!index.needs_connect(), "a first load is walked at once");
+    let more = items(&data[1_000..], |_| json!({}))
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut item)| {
+            item.id = format!("more-{i}");
+            item
+        })
+        .collect();
+    let more = validate_items(index.params(), more).unwrap();
+    assert_eq!(index.upsert(&more).unwrap(), 1_100);
+    assert!(
+        index.needs_connect(),
+        "100 items on 1,000 nodes wait for connect"
+    );
+    index.connect();
+    assert!(!index.needs_connect());
+    assert_eq!(index.graph().unreachable(), Vec::<u32>::new());
+    assert_eq!(index.connect(), 0, "nothing written since");
+}

@@ -2,6 +2,9 @@
 //!
 //! Each index has one maintainer task, woken after every write. It
 //! - compacts the graph (see [`crate::index`]) once tombstones reach the threshold;
+//! - links the nodes that writes cut off ([`crate::index::Index::connect`]) once the index
+//!   has been idle for [`SavePolicy::idle`] (or before a snapshot), so a bulk load walks
+//!   the graph once;
 //! - writes a snapshot when the log holds records and either the index has been idle for
 //!   [`SavePolicy::idle`] or the log reached [`SavePolicy::max_log_entries`] /
 //!   [`SavePolicy::max_log_bytes`] — but never sooner after the previous snapshot than
@@ -47,7 +50,10 @@ impl Default for SavePolicy {
 /// What the maintainer should do next.
 #[derive(Debug, PartialEq)]
 enum Due {
-    Now,
+    /// Compaction or linking is due, and a snapshot too when `save`.
+    Now {
+        save: bool,
+    },
     In(Duration),
     Nothing,
 }
@@ -65,8 +71,8 @@ async fn run(weak: Weak<Handle>, store: Option<Arc<dyn Store>>, policy: SavePoli
             return;
         }
         match next(&handle, store.is_some(), &policy).await {
-            Due::Now => {
-                if let Err(e) = maintain(&handle, store.as_deref()).await {
+            Due::Now { save } => {
+                if let Err(e) = maintain(&handle, store.as_deref(), save).await {
                     tracing::warn!(index = %handle.name, error = %e, "vector index maintenance failed; will retry");
                     drop(handle);
                     tokio::time::sleep(policy.idle).await;
@@ -84,18 +90,36 @@ async fn run(weak: Weak<Handle>, store: Option<Arc<dyn Store>>, policy: SavePoli
 
 async fn next(handle: &Handle, persisted: bool, policy: &SavePolicy) -> Due {
     if handle.index.needs_compaction() {
-        return Due::Now;
-    }
-    if !persisted {
-        return Due::Nothing;
+        return Due::Now { save: false };
     }
     let (entries, bytes, last_write) = {
         let log = handle.log.lock();
         (log.entries, log.bytes, log.last_write)
     };
-    if entries == 0 {
-        return Due::Nothing;
+    let idle_left = (last_write + policy.idle).saturating_duration_since(Instant::now());
+    let connect = handle.index.needs_connect().then_some(idle_left);
+    let save = if persisted && entries > 0 {
+        Some(save_wait(handle, entries, bytes, idle_left, policy).await)
+    } else {
+        None
+    };
+    match connect.into_iter().chain(save).min() {
+        Some(Duration::ZERO) => Due::Now {
+            save: save == Some(Duration::ZERO),
+        },
+        Some(wait) => Due::In(wait),
+        None => Due::Nothing,
     }
+}
+
+/// How long until a snapshot of `entries` log records (`bytes` long) is due.
+async fn save_wait(
+    handle: &Handle,
+    entries: u64,
+    bytes: u64,
+    idle_left: Duration,
+    policy: &SavePolicy,
+) -> Duration {
     let saver = handle.saver.lock().await;
     let now = Instant::now();
     let backoff = policy.idle * 2u32.saturating_pow(saver.failures.min(6));
@@ -109,18 +133,16 @@ async fn next(handle: &Handle, persisted: bool, policy: &SavePolicy) -> Due {
         (end + pause).saturating_duration_since(now)
     });
     let full = entries >= policy.max_log_entries || bytes >= policy.max_log_bytes;
-    let idle_left = if full {
-        Duration::ZERO
-    } else {
-        (last_write + policy.idle).saturating_duration_since(now)
-    };
-    match cooldown.max(idle_left) {
-        Duration::ZERO => Due::Now,
-        wait => Due::In(wait),
-    }
+    cooldown.max(if full { Duration::ZERO } else { idle_left })
 }
 
-async fn maintain(handle: &Arc<Handle>, store: Option<&dyn Store>) -> Result<(), VectorError> {
+/// Compacts and links the index when due, then writes a snapshot when `save` is or after
+/// compacting.
+async fn maintain(
+    handle: &Arc<Handle>,
+    store: Option<&dyn Store>,
+    save: bool,
+) -> Result<(), VectorError> {
     let mut compacted = false;
     if handle.index.needs_compaction() {
         let index = handle.index.clone();
@@ -129,7 +151,15 @@ async fn maintain(handle: &Arc<Handle>, store: Option<&dyn Store>) -> Result<(),
         tracing::info!(index = %handle.name, took = ?started.elapsed(), "compacted vector index");
         compacted = true;
     }
-    if let Some(store) = store {
+    if handle.index.needs_connect() {
+        let index = handle.index.clone();
+        let started = Instant::now();
+        let linked = tokio::task::spawn_blocking(move || index.connect()).await?;
+        tracing::debug!(index = %handle.name, linked, took = ?started.elapsed(), "walked vector index for cut-off nodes");
+    }
+    if let Some(store) = store
+        && (save || compacted)
+    {
         // After a compaction the stored file still holds the tombstones: rewrite it.
         snapshot(handle, store, compacted).await?;
     }
@@ -193,6 +223,58 @@ pub(crate) async fn snapshot(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Writes that leave the graph unwalked are walked by the maintainer once they pause,
+    /// for an index with no store too.
+    #[tokio::test]
+    async fn the_maintainer_walks_the_graph_once_writes_pause() {
+        use crate::format::lhv1::IndexMeta;
+        use crate::format::wal::Record;
+        use crate::index::Index;
+        use crate::validate::{RawItem, RawVector, validate_items};
+
+        let params = crate::IndexParams::new(4, crate::Metric::L2, 8, 50).unwrap();
+        let items = |from: usize, to: usize| {
+            let raw = (from..to)
+                .map(|i| RawItem {
+                    id: format!("v{i}"),
+                    vector: RawVector::new(vec![i as f32, (i % 7) as f32, 1.0, 0.0]),
+                    metadata: None,
+                })
+                .collect();
+            validate_items(&params, raw).unwrap()
+        };
+        let index = Arc::new(Index::new(params, 1));
+        index.upsert(&items(0, 500)).unwrap();
+        let meta = IndexMeta {
+            name: "walked".into(),
+            params,
+            created_at: chrono::Utc::now(),
+            incarnation: "test".into(),
+        };
+        let name: crate::name::IndexName = "walked".parse().unwrap();
+        let handle = Arc::new(Handle::new(name, meta, index.clone(), 0, 1, 0));
+        let policy = SavePolicy {
+            idle: Duration::from_millis(50),
+            ..SavePolicy::default()
+        };
+        spawn(&handle, None, policy);
+        let write = handle.clone().write(None, Record::Upsert(items(500, 510)));
+        assert_eq!(write.await.unwrap(), 510);
+        assert!(
+            index.needs_connect(),
+            "10 items on 500 nodes wait for the maintainer"
+        );
+        let started = Instant::now();
+        while index.needs_connect() && started.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!index.needs_connect(), "walked within 10 s");
+        assert!(
+            started.elapsed() >= Duration::from_millis(30),
+            "not before the pause"
+        );
+    }
 
     #[test]
     fn the_default_policy_coalesces() {

@@ -6,7 +6,8 @@
 //! live nodes reachable through its tombstoned ones (two hops through tombstones at most),
 //! and the heuristic picks the list from them, so the routes the tombstones provided are
 //! kept by live nodes. The entry point stays unless it is a tombstone; then the live node
-//! of the highest level takes over.
+//! of the highest level takes over. Finally the copy is walked and the nodes the repairs
+//! cut off are linked ([`Graph::connect`]).
 
 use std::sync::Arc;
 
@@ -58,6 +59,8 @@ impl Graph {
         if let Some((node, level)) = self.new_entry(&map) {
             fresh.set_entry_raw(map[node as usize], level);
         }
+        // Repaired lists may leave a node no list leads to.
+        fresh.connect();
         Ok(fresh)
     }
 

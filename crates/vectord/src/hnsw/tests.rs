@@ -203,6 +203,11 @@ fn recall_holds_after_deleting_a_fifth_with_tombstones_and_after_compaction() {
     }
     let (entry, top) = compacted.entry().unwrap();
     assert_eq!(compacted.level(entry), top);
+    assert_eq!(
+        compacted.unreachable(),
+        Vec::<u32>::new(),
+        "compaction walks"
+    );
     let after = mean_recall(&compacted, &data, &queries, 10, 64, |i| !deleted(i));
     assert!(after >= 0.9, "recall@10 after compaction {after}");
 }
@@ -251,4 +256,45 @@ fn concurrent_inserts_find_every_node_by_its_own_vector() {
         }
     }
     assert!(missed.is_empty(), "(build, node) not found: {missed:?}");
+}
+
+/// Nodes no list leads to — here three near ones, cut off on every layer — are found by
+/// the walk and each linked from its nearest reached node; no other node is cut off on the
+/// way, and a search for any node's own vector finds it.
+#[test]
+fn the_walk_links_cut_off_nodes_back() {
+    let data = clustered(600, 8, 4, 11);
+    let graph = build(&data, params(8, Metric::L2));
+    assert_eq!(graph.unreachable(), Vec::<u32>::new(), "a fresh build");
+    let (entry, _) = graph.entry().unwrap();
+    let accept = live(&graph);
+    let first = (0..graph.len()).find(|&n| n != entry).unwrap();
+    let mut island: Vec<u32> = graph
+        .exact(graph.vector(first), 4, &|n| n != entry)
+        .iter()
+        .map(|c| c.node)
+        .take(3)
+        .collect();
+    island.sort_unstable();
+    for node in (0..graph.len()).filter(|n| !island.contains(n)) {
+        for level in 0..=graph.level(node) {
+            let links = graph.links(node, level);
+            let kept: Vec<u32> = links.iter().filter(|n| !island.contains(n)).collect();
+            links.set(kept.into_iter());
+        }
+    }
+    let cut = graph.unreachable();
+    assert!(island.iter().all(|n| cut.contains(n)), "{cut:?}");
+    let self_search = |node: u32| {
+        with_scratch(|s| graph.knn(graph.vector(node), 1, 64, &accept, usize::MAX, s)).hits[0]
+    };
+    assert!(island.iter().any(|&n| self_search(n).node != n));
+
+    let linked = graph.connect();
+    assert!(linked >= cut.len(), "{linked} links for {cut:?}: one each");
+    assert_eq!(graph.unreachable(), Vec::<u32>::new());
+    for node in 0..graph.len() {
+        assert_eq!(self_search(node).dist, 0.0, "node {node}");
+    }
+    assert_eq!(graph.connect(), 0, "nothing left to link");
 }
