@@ -228,14 +228,16 @@ fn compaction_replaces_a_deleted_entry_point() {
     assert!(everything);
 }
 
-/// Concurrent inserts must not build a worse graph than serial ones: every node is found
-/// by a search for its own vector. (Publishing links top-down let an insert descend into a
-/// node whose lower lists were still empty and link itself to that node alone; about one
-/// build in eight of these missed a node.)
+/// Concurrent inserts must not build a worse graph than serial ones: a search for a node's
+/// own vector finds it. Publishing links top-down let an insert descend into a node whose
+/// lower lists were still empty and link itself to that node alone; about one build in
+/// eight of these then missed a node. What is left is the heuristic cutting a node off
+/// (see `connect`), 3 builds in 1,000 on a loaded two-core machine: at most two misses in
+/// the 40 builds before the walk, none after it.
 #[test]
 fn concurrent_inserts_find_every_node_by_its_own_vector() {
     let p = IndexParams::new(8, Metric::L2, 8, 64).unwrap();
-    let mut missed = Vec::new();
+    let (mut missed, mut missed_after_walk) = (Vec::new(), Vec::new());
     for seed in 0..40u64 {
         let data = clustered(400, 8, 8, seed);
         let graph = Graph::new(p, seed);
@@ -247,15 +249,22 @@ fn concurrent_inserts_find_every_node_by_its_own_vector() {
             graph.commit(&nodes);
         }
         let accept = live(&graph);
-        for node in 0..graph.len() {
-            let found =
-                with_scratch(|s| graph.knn(graph.vector(node), 1, 64, &accept, usize::MAX, s));
-            if found.hits[0].dist > 0.0 {
-                missed.push((seed, node));
-            }
-        }
+        let misses = || {
+            (0..graph.len()).filter(|&node| {
+                let found =
+                    with_scratch(|s| graph.knn(graph.vector(node), 1, 64, &accept, usize::MAX, s));
+                found.hits[0].dist > 0.0
+            })
+        };
+        missed.extend(misses().map(|node| (seed, node)));
+        graph.connect();
+        missed_after_walk.extend(misses().map(|node| (seed, node)));
     }
-    assert!(missed.is_empty(), "(build, node) not found: {missed:?}");
+    assert!(missed.len() <= 2, "(build, node) not found: {missed:?}");
+    assert!(
+        missed_after_walk.is_empty(),
+        "(build, node) not found after the walk: {missed_after_walk:?}"
+    );
 }
 
 /// Nodes no list leads to — here three near ones, cut off on every layer — are found by
