@@ -106,12 +106,14 @@ fn main() {
         index.upsert(&items).expect("room");
     }
     // What the server's maintainer does once the adds pause.
+    let walk = Instant::now();
     let linked = index.connect();
+    let walk_s = walk.elapsed().as_secs_f64();
     let build_s = started.elapsed().as_secs_f64();
     let build_cpu_s = cpu_seconds() - cpu0;
     let index_rss = proc_status_kib("VmRSS").saturating_sub(rss_before);
     eprintln!(
-        "build {build_s:.2} s ({build_cpu_s:.1} CPU-s), index RSS {} MiB, {linked} cut-off nodes linked",
+        "build {build_s:.2} s ({build_cpu_s:.1} CPU-s), index RSS {} MiB; of it the final walk {walk_s:.2} s, {linked} cut-off nodes linked",
         index_rss >> 10
     );
 
@@ -202,6 +204,7 @@ fn main() {
         "m": params.m, "ef_construction": params.ef_construction,
         "build_threads": build_threads(),
         "build_s": build_s, "build_cpu_s": build_cpu_s, "validate_s": validating,
+        "walk_s": walk_s, "linked": linked,
         "sweep": swept,
         "index_rss_bytes": index_rss * 1024,
         "own_estimate_bytes": loaded.memory_bytes(),

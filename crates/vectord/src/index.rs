@@ -141,10 +141,12 @@ impl Index {
         });
         let nodes: Vec<u32> = nodes.into_iter().flatten().collect();
         graph.commit(&nodes);
-        if graph.len() as usize <= CONNECT_INLINE_PER_ITEM * items.len() {
-            graph.connect();
-        } else {
-            self.unconnected.store(true, Ordering::Release);
+        if !nodes.is_empty() {
+            if graph.len() as usize <= CONNECT_INLINE_PER_ITEM * nodes.len() {
+                graph.connect();
+            } else {
+                self.unconnected.store(true, Ordering::Release);
+            }
         }
         Ok(graph.live())
     }
