@@ -3,8 +3,9 @@
 //! tested here and [`crate::StoreCatalog`] only adds reading, the conditional PUT and retries.
 //!
 //! Rules (docs/api.md): an idempotency key equal to a kept version's makes any commit a
-//! no-op; create refuses an existing dataset; an overwrite whose source SHA-256 equals the
-//! current version's is a no-op; an append needs the current schema (names, order, types)
+//! no-op; create refuses an existing dataset; an overwrite whose source SHA-256 equals that
+//! of a current version made by create or overwrite (so it holds exactly that source) is a
+//! no-op; an append needs the current schema (names, order, types)
 //! and adds its files to the current ones. The new version is `current + 1` (1 for a new
 //! dataset). The manifest keeps the newest `keep_versions` versions, current included.
 
@@ -108,9 +109,12 @@ pub(crate) fn plan(
         (Some(_), CommitMode::Create) => {
             return Err(CatalogError::Exists { name: name.into() });
         }
+        // Only when the current version *is* that source alone: an append's SHA-256 is of
+        // the appended body, while the version holds the earlier rows too.
         (Some(m), CommitMode::Overwrite)
             if commit.source_sha256.is_some()
-                && commit.source_sha256 == m.current.source_sha256 =>
+                && commit.source_sha256 == m.current.source_sha256
+                && m.current.mode != CommitMode::Append =>
         {
             return Ok(Plan::Existing);
         }

@@ -134,3 +134,38 @@ fn appending_a_file_already_in_the_dataset_is_refused() {
         Err(CatalogError::BadCommit(m)) if m.contains("already part of version 1")
     ));
 }
+
+#[test]
+fn an_overwrite_with_the_sha_of_an_append_writes_a_version() {
+    let sha = Some("ab".repeat(32));
+    let mut create = commit(CommitMode::Create, &["a"]);
+    create.source_sha256 = sha.clone();
+    let (m1, _) = write(None, create, 5);
+    // The same body appended: the version's sha is the appended body's, its rows both.
+    let mut append = commit(CommitMode::Append, &["b"]);
+    append.source_sha256 = sha.clone();
+    let (m2, _) = write(Some(&m1), append, 5);
+    assert_eq!(
+        (m2.current.rows, m2.current.source_sha256.clone()),
+        (4, sha.clone())
+    );
+    // Overwriting with that body must leave only its rows: not a no-op.
+    let mut overwrite = commit(CommitMode::Overwrite, &["c"]);
+    overwrite.source_sha256 = sha.clone();
+    let (m3, _) = write(Some(&m2), overwrite.clone(), 5);
+    assert_eq!((m3.current.version, m3.current.rows), (3, 2));
+    assert_eq!(m3.current.files.len(), 1);
+    // Now the current version is that body alone: the same overwrite again is a no-op.
+    let again = checked(overwrite).unwrap();
+    assert!(matches!(
+        plan(Some(&m3), &again, 5, Utc::now()),
+        Ok(Plan::Existing)
+    ));
+    // And so is it right after a create of that body.
+    let mut over_create = commit(CommitMode::Overwrite, &["d"]);
+    over_create.source_sha256 = sha;
+    assert!(matches!(
+        plan(Some(&m1), &checked(over_create).unwrap(), 5, Utc::now()),
+        Ok(Plan::Existing)
+    ));
+}

@@ -213,8 +213,8 @@ pub struct Commit {
 pub enum Committed {
     /// A new version was written; the manifest as it now is.
     Created(Manifest),
-    /// Nothing was written: an overwrite with the current version's source SHA-256, or a
-    /// replayed idempotency key. The manifest as it is; the caller deletes the data files it
+    /// Nothing was written: an overwrite with the source SHA-256 of a current version made
+    /// by create or overwrite, or a replayed idempotency key. The manifest as it is; the caller deletes the data files it
     /// wrote for this commit.
     Existing(Manifest),
 }

@@ -408,6 +408,30 @@ async fn versions_overwrite_append_and_conflicts() {
 }
 
 #[tokio::test]
+async fn an_overwrite_after_an_append_of_the_same_body_replaces_the_rows() {
+    let e = env();
+    let csv = b"a,b\n1,x\n2,y\n";
+    e.csv("ow", CommitMode::Create, csv).await.unwrap();
+    let appended = e.csv("ow", CommitMode::Append, csv).await.unwrap();
+    assert!(appended.created);
+    assert_eq!(appended.manifest.current.rows, 4);
+    // The append's SHA-256 is this body's, but the version holds 4 rows: not a no-op.
+    let over = e.csv("ow", CommitMode::Overwrite, csv).await.unwrap();
+    assert!(over.created, "the overwrite must write a version");
+    let m = over.manifest;
+    assert_eq!((m.current.version, m.current.rows), (3, 2));
+    let now = e.catalog.get(&"ow".parse().unwrap()).await.unwrap();
+    assert_eq!(now.current.rows, 2);
+    let mut rows = e.rows(&now).await;
+    rows.sort();
+    assert_eq!(rows, [vec!["1", "x"], vec!["2", "y"]]);
+    // Now the version is that body alone: the same overwrite again writes nothing.
+    let again = e.csv("ow", CommitMode::Overwrite, csv).await.unwrap();
+    assert!(!again.created);
+    assert_eq!(again.manifest.current.version, 3);
+}
+
+#[tokio::test]
 async fn idempotency_key_answers_the_earlier_result() {
     let e = env();
     let mut r = request("idem", CommitMode::Append, CsvOptions::default());
