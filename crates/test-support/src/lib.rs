@@ -1,6 +1,10 @@
 //! Test helpers shared by every crate's integration tests: free ports, a real S3-compatible
 //! server (moto) on loopback, and the real `lakehouse` binary started on free ports.
 //! Every wait here is bounded; every process started is killed on drop.
+//! [`FaultProxy`] sits between a client and a server to reset or stall their connections.
+
+mod proxy;
+pub use proxy::{FaultMode, FaultProxy};
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
