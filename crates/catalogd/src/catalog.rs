@@ -1,7 +1,8 @@
 //! The [`Catalog`] seam and [`StoreCatalog`], its in-process impl over a [`Store`].
 //!
-//! A dataset is one manifest object, `_catalog/{name}.json`; writing it (one PUT) is the
-//! commit. Data files are written before the commit, and deleted only after a manifest that
+//! A dataset is one manifest object, `_catalog/{name}.json` (or, for a manifest past
+//! [`POINTER_THRESHOLD`], a small pointer there naming a body object, see [`crate::stored`]);
+//! writing it (one conditional PUT) is the commit. Data files are written before the commit, and deleted only after a manifest that
 //! no longer references them was written, so a crash anywhere leaves at worst unreferenced
 //! files (collected by [`sweep_unreferenced`]), never a manifest pointing at nothing.
 //!
@@ -17,13 +18,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use storaged::{KeyPrefix, ObjectKey, PutMode, Store, StoreError, StoreExt};
 
 use crate::commit::{self, Plan};
 use crate::error::CatalogError;
 use crate::manifest::{Commit, Committed, Manifest};
 use crate::name::DatasetName;
+pub use crate::stored::POINTER_THRESHOLD;
+use crate::stored::{self, Current, Pointer, Stored};
 
 pub use crate::sweep::sweep_unreferenced;
 
@@ -70,8 +73,13 @@ pub(crate) fn prefix(text: &str) -> Result<KeyPrefix, CatalogError> {
 pub struct StoreCatalog {
     store: Arc<dyn Store>,
     keep_versions: u32,
+    pointer_threshold: usize,
     locks: NameLocks,
 }
+
+/// What one commit attempt wrote and what to clean up once it stands: the manifest, the data
+/// files that fell out of the keep window, and the manifest body the commit replaced.
+type Attempt = (Manifest, Vec<String>, Option<ObjectKey>);
 
 impl StoreCatalog {
     /// `keep_versions`: versions kept per dataset, the current one included (at least 1).
@@ -79,24 +87,87 @@ impl StoreCatalog {
         StoreCatalog {
             store,
             keep_versions: keep_versions.max(1),
+            pointer_threshold: POINTER_THRESHOLD,
             locks: NameLocks::default(),
         }
     }
 
+    /// Replaces [`POINTER_THRESHOLD`] (tests use a small one to store every manifest as a
+    /// body plus a pointer).
+    pub fn with_pointer_threshold(mut self, bytes: usize) -> StoreCatalog {
+        self.pointer_threshold = bytes;
+        self
+    }
+
     /// The manifest and the etag to make the next PUT conditional on; `None` when missing.
-    async fn read(&self, name: &DatasetName) -> Result<Option<(Manifest, String)>, CatalogError> {
-        let key = manifest_key(name)?;
-        let object = match self.store.get(&key).await {
-            Ok(object) => object,
-            Err(StoreError::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e.into()),
+    async fn read(&self, name: &DatasetName) -> Result<Option<Current>, CatalogError> {
+        stored::read_manifest(&*self.store, name).await
+    }
+
+    /// What the next manifest PUT writes at the manifest key: the manifest itself, or —
+    /// past the threshold — a pointer to a body stored first at a fresh key (returned too).
+    async fn stage(
+        &self,
+        manifest: &Manifest,
+    ) -> Result<(Bytes, Option<(ObjectKey, Bytes)>), CatalogError> {
+        let body = serde_json::to_vec(manifest)
+            .map_err(|e| StoreError::Internal(format!("encoding a manifest: {e}")))?;
+        if body.len() <= self.pointer_threshold {
+            return Ok((body.into(), None));
+        }
+        let body_key = stored::new_body_key(&manifest.name, manifest.current.version)?;
+        let pointer = Pointer {
+            name: manifest.name.clone(),
+            version: manifest.current.version,
+            key: body_key.to_string(),
+            bytes: body.len() as u64,
+            sha256: stored::sha256_hex(&body),
         };
-        let etag = object.meta.etag.clone().ok_or_else(|| {
-            StoreError::Internal(format!("{} gave no etag for {key}", self.store.describe()))
-        })?;
-        let chunks: Vec<Bytes> = object.body.try_collect().await?;
-        let manifest = decode(&key, name, &chunks.concat())?;
-        Ok(Some((manifest, etag)))
+        let pointer = serde_json::to_vec(&pointer)
+            .map_err(|e| StoreError::Internal(format!("encoding a manifest pointer: {e}")))?;
+        // The key is new (random), so a plain PUT: no one else writes it.
+        let body = Bytes::from(body);
+        self.store
+            .put_bytes(&body_key, body.clone(), PutMode::Overwrite)
+            .await?;
+        Ok((pointer.into(), Some((body_key, body))))
+    }
+
+    /// The sweep removes a version-1 body with no pointer once it is older than the lease TTL
+    /// (the pointer of a new dataset is written right after its body, so such a body is the
+    /// remains of a crash); a create stalled longer than that between its two PUTs puts the
+    /// body back — the same bytes at the same key — before answering.
+    async fn restore_if_swept(
+        &self,
+        body_key: &ObjectKey,
+        body: Bytes,
+    ) -> Result<(), CatalogError> {
+        match self.store.head(body_key).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::NotFound { .. }) => {
+                tracing::warn!(key = %body_key, "a manifest body was swept before its pointer landed; writing it again");
+                self.store
+                    .put_bytes(body_key, body, PutMode::Overwrite)
+                    .await?;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// After a conditional PUT that failed its precondition: removes the body we staged —
+    /// unless the pointer names it after all (a retried PUT met its own write, so the
+    /// commit landed; the next attempt sees it).
+    async fn unstage(&self, name: &DatasetName, body: Option<ObjectKey>) {
+        let Some(body) = body else { return };
+        if let Ok(Some((Ok(Stored::Pointer(p)), _))) = stored::read_stored(&*self.store, name).await
+            && p.key == body.as_str()
+        {
+            return;
+        }
+        if let Err(error) = self.store.delete(&body).await {
+            tracing::warn!(key = %body, %error, "could not delete the manifest body of a lost commit");
+        }
     }
 
     /// One attempt: read, plan, conditional PUT. `Ok(None)` when another writer got there
@@ -104,44 +175,63 @@ impl StoreCatalog {
     async fn try_commit(
         &self,
         commit: &Commit,
-        attempted: &mut Option<(Manifest, Vec<String>)>,
-    ) -> Result<Option<(Committed, Vec<String>)>, CatalogError> {
+        attempted: &mut Option<Attempt>,
+    ) -> Result<Option<(Committed, Vec<String>, Option<ObjectKey>)>, CatalogError> {
         let current = self.read(&commit.name).await?;
         // Our previous attempt's PUT may have landed although it reported a failure (the
         // store retried a 5xx and the retry met its own write: 412). Then the manifest is
         // exactly the one we wrote, and this commit succeeded — re-planning would call it
         // a duplicate and the writer would delete files the manifest now lists.
-        if let (Some((mine, garbage)), Some((stored, _))) = (attempted.as_ref(), current.as_ref())
-            && mine == stored
+        if let (Some((mine, garbage, old_body)), Some(stored)) =
+            (attempted.as_ref(), current.as_ref())
+            && mine == &stored.manifest
         {
-            return Ok(Some((Committed::Created(stored.clone()), garbage.clone())));
+            return Ok(Some((
+                Committed::Created(stored.manifest.clone()),
+                garbage.clone(),
+                old_body.clone(),
+            )));
         }
         let plan = commit::plan(
-            current.as_ref().map(|(m, _)| m),
+            current.as_ref().map(|c| &c.manifest),
             commit,
             self.keep_versions,
             Utc::now(),
         )?;
-        let (manifest, garbage) = match (plan, current) {
-            (Plan::Existing, Some((m, _))) => return Ok(Some((Committed::Existing(m), vec![]))),
+        let (manifest, garbage, old_body) = match (plan, current) {
+            (Plan::Existing, Some(c)) => {
+                return Ok(Some((Committed::Existing(c.manifest), vec![], None)));
+            }
             (Plan::Existing, None) => {
                 return Err(StoreError::Internal("no-op commit without a manifest".into()).into());
             }
             (Plan::Write { manifest, garbage }, current) => {
                 self.check_files_exist(commit).await?;
-                let mode = current.map_or(PutMode::Create, |(_, etag)| PutMode::IfMatch(etag));
-                let body = serde_json::to_vec(&manifest)
-                    .map_err(|e| StoreError::Internal(format!("encoding a manifest: {e}")))?;
+                let (mode, old_body) = match current {
+                    Some(c) => (PutMode::IfMatch(c.etag), c.body),
+                    None => (PutMode::Create, None),
+                };
                 let key = manifest_key(&commit.name)?;
-                *attempted = Some(((*manifest).clone(), garbage.clone()));
-                match self.store.put_bytes(&key, body.into(), mode).await {
-                    Ok(_) => (*manifest, garbage),
-                    Err(StoreError::PreconditionFailed(_)) => return Ok(None),
+                let created = mode == PutMode::Create;
+                let (bytes, body) = self.stage(&manifest).await?;
+                *attempted = Some(((*manifest).clone(), garbage.clone(), old_body.clone()));
+                match self.store.put_bytes(&key, bytes, mode).await {
+                    Ok(_) => {
+                        if created && let Some((body_key, body)) = body {
+                            self.restore_if_swept(&body_key, body).await?;
+                        }
+                        (*manifest, garbage, old_body)
+                    }
+                    Err(StoreError::PreconditionFailed(_)) => {
+                        self.unstage(&commit.name, body.map(|(k, _)| k)).await;
+                        return Ok(None);
+                    }
+                    // The PUT may have landed: the body stays (the sweep removes it if not).
                     Err(e) => return Err(e.into()),
                 }
             }
         };
-        Ok(Some((Committed::Created(manifest), garbage)))
+        Ok(Some((Committed::Created(manifest), garbage, old_body)))
     }
 
     /// Every file the commit adds must be in the store: a dataset deleted (or a file swept)
@@ -183,7 +273,7 @@ impl StoreCatalog {
                 Err(e) => Err(e.to_string()),
             };
             if let Err(error) = result {
-                tracing::warn!(key = %text, %error, "could not delete a data file {why}");
+                tracing::warn!(key = %text, %error, "could not delete an object {why}");
             }
         });
         deletes.buffer_unordered(PARALLEL_IO).collect::<()>().await;
@@ -234,6 +324,11 @@ impl Catalog for StoreCatalog {
                     .key
                     .strip_prefix(CATALOG_PREFIX)?
                     .strip_suffix(".json")?;
+                // `_catalog/{name}/…` are manifest bodies, not datasets (and a name never
+                // holds a '/').
+                if stem.contains('/') {
+                    return None;
+                }
                 stem.parse().ok()
             })
             .collect();
@@ -244,7 +339,7 @@ impl Catalog for StoreCatalog {
         let mut out = Vec::new();
         for (result, name) in results {
             match result {
-                Ok(Some((manifest, _))) => out.push(manifest),
+                Ok(Some(current)) => out.push(current.manifest),
                 // Deleted since the listing.
                 Ok(None) => {}
                 Err(e @ CatalogError::Corrupt { .. }) => {
@@ -259,7 +354,7 @@ impl Catalog for StoreCatalog {
 
     async fn get(&self, name: &DatasetName) -> Result<Manifest, CatalogError> {
         match self.read(name).await? {
-            Some((manifest, _)) => Ok(manifest),
+            Some(current) => Ok(current.manifest),
             None => Err(CatalogError::NotFound {
                 name: name.to_string(),
             }),
@@ -272,7 +367,15 @@ impl Catalog for StoreCatalog {
         let _held = lock.lock().await;
         let mut attempted = None;
         for attempt in 1..=MAX_TRIES {
-            if let Some((committed, garbage)) = self.try_commit(&commit, &mut attempted).await? {
+            if let Some((committed, garbage, old_body)) =
+                self.try_commit(&commit, &mut attempted).await?
+            {
+                // The body the new pointer (or inline manifest) replaced; readers still
+                // holding the old pointer find it gone and read the pointer again.
+                if let Some(old) = old_body {
+                    self.collect(vec![old.to_string()], "(a replaced manifest body)")
+                        .await;
+                }
                 self.collect(garbage, "that fell out of the keep window")
                     .await;
                 return Ok(committed);
@@ -292,17 +395,26 @@ impl Catalog for StoreCatalog {
         let lock = self.locks.get(name);
         let _held = lock.lock().await;
         let key = manifest_key(name)?;
-        // HEAD, not a read: a corrupt manifest can still be deleted.
-        match self.store.head(&key).await {
-            Ok(_) => {}
-            Err(StoreError::NotFound { .. }) => {
+        // Not a full read: a corrupt manifest can still be deleted.
+        let body = match stored::read_stored(&*self.store, name).await? {
+            None => {
                 return Err(CatalogError::NotFound {
                     name: name.to_string(),
                 });
             }
-            Err(e) => return Err(e.into()),
-        }
+            Some((Ok(Stored::Pointer(p)), _)) => ObjectKey::parse(&p.key).ok(),
+            Some(_) => None,
+        };
         self.store.delete(&key).await?;
+        // The pointer first, then its body: a reader never follows a pointer to nothing for
+        // long (it reads the pointer again and finds it gone).
+        if let Some(body) = body {
+            self.collect(
+                vec![body.to_string()],
+                "(the manifest body of a deleted dataset)",
+            )
+            .await;
+        }
         // The dataset is gone with its manifest; files that cannot be listed or removed now
         // are left to the sweep rather than turning a done delete into an error.
         match self.store.list(&data_prefix(name)?).await {

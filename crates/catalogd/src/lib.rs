@@ -2,7 +2,8 @@
 //!
 //! - [`DatasetName`]: a validated dataset name (a SQL table name; rules in [`name`]).
 //! - [`Manifest`], [`Version`], [`Commit`]: the manifest format, stored as JSON at
-//!   `_catalog/{name}.json` (docs/formats.md), and what a writer asks the catalog to record.
+//!   `_catalog/{name}.json` (docs/formats.md; past 1 MiB as a pointer there and a body
+//!   object, module `stored`), and what a writer asks the catalog to record.
 //! - [`Catalog`]: the seam other services depend on, with [`StoreCatalog`] (in-process, over
 //!   a [`storaged::Store`]) and [`CatalogClient`] (HTTP, against a catalogd process).
 //! - [`sweep_unreferenced`]: collects data files no manifest references.
@@ -19,9 +20,10 @@ pub mod error;
 pub mod http;
 pub mod manifest;
 pub mod name;
+mod stored;
 mod sweep;
 
-pub use catalog::{Catalog, NameLocks, StoreCatalog, data_prefix, manifest_key};
+pub use catalog::{Catalog, NameLocks, POINTER_THRESHOLD, StoreCatalog, data_prefix, manifest_key};
 pub use client::CatalogClient;
 pub use commit::MAX_IDEMPOTENCY_KEY;
 pub use error::CatalogError;

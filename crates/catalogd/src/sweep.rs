@@ -12,10 +12,12 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use storaged::{ObjectKey, Store};
+use storaged::{ObjectKey, ObjectMeta, Store};
 
 use crate::catalog::{CATALOG_PREFIX, Catalog, DATASETS_PREFIX, PARALLEL_IO, prefix};
 use crate::error::CatalogError;
+use crate::name::DatasetName;
+use crate::stored::{self, Stored};
 
 /// Removes objects under `datasets/` that no kept version of any manifest references and
 /// whose `last_modified` is before `older_than`; returns how many were removed. Never
@@ -26,9 +28,12 @@ pub async fn sweep_unreferenced(
     older_than: DateTime<Utc>,
 ) -> Result<usize, CatalogError> {
     let objects = store.list(&prefix(DATASETS_PREFIX)?).await?;
-    let stored: HashSet<String> = store
+    let (pointers, bodies): (Vec<ObjectMeta>, Vec<ObjectMeta>) = store
         .list(&prefix(CATALOG_PREFIX)?)
         .await?
+        .into_iter()
+        .partition(|m| !m.key[CATALOG_PREFIX.len().min(m.key.len())..].contains('/'));
+    let stored: HashSet<String> = pointers
         .into_iter()
         .filter_map(|m| {
             let stem = m.key.strip_prefix(CATALOG_PREFIX)?.strip_suffix(".json")?;
@@ -58,14 +63,15 @@ pub async fn sweep_unreferenced(
         .filter_map(|m| ObjectKey::parse(&m.key).ok())
         .collect();
     let doomed = recheck(catalog, doomed).await;
-    let deletes = futures::stream::iter(doomed).map(|key| async move {
+    let bodies = dead_bodies(store, bodies).await;
+    let deletes = futures::stream::iter(doomed.into_iter().chain(bodies)).map(|key| async move {
         match store.delete(&key).await {
             Ok(()) => {
-                tracing::info!(%key, "sweep: removed an unreferenced data file");
+                tracing::info!(%key, "sweep: removed an unreferenced object");
                 1
             }
             Err(error) => {
-                tracing::warn!(%key, %error, "sweep: could not remove an unreferenced data file");
+                tracing::warn!(%key, %error, "sweep: could not remove an unreferenced object");
                 0
             }
         }
@@ -114,4 +120,53 @@ async fn recheck(catalog: &dyn Catalog, doomed: Vec<ObjectKey>) -> Vec<ObjectKey
         }
     }
     kept
+}
+
+/// How old a version-1 manifest body with no pointer must be before the sweep removes it:
+/// the pointer of a new dataset is written right after its body, so such a body is the
+/// remains of a crash (a create stalled longer than this puts its body back, see
+/// `StoreCatalog::restore_if_swept`).
+pub(crate) const ORPHAN_BODY_AGE: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Manifest bodies (`_catalog/{name}/{version}-{hex}.json`) no commit can ever point to:
+/// - the pointer names another body and a version at least the body's: the commit that
+///   wrote it lost its conditional PUT, or a newer commit replaced it (versions only grow
+///   while the pointer exists, and a commit aiming at version v is conditional on the
+///   pointer of version v − 1);
+/// - there is no pointer and the body's version is above 1: only a create (version 1) can
+///   write a missing pointer;
+/// - there is no pointer, the version is 1 and the body is older than [`ORPHAN_BODY_AGE`].
+///
+/// A dataset whose pointer cannot be read or decoded keeps every body.
+async fn dead_bodies(store: &dyn Store, bodies: Vec<ObjectMeta>) -> Vec<ObjectKey> {
+    let mut by_dataset: std::collections::BTreeMap<DatasetName, Vec<(ObjectMeta, u64)>> =
+        Default::default();
+    for meta in bodies {
+        if let Some((name, version)) = stored::parse_body_key(&meta.key) {
+            by_dataset.entry(name).or_default().push((meta, version));
+        }
+    }
+    let old = Utc::now() - ORPHAN_BODY_AGE;
+    let mut dead = Vec::new();
+    for (name, bodies) in by_dataset {
+        let (current, pointed) = match stored::read_stored(store, &name).await {
+            Ok(None) => (None, None),
+            Ok(Some((Ok(Stored::Inline(m)), _))) => (Some(m.current.version), None),
+            Ok(Some((Ok(Stored::Pointer(p)), _))) => (Some(p.version), Some(p.key)),
+            Ok(Some((Err(_), _))) | Err(_) => {
+                tracing::warn!(dataset = %name, "sweep: leaving the manifest bodies of a dataset whose manifest could not be read");
+                continue;
+            }
+        };
+        for (meta, version) in bodies {
+            let gone = match current {
+                Some(current) => version <= current && pointed.as_deref() != Some(&meta.key),
+                None => version > 1 || meta.last_modified < old,
+            };
+            if gone && let Ok(key) = ObjectKey::parse(&meta.key) {
+                dead.push(key);
+            }
+        }
+    }
+    dead
 }
