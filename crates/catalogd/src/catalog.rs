@@ -48,8 +48,8 @@ pub trait Catalog: Send + Sync + 'static {
     /// Makes a new version, or answers `Existing` when the commit is a no-op (see
     /// [`crate::commit`]).
     async fn commit(&self, commit: Commit) -> Result<Committed, CatalogError>;
-    /// Removes the manifest, then every object under `datasets/{name}/`; `NotFound` when
-    /// there is no manifest.
+    /// Removes the manifest, then the data files of every version it keeps (other objects
+    /// under `datasets/{name}/` are left to the sweep); `NotFound` when there is no manifest.
     async fn delete(&self, name: &DatasetName) -> Result<(), CatalogError>;
 }
 
@@ -234,8 +234,8 @@ impl StoreCatalog {
         Ok(Some((Committed::Created(manifest), garbage, old_body)))
     }
 
-    /// Every file the commit adds must be in the store: a dataset deleted (or a file swept)
-    /// while its ingest was uploading would otherwise get a manifest pointing at nothing.
+    /// Every file the commit adds must be in the store: a file removed (by hand, or swept
+    /// after its ingest's lease expired) would otherwise leave a manifest pointing at nothing.
     /// Under the per-name lock, which deletes also take, nothing removes them before the PUT
     /// in this process.
     async fn check_files_exist(&self, commit: &Commit) -> Result<(), CatalogError> {
@@ -248,10 +248,12 @@ impl StoreCatalog {
                     .map_err(|e| CatalogError::BadCommit(format!("file key {text:?}: {e}")))?;
                 match store.head(&key).await {
                     Ok(_) => Ok(()),
-                    Err(StoreError::NotFound { .. }) => Err(CatalogError::ConcurrentUpdate(format!(
-                        "data file {text} of this commit is gone (was dataset {dataset} deleted \
-                         during the ingest?)"
-                    ))),
+                    Err(StoreError::NotFound { .. }) => {
+                        Err(CatalogError::ConcurrentUpdate(format!(
+                            "data file {text} of this commit (to dataset {dataset}) is not in the \
+                         store"
+                        )))
+                    }
                     Err(e) => Err(e.into()),
                 }
             }
@@ -395,15 +397,41 @@ impl Catalog for StoreCatalog {
         let lock = self.locks.get(name);
         let _held = lock.lock().await;
         let key = manifest_key(name)?;
-        // Not a full read: a corrupt manifest can still be deleted.
-        let body = match stored::read_stored(&*self.store, name).await? {
-            None => {
+        // The files to remove are those of the manifest read here, every kept version's —
+        // not whatever lies under `datasets/{name}/`: another process may be committing to
+        // this name right now (its files, and a manifest naming them, can appear at any
+        // moment after the one below is deleted). Anything else is left to the sweep, which
+        // honours ingest leases.
+        let (files, body) = match stored::read_manifest(&*self.store, name).await {
+            Ok(None) => {
                 return Err(CatalogError::NotFound {
                     name: name.to_string(),
                 });
             }
-            Some((Ok(Stored::Pointer(p)), _)) => ObjectKey::parse(&p.key).ok(),
-            Some(_) => None,
+            Ok(Some(current)) => {
+                let mut files: Vec<String> = current
+                    .manifest
+                    .referenced_keys()
+                    .map(String::from)
+                    .collect();
+                files.sort();
+                files.dedup();
+                (files, current.body)
+            }
+            // A corrupt manifest can still be deleted: its files are left to the sweep, and
+            // its body removed when the pointer names one of its own.
+            Err(CatalogError::Corrupt { .. }) => {
+                match stored::read_stored(&*self.store, name).await? {
+                    None => {
+                        return Err(CatalogError::NotFound {
+                            name: name.to_string(),
+                        });
+                    }
+                    Some((Ok(Stored::Pointer(p)), _)) => (vec![], ObjectKey::parse(&p.key).ok()),
+                    Some(_) => (vec![], None),
+                }
+            }
+            Err(e) => return Err(e),
         };
         self.store.delete(&key).await?;
         // The pointer first, then its body: a reader never follows a pointer to nothing for
@@ -415,17 +443,9 @@ impl Catalog for StoreCatalog {
             )
             .await;
         }
-        // The dataset is gone with its manifest; files that cannot be listed or removed now
-        // are left to the sweep rather than turning a done delete into an error.
-        match self.store.list(&data_prefix(name)?).await {
-            Ok(files) => {
-                let keys = files.into_iter().map(|m| m.key).collect();
-                self.collect(keys, "of a deleted dataset").await;
-            }
-            Err(e) => {
-                tracing::warn!(dataset = %name, error = %e, "data files of a deleted dataset left for the sweep");
-            }
-        }
+        // The dataset is gone with its manifest; files that cannot be removed now are left
+        // to the sweep rather than turning a done delete into an error.
+        self.collect(files, "of a deleted dataset").await;
         Ok(())
     }
 }

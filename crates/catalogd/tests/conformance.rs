@@ -198,7 +198,7 @@ conformance!(
     append_adds_files_to_the_current_ones,
     an_incompatible_append_lists_every_difference,
     the_keep_window_deletes_only_unreferenced_files,
-    delete_removes_the_manifest_and_every_file,
+    delete_removes_the_manifest_and_the_files_it_names,
     invalid_names_are_refused_naming_the_rule,
     missing_datasets_are_not_found,
     bad_commits_are_refused_and_write_nothing,
