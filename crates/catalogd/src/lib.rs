@@ -18,6 +18,7 @@ pub mod client;
 mod commit;
 pub mod error;
 pub mod http;
+pub mod lease;
 pub mod manifest;
 pub mod name;
 mod stored;
@@ -31,4 +32,4 @@ pub use manifest::{
     ColumnType, Commit, CommitMode, Committed, DataFile, Field, Manifest, Schema, Version,
 };
 pub use name::DatasetName;
-pub use sweep::sweep_unreferenced;
+pub use sweep::{sweep_unreferenced, sweep_unreferenced_with_ttl};

@@ -3,12 +3,15 @@
 //! fell out of the keep window) leaves behind.
 //!
 //! Safety rules: only objects under `datasets/` are candidates; an object is removed only
-//! when it is older than the cutoff (so files of an ingest still in progress, written but
-//! not yet committed, survive), no kept version of any readable manifest references it, and
-//! its dataset's manifest, if one exists, could be read. Data objects are listed *before*
-//! the manifests are read, so a commit that lands during the sweep is seen.
+//! when no live ingest lease covers its tag (so the files of an ingest still running, however
+//! long, survive: see [`crate::lease`]), it is older than the cutoff, no kept version of any
+//! readable manifest references it, and its dataset's manifest, if one exists, could be
+//! read. Data objects are listed *before* the leases, and the leases before the manifests:
+//! a file in the listing was written after its ingest's lease, so that lease is in the
+//! lease listing unless its ingest has finished — committed (the manifests read next name
+//! the file) or failed (its files are garbage).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -16,18 +19,54 @@ use storaged::{ObjectKey, ObjectMeta, Store};
 
 use crate::catalog::{CATALOG_PREFIX, Catalog, DATASETS_PREFIX, PARALLEL_IO, prefix};
 use crate::error::CatalogError;
+use crate::lease::{self, LEASE_TTL, LEASES_PREFIX};
 use crate::name::DatasetName;
 use crate::stored::{self, Stored};
 
-/// Removes objects under `datasets/` that no kept version of any manifest references and
-/// whose `last_modified` is before `older_than`; returns how many were removed. Never
-/// removes anything under a dataset whose manifest exists but could not be read.
+/// Removes objects under `datasets/` that no kept version of any manifest references, no
+/// live ingest lease covers, and whose `last_modified` is before `older_than`, plus expired
+/// leases and manifest bodies no commit can point to; returns how many objects were removed.
+/// Never removes anything under a dataset whose manifest exists but could not be read.
 pub async fn sweep_unreferenced(
     store: &dyn Store,
     catalog: &dyn Catalog,
     older_than: DateTime<Utc>,
 ) -> Result<usize, CatalogError> {
+    sweep_unreferenced_with_ttl(store, catalog, older_than, LEASE_TTL).await
+}
+
+/// [`sweep_unreferenced`] with another lease TTL (tests).
+pub async fn sweep_unreferenced_with_ttl(
+    store: &dyn Store,
+    catalog: &dyn Catalog,
+    older_than: DateTime<Utc>,
+    lease_ttl: std::time::Duration,
+) -> Result<usize, CatalogError> {
     let objects = store.list(&prefix(DATASETS_PREFIX)?).await?;
+    let leases = store.list(&prefix(LEASES_PREFIX)?).await?;
+    let now = store_now(store).await?;
+    let ttl = chrono::Duration::from_std(lease_ttl).unwrap_or(chrono::Duration::MAX);
+    let mut leased: HashMap<String, Vec<String>> = HashMap::new();
+    let mut expired = Vec::new();
+    for lease in leases {
+        let Some((dataset, tag)) = lease::parse_lease_key(&lease.key) else {
+            continue;
+        };
+        if now - lease.last_modified <= ttl {
+            leased.entry(dataset).or_default().push(tag);
+        } else if let Ok(key) = ObjectKey::parse(&lease.key) {
+            tracing::info!(%key, "sweep: an ingest lease expired");
+            expired.push(key);
+        }
+    }
+    let is_leased = |key: &str| {
+        let rest = key.strip_prefix(DATASETS_PREFIX).unwrap_or_default();
+        let dataset = rest.split('/').next().unwrap_or_default();
+        match (leased.get(dataset), lease::file_tag(key)) {
+            (Some(tags), Some(tag)) => tags.iter().any(|t| tag.starts_with(t.as_str())),
+            _ => false,
+        }
+    };
     let (pointers, bodies): (Vec<ObjectMeta>, Vec<ObjectMeta>) = store
         .list(&prefix(CATALOG_PREFIX)?)
         .await?
@@ -55,6 +94,7 @@ pub async fn sweep_unreferenced(
     let doomed: Vec<ObjectKey> = objects
         .into_iter()
         .filter(|m| m.last_modified < older_than && !referenced.contains(m.key.as_str()))
+        .filter(|m| !is_leased(&m.key))
         .filter(|m| {
             let rest = m.key.strip_prefix(DATASETS_PREFIX).unwrap_or_default();
             let dataset = rest.split('/').next().unwrap_or_default();
@@ -64,7 +104,8 @@ pub async fn sweep_unreferenced(
         .collect();
     let doomed = recheck(catalog, doomed).await;
     let bodies = dead_bodies(store, bodies).await;
-    let deletes = futures::stream::iter(doomed.into_iter().chain(bodies)).map(|key| async move {
+    let doomed = doomed.into_iter().chain(bodies).chain(expired);
+    let deletes = futures::stream::iter(doomed).map(|key| async move {
         match store.delete(&key).await {
             Ok(()) => {
                 tracing::info!(%key, "sweep: removed an unreferenced object");
@@ -169,4 +210,16 @@ async fn dead_bodies(store: &dyn Store, bodies: Vec<ObjectMeta>) -> Vec<ObjectKe
         }
     }
     dead
+}
+
+/// The store's time: the `last_modified` of an object written now. Lease ages are measured
+/// against it, so the sweeping host's clock does not matter.
+async fn store_now(store: &dyn Store) -> Result<DateTime<Utc>, CatalogError> {
+    use storaged::{PutMode, StoreExt};
+    let key = ObjectKey::parse("_leases/clock.json")
+        .map_err(|e| storaged::StoreError::invalid_key("_leases/clock.json", e))?;
+    store
+        .put_bytes(&key, bytes::Bytes::from_static(b"{}"), PutMode::Overwrite)
+        .await?;
+    Ok(store.head(&key).await?.last_modified)
 }

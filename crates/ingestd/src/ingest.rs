@@ -4,7 +4,9 @@
 //! and the encoder (Parquet + zstd, streaming each part to the store); a two-batch channel
 //! between them bounds memory whatever the body's size. Data files are written before the
 //! commit, under keys unique to this ingest, so a crash or an error leaves nothing visible:
-//! on failure the parts are deleted, and the start-up sweep removes any a crash left.
+//! on failure the parts are deleted, and the sweep removes any a crash left. While it runs,
+//! the ingest holds a lease ([`crate::lease`]) naming its tag, so the sweep never takes its
+//! parts however long it runs.
 //!
 //! Ingests into one dataset are serialised within the process (a per-name lock held for
 //! the whole ingest); across processes, catalogd's conditional commit keeps every update.
@@ -26,7 +28,8 @@ use tokio::runtime::Handle;
 use crate::body::{BodyReader, BodyState, hash_and_forward};
 use crate::csv::sniff::{CsvOptions, Layout};
 use crate::error::IngestError;
-use crate::parts::{PartError, PartWriter};
+use crate::lease::{IngestLease, LeaseTiming};
+use crate::parts::{PART_BYTES, PartError, PartWriter};
 use crate::schema::manifest_schema;
 
 /// What the body is.
@@ -60,6 +63,8 @@ pub struct Ingestor {
     max_ingest_bytes: u64,
     body_idle_timeout: Duration,
     locks: Arc<NameLocks>,
+    lease_timing: LeaseTiming,
+    part_bytes: usize,
 }
 
 /// How long a body may send nothing before the ingest fails.
@@ -74,7 +79,21 @@ impl Ingestor {
             max_ingest_bytes,
             body_idle_timeout: BODY_IDLE_TIMEOUT,
             locks: Arc::default(),
+            lease_timing: LeaseTiming::default(),
+            part_bytes: PART_BYTES,
         }
+    }
+
+    /// Replaces the lease's renewal interval and TTL (tests).
+    pub fn with_lease_timing(mut self, timing: LeaseTiming) -> Self {
+        self.lease_timing = timing;
+        self
+    }
+
+    /// Replaces [`PART_BYTES`] (tests: many parts from a small body).
+    pub fn with_part_bytes(mut self, bytes: usize) -> Self {
+        self.part_bytes = bytes;
+        self
     }
 
     /// Replaces [`BODY_IDLE_TIMEOUT`].
@@ -114,9 +133,25 @@ impl Ingestor {
         }
         let next = current.as_ref().map_or(1, |m| m.current.version + 1);
         let prefix = format!("datasets/{}/v{next}/", request.name);
-        let converted = self
-            .convert(&request, current.as_ref(), body, prefix)
-            .await?;
+        let tag = unique_tag();
+        let lease =
+            IngestLease::take(self.store.clone(), &request.name, &tag, self.lease_timing).await?;
+        let converted = match self
+            .convert(&request, current.as_ref(), body, prefix, tag)
+            .await
+        {
+            Ok(converted) => converted,
+            Err(e) => {
+                // The part writer removes its parts (the sweep takes any it misses).
+                lease.release().await;
+                return Err(e);
+            }
+        };
+        if let Err(e) = lease.check() {
+            self.remove(&request.name, &converted.files).await;
+            lease.release().await;
+            return Err(e);
+        }
         let commit = Commit {
             name: request.name.clone(),
             mode: request.mode,
@@ -126,19 +161,23 @@ impl Ingestor {
             idempotency_key: request.idempotency_key.clone(),
         };
         match self.catalog.commit(commit).await {
-            Ok(Committed::Created(manifest)) => Ok(IngestOutcome {
-                manifest,
-                created: true,
-            }),
+            Ok(Committed::Created(manifest)) => {
+                lease.release().await;
+                Ok(IngestOutcome {
+                    manifest,
+                    created: true,
+                })
+            }
             Ok(Committed::Existing(manifest)) => {
                 self.remove(&request.name, &converted.files).await;
+                lease.release().await;
                 Ok(IngestOutcome {
                     manifest,
                     created: false,
                 })
             }
             Err(e) => {
-                self.after_failed_commit(&request.name, &converted.files, e)
+                self.after_failed_commit(&request.name, &converted.files, e, lease)
                     .await
             }
         }
@@ -153,6 +192,7 @@ impl Ingestor {
         name: &DatasetName,
         files: &[catalogd::DataFile],
         error: CatalogError,
+        lease: IngestLease,
     ) -> Result<IngestOutcome, IngestError> {
         let refused = matches!(
             error,
@@ -172,17 +212,22 @@ impl Ingestor {
         );
         if refused {
             self.remove(name, files).await;
+            lease.release().await;
             return Err(error.into());
         }
         if let (Ok(manifest), Some(ours)) = (self.catalog.get(name).await, files.first())
             && manifest.referenced_keys().any(|key| key == ours.key)
         {
             tracing::warn!(dataset = %name, error = %error, "the commit landed although its answer failed");
+            lease.release().await;
             return Ok(IngestOutcome {
                 manifest,
                 created: true,
             });
         }
+        // A commit still in flight may yet name the files: the lease is left to expire, so
+        // the sweep waits a TTL before judging them.
+        lease.abandon();
         tracing::warn!(dataset = %name, error = %error, "commit outcome unknown: files left for the sweep");
         Err(error.into())
     }
@@ -194,6 +239,7 @@ impl Ingestor {
         current: Option<&Manifest>,
         body: impl Stream<Item = std::io::Result<Bytes>> + Send + Unpin + 'static,
         prefix: String,
+        tag: String,
     ) -> Result<Converted, IngestError> {
         let state = BodyState::default();
         let (body, hashed) = hash_and_forward(body, self.body_idle_timeout);
@@ -201,8 +247,8 @@ impl Ingestor {
         let encoder = {
             let store = self.store.clone();
             let runtime = Handle::current();
-            let tag = unique_tag();
-            tokio::task::spawn_blocking(move || encode(rx, store, runtime, prefix, tag))
+            let part_bytes = self.part_bytes;
+            tokio::task::spawn_blocking(move || encode(rx, store, runtime, prefix, tag, part_bytes))
         };
         let converter = {
             let format = request.format.clone();
@@ -335,26 +381,27 @@ fn encode(
     runtime: Handle,
     prefix: String,
     tag: String,
+    part_bytes: usize,
 ) -> Result<Vec<catalogd::DataFile>, PartError> {
     let mut writer: Option<PartWriter> = None;
+    let mut restarts = 0;
     while let Ok(message) = rx.recv() {
         match message {
             Message::Schema(schema) => {
                 // A second schema restarts the version (a widened column): the first
                 // attempt's writer is dropped, discarding its parts, and the new one writes
-                // under a fresh tag so no key is reused.
+                // under a new tag so no key is reused — `{tag}r{n}`, which the ingest's lease
+                // (named by `tag`) still covers.
                 let tag = if writer.is_some() {
-                    unique_tag()
+                    restarts += 1;
+                    format!("{tag}r{restarts}")
                 } else {
                     tag.clone()
                 };
-                writer = Some(PartWriter::new(
-                    store.clone(),
-                    runtime.clone(),
-                    schema,
-                    prefix.clone(),
-                    tag,
-                ));
+                writer = Some(
+                    PartWriter::new(store.clone(), runtime.clone(), schema, prefix.clone(), tag)
+                        .with_part_bytes(part_bytes),
+                );
             }
             Message::Batch(batch) => {
                 if let Some(w) = writer.as_mut() {

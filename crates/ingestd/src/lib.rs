@@ -17,6 +17,7 @@ mod encode;
 pub mod error;
 pub mod http;
 pub mod ingest;
+pub mod lease;
 pub mod parquet_in;
 pub mod parts;
 pub mod schema;
@@ -24,3 +25,4 @@ mod upload;
 
 pub use error::IngestError;
 pub use ingest::{Format, IngestOutcome, IngestRequest, Ingestor};
+pub use lease::LeaseTiming;

@@ -61,6 +61,7 @@ pub struct PartWriter {
     open: Option<OpenPart>,
     done: Vec<DataFile>,
     finished: bool,
+    part_bytes: usize,
 }
 
 struct OpenPart {
@@ -101,7 +102,14 @@ impl PartWriter {
             open: None,
             done: Vec::new(),
             finished: false,
+            part_bytes: PART_BYTES,
         }
+    }
+
+    /// Replaces [`PART_BYTES`] (tests: many parts from a small input).
+    pub fn with_part_bytes(mut self, bytes: usize) -> PartWriter {
+        self.part_bytes = bytes;
+        self
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), PartError> {
@@ -140,7 +148,7 @@ impl PartWriter {
                 .iter()
                 .map(|&w| self.workers[w].encoded())
                 .sum();
-            if part.file.bytes_written() + encoded >= PART_BYTES {
+            if part.file.bytes_written() + encoded >= self.part_bytes {
                 self.close_part()?;
             }
         }

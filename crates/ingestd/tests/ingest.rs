@@ -763,3 +763,132 @@ async fn a_store_failing_mid_ingest_is_a_503_and_registers_nothing() {
     );
     e.assert_nothing_registered("down").await;
 }
+
+/// `rows` CSV records `i,row number i` (no header).
+fn numbered_rows(from: usize, to: usize) -> Vec<u8> {
+    let mut csv = String::new();
+    for i in from..to {
+        csv.push_str(&format!("{i},row number {i}\n"));
+    }
+    csv.into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sweep_during_a_long_ingest_spares_its_parts() {
+    let e = env();
+    // Every row group (131,072 rows) closes a part, so parts reach the store mid-body.
+    let ingestor = e.ingestor.clone().with_part_bytes(1);
+    let (resume_tx, resume_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut first = b"id,label\n".to_vec();
+    first.extend(numbered_rows(0, 400_000));
+    let head = body(first);
+    let tail = futures::stream::once(async move {
+        let _ = resume_rx.await;
+        Ok(bytes::Bytes::from(numbered_rows(400_000, 450_000)))
+    });
+    let r = request("slow", CommitMode::Create, CsvOptions::default());
+    let ingest = tokio::spawn(async move { ingestor.ingest(r, Box::pin(head.chain(tail))).await });
+    // Wait for two parts to be in the store while the body is paused.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while e.data_files().await.len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no parts written");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let written = e.data_files().await;
+    // A sweep whose cutoff spares nothing by age: only the lease protects the parts.
+    let removed = catalogd::sweep_unreferenced(
+        &*e.store,
+        &*e.catalog,
+        chrono::Utc::now() + chrono::Duration::hours(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(removed, 0, "the sweep took parts of a running ingest");
+    resume_tx.send(()).unwrap();
+    let m = ingest.await.unwrap().unwrap().manifest;
+    assert_eq!(m.current.rows, 450_000);
+    assert!(m.current.files.len() >= 3, "{:?}", m.current.files);
+    for key in &written {
+        assert!(m.referenced_keys().any(|k| k == key), "{key} not committed");
+    }
+    for f in &m.current.files {
+        let key = ObjectKey::parse(&f.key).unwrap();
+        assert!(e.store.head(&key).await.is_ok(), "{} is missing", f.key);
+    }
+    // The lease is gone with the ingest.
+    let leases = e
+        .store
+        .list(&KeyPrefix::parse("_leases/ingest/").unwrap())
+        .await
+        .unwrap();
+    assert!(leases.is_empty(), "{leases:?}");
+}
+
+/// A store whose lease writes fail after the first (the lease cannot be renewed).
+struct StuckLeases(Arc<dyn Store>, std::sync::atomic::AtomicBool);
+
+#[async_trait::async_trait]
+impl Store for StuckLeases {
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        body: storaged::ByteStream,
+        mode: storaged::PutMode,
+    ) -> Result<storaged::ObjectMeta, storaged::StoreError> {
+        if key.as_str().starts_with("_leases/")
+            && self.1.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(storaged::StoreError::Unavailable(
+                "s3 is unreachable".into(),
+            ));
+        }
+        self.0.put(key, body, mode).await
+    }
+    async fn get(&self, key: &ObjectKey) -> Result<storaged::GetObject, storaged::StoreError> {
+        self.0.get(key).await
+    }
+    async fn head(&self, key: &ObjectKey) -> Result<storaged::ObjectMeta, storaged::StoreError> {
+        self.0.head(key).await
+    }
+    async fn delete(&self, key: &ObjectKey) -> Result<(), storaged::StoreError> {
+        self.0.delete(key).await
+    }
+    async fn list(
+        &self,
+        prefix: &KeyPrefix,
+    ) -> Result<Vec<storaged::ObjectMeta>, storaged::StoreError> {
+        self.0.list(prefix).await
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+}
+
+#[tokio::test]
+async fn an_ingest_that_cannot_renew_its_lease_does_not_commit() {
+    let e = env();
+    let stuck: Arc<dyn Store> = Arc::new(StuckLeases(e.store.clone(), Default::default()));
+    let ingestor =
+        Ingestor::new(stuck, e.catalog.clone(), 0).with_lease_timing(ingestd::LeaseTiming {
+            renew: std::time::Duration::from_millis(20),
+            ttl: std::time::Duration::from_millis(200),
+        });
+    let first: std::io::Result<bytes::Bytes> = Ok(bytes::Bytes::from_static(b"a\n1\n"));
+    let later = futures::stream::once(async {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        Ok(bytes::Bytes::from_static(b"2\n"))
+    });
+    let r = request("stuck", CommitMode::Create, CsvOptions::default());
+    let err = ingestor
+        .ingest(r, Box::pin(futures::stream::iter([first]).chain(later)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status().as_u16(), err.code()),
+        (503, "store_unavailable"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("lease"), "{err}");
+    assert!(err.to_string().contains("nothing was committed"), "{err}");
+    e.assert_nothing_registered("stuck").await;
+}

@@ -460,12 +460,9 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     };
     if let (Some(store), Some(catalog)) = (&store, &local_catalog) {
         let catalog = catalog.clone();
-        // Other processes may be mid-ingest: spare files younger than an hour.
-        sweep_in_background(
-            store.clone(),
-            catalog.clone(),
-            started - chrono::Duration::hours(1),
-        );
+        // Ingests in other processes hold leases the sweep honours; the start time only
+        // spares what lease-less writers (uploads through /v1/storage) wrote since.
+        sweep_in_background(store.clone(), catalog.clone(), started);
         let router = common::server::service_router(catalogd::http::router(catalog), api_key);
         let listener = server::bind("catalogd", config.catalogd.bind).await?;
         servers.spawn(server::serve(
@@ -485,13 +482,9 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             ),
         };
         if local_catalog.is_none() {
-            // The parts a crash of this process left behind; other ingestd replicas may be
-            // mid-ingest, so files younger than an hour are spared.
-            sweep_in_background(
-                store.clone(),
-                catalog.clone(),
-                started - chrono::Duration::hours(1),
-            );
+            // The parts a crash of this process left behind; other ingestd replicas'
+            // running ingests hold leases the sweep honours.
+            sweep_in_background(store.clone(), catalog.clone(), started);
         }
         let ingestor = Ingestor::new(store.clone(), catalog, config.ingestd.max_ingest_bytes);
         let router = common::server::service_router(ingestd::http::router(ingestor), api_key);
