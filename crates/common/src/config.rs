@@ -99,6 +99,11 @@ const KEYS: &[(&str, &[(&str, Kind)])] = &[
             ("access_key_id", Kind::Str),
             ("secret_access_key", Kind::Str),
             ("use_path_style", Kind::Bool),
+            ("connect_timeout", Kind::Str),
+            ("read_timeout", Kind::Str),
+            ("request_timeout", Kind::Str),
+            ("max_retries", Kind::Int),
+            ("retry_timeout", Kind::Str),
         ],
     ),
     (
@@ -197,6 +202,39 @@ pub struct S3Config {
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
     pub use_path_style: bool,
+    pub timeouts: S3Timeouts,
+}
+
+/// How long the S3 client waits, and how often it retries, before a request that touches a
+/// sick store answers `503 store_unavailable` (`[s3]` keys of the same names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct S3Timeouts {
+    /// Establishing a TCP (and TLS) connection.
+    pub connect_timeout: Duration,
+    /// The longest wait for an answer: from sending a request (a single PUT or part is at
+    /// most 8 MiB) to the first byte of its response, and then between two chunks of a body
+    /// being read. A store that accepts connections and never answers is detected after
+    /// this long.
+    pub read_timeout: Duration,
+    /// The longest one store call may take end to end, retries included (HEAD, LIST, DELETE,
+    /// a single PUT, one part of a multipart upload, or a GET until its body starts).
+    pub request_timeout: Duration,
+    /// Retries of a call that failed with a transport error or a 5xx (idempotent calls).
+    pub max_retries: u32,
+    /// No retry starts later than this after the call's first attempt.
+    pub retry_timeout: Duration,
+}
+
+impl Default for S3Timeouts {
+    fn default() -> S3Timeouts {
+        S3Timeouts {
+            connect_timeout: Duration::from_secs(3),
+            read_timeout: Duration::from_secs(15),
+            request_timeout: Duration::from_secs(30),
+            max_retries: 2,
+            retry_timeout: Duration::from_secs(20),
+        }
+    }
 }
 
 /// The raw file shape: every field optional so that defaults and overrides can be told apart.
@@ -407,6 +445,7 @@ fn storage_config(
                     .or(secrets.secret_access_key)
                     .or_else(|| non_empty(env("AWS_SECRET_ACCESS_KEY"))),
                 use_path_style: s3.bool("use_path_style", false)?,
+                timeouts: s3_timeouts(&s3)?,
             }))
         }
         other => Err(ConfigError::key(
@@ -416,6 +455,43 @@ fn storage_config(
             "must be \"local\" or \"s3\"",
         )),
     }
+}
+
+/// `[s3]`'s timeouts and retries; a zero timeout is refused (it would fail every call).
+fn s3_timeouts(s3: &Fields) -> Result<S3Timeouts, ConfigError> {
+    let d = S3Timeouts::default();
+    let secs = |t: Duration| format!("{}ms", t.as_millis());
+    let positive = |key: &str, default: Duration| -> Result<Duration, ConfigError> {
+        let t = s3.duration(key, &secs(default))?;
+        if t.is_zero() {
+            return Err(ConfigError::key(
+                "s3",
+                key,
+                "\"0s\"",
+                "must be more than zero",
+            ));
+        }
+        Ok(t)
+    };
+    let max_retries = s3.uint("max_retries", d.max_retries.into())?;
+    let max_retries = u32::try_from(max_retries)
+        .ok()
+        .filter(|r| *r <= 10)
+        .ok_or_else(|| {
+            ConfigError::key(
+                "s3",
+                "max_retries",
+                max_retries.to_string(),
+                "must be 0 to 10",
+            )
+        })?;
+    Ok(S3Timeouts {
+        connect_timeout: positive("connect_timeout", d.connect_timeout)?,
+        read_timeout: positive("read_timeout", d.read_timeout)?,
+        request_timeout: positive("request_timeout", d.request_timeout)?,
+        max_retries,
+        retry_timeout: s3.duration("retry_timeout", &secs(d.retry_timeout))?,
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -112,19 +112,50 @@ pub async fn serve(
     Ok(())
 }
 
+/// What `/health` asks before answering: `Ok` when the service can do its work (its store
+/// answers), otherwise why not.
+pub type HealthCheck = std::sync::Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// A single service's router as served on its own bind: its routes and `/metrics`
 /// (behind the API key when one is set, see [`crate::auth`]), `/health` (always open), a
 /// JSON 404 for anything else, and the telemetry layer.
 pub fn service_router(routes: Router, api_key: Option<&str>) -> Router {
+    service_router_checked(routes, api_key, None)
+}
+
+/// [`service_router`] whose `/health` also runs `check`: 200 `{"status": "ok"}` when it
+/// passes, 503 `{"status": "down", "error": …}` when it does not.
+pub fn service_router_checked(
+    routes: Router,
+    api_key: Option<&str>,
+    check: Option<HealthCheck>,
+) -> Router {
     let routes = routes
         .route(
             "/metrics",
             axum::routing::get(crate::telemetry::metrics_endpoint),
         )
         .fallback(crate::error::route_not_found);
-    let open = Router::new().route(
-        "/health",
-        axum::routing::get(crate::telemetry::health_endpoint),
-    );
+    let open = Router::new().route("/health", axum::routing::get(move || health(check.clone())));
     crate::telemetry::layer(open.merge(crate::auth::require_key(routes, api_key)))
+}
+
+async fn health(check: Option<HealthCheck>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let verdict = match check {
+        Some(check) => check().await,
+        None => Ok(()),
+    };
+    match verdict {
+        Ok(()) => crate::telemetry::health_endpoint().await,
+        Err(error) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "down", "error": error})),
+        )
+            .into_response(),
+    }
 }

@@ -1,6 +1,7 @@
-//! `GET /health` on the gateway: the status of every service behind it.
+//! `GET /health` on the gateway: the status of every service behind it, and of the store.
 //! 200 when all are up, 503 (same body shape) when any is not.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -12,8 +13,12 @@ use serde_json::{Map, Value, json};
 /// How the gateway learns each service's health.
 #[derive(Clone, Debug)]
 pub enum Health {
-    /// In-process services: up while this process is; each with a description.
-    Local(Vec<(String, String)>),
+    /// In-process services: up while this process is; each with a description. `store`
+    /// is the services' store (standalone: reported as storaged's status).
+    Local {
+        services: Vec<(String, String)>,
+        store: Option<Arc<storaged::StoreHealth>>,
+    },
     /// Split deployment: `GET {url}/health` per service.
     Remote {
         services: Vec<(String, String)>,
@@ -35,9 +40,23 @@ pub(crate) async fn endpoint(State(health): State<Health>) -> Response {
     let mut services = Map::new();
     let mut all_up = true;
     match health {
-        Health::Local(list) => {
+        Health::Local {
+            services: list,
+            store,
+        } => {
+            let store_verdict = match &store {
+                Some(store) => store.check().await,
+                None => Ok(()),
+            };
             for (name, detail) in list {
-                services.insert(name, json!({"status": "ok", "detail": detail}));
+                let entry = match &store_verdict {
+                    Err(error) if name == "storaged" => {
+                        all_up = false;
+                        json!({"status": "down", "detail": detail, "error": error})
+                    }
+                    _ => json!({"status": "ok", "detail": detail}),
+                };
+                services.insert(name, entry);
             }
         }
         Health::Remote {
@@ -50,7 +69,18 @@ pub(crate) async fn endpoint(State(health): State<Health>) -> Response {
                     let result = http.get(format!("{url}/health")).send().await;
                     let entry = match result {
                         Ok(r) if r.status().is_success() => json!({"status": "ok", "url": url}),
-                        Ok(r) => json!({"status": "down", "url": url, "error": format!("answered {}", r.status())}),
+                        Ok(r) => {
+                            let status = r.status();
+                            // The service's own words when it gave them (its store is down).
+                            let said = r.json::<Value>().await.ok().and_then(|v| {
+                                v.get("error").and_then(Value::as_str).map(str::to_string)
+                            });
+                            let error = match said {
+                                Some(said) => format!("answered {status}: {said}"),
+                                None => format!("answered {status}"),
+                            };
+                            json!({"status": "down", "url": url, "error": error})
+                        }
                         Err(e) => json!({"status": "down", "url": url, "error": e.to_string()}),
                     };
                     (name.clone(), entry)

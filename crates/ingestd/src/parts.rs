@@ -180,9 +180,11 @@ impl PartWriter {
         let (sink, body) = upload::channel();
         let store = self.store.clone();
         let upload_key = key.clone();
+        // The key is unique to this ingest (its tag), so a plain PUT is enough: no
+        // create-only condition, which S3 can only give a multi-part body through a copy.
         let upload = self
             .runtime
-            .spawn(async move { store.put(&upload_key, body, PutMode::Create).await });
+            .spawn(async move { store.put(&upload_key, body, PutMode::Overwrite).await });
         let properties = self
             .properties
             .clone()

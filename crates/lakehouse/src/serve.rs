@@ -16,7 +16,7 @@ use common::config::{Config, Overrides, StorageConfig};
 use common::server::{self, Shutdown};
 use ingestd::Ingestor;
 use storaged::http::StorageApi;
-use storaged::{ObjectStoreBackend, Store};
+use storaged::{DataDirLock, ObjectStoreBackend, Store, StoreHealth};
 
 use crate::EXIT_CONFIG;
 
@@ -191,6 +191,11 @@ pub fn run(args: ServeArgs) -> ExitCode {
     };
     match runtime.block_on(serve(config, roles)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<Refused>().is_some() => {
+            tracing::error!("{e:#}");
+            eprintln!("lakehouse: {e:#}");
+            ExitCode::from(EXIT_CONFIG)
+        }
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("lakehouse: {e:#}");
@@ -199,14 +204,73 @@ pub fn run(args: ServeArgs) -> ExitCode {
     }
 }
 
+/// Why this process will not serve its store at all (exit code 2): the data directory is
+/// another server's, or the S3 endpoint breaks the conditional writes commits rely on.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// The process's store. A local directory is locked for the process's life first (one
+/// writing server per directory, before anything in it is touched); an S3 endpoint must
+/// honour conditional writes.
 async fn open_store(config: &Config) -> anyhow::Result<Arc<ObjectStoreBackend>> {
     let backend = match &config.storage {
-        StorageConfig::Local { data_dir } => ObjectStoreBackend::local(data_dir)?,
+        StorageConfig::Local { data_dir } => {
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+            let lock = DataDirLock::acquire(data_dir).map_err(|e| Refused(e.to_string()))?;
+            tracing::debug!(dir = %lock.path().display(), "data directory locked");
+            // Held until the process exits; the kernel releases it however it exits.
+            std::mem::forget(lock);
+            ObjectStoreBackend::local(data_dir)?
+        }
         StorageConfig::S3(s3) => ObjectStoreBackend::s3(s3)?,
     };
     backend.check().await?;
+    let backend = Arc::new(backend);
+    verify_conditional_writes(&backend).await?;
     tracing::info!(store = %backend.describe(), "object store ready");
-    Ok(Arc::new(backend))
+    Ok(backend)
+}
+
+/// Refuses an S3 endpoint that ignores `If-None-Match: *` or `If-Match`. When it cannot be
+/// asked yet (unreachable), the process starts — requests answer 503 meanwhile — and asks
+/// again every few seconds; an endpoint found breaking them then stops the process.
+async fn verify_conditional_writes(backend: &Arc<ObjectStoreBackend>) -> anyhow::Result<()> {
+    const AGAIN: std::time::Duration = std::time::Duration::from_secs(5);
+    match backend.verify_conditional_writes().await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(broken)) => Err(Refused(broken).into()),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check yet that the store honours conditional writes; asking again every {AGAIN:?}");
+            let backend = backend.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(AGAIN).await;
+                    match backend.verify_conditional_writes().await {
+                        Ok(Ok(())) => {
+                            tracing::info!("the store honours conditional writes");
+                            return;
+                        }
+                        Ok(Err(broken)) => {
+                            tracing::error!("{broken}");
+                            eprintln!("lakehouse: {broken}");
+                            std::process::exit(EXIT_CONFIG.into());
+                        }
+                        Err(_) => {}
+                    }
+                }
+            });
+            Ok(())
+        }
+    }
 }
 
 /// The query engine with `[queryd]`'s limits and the PostgreSQL catalog and functions.
@@ -388,6 +452,10 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     } else {
         None
     };
+    // `/health` of every split role that uses the store asks it (one cached probe).
+    let store_check = store
+        .as_ref()
+        .map(|s| StoreHealth::new(s.clone()).as_check());
     let keep_versions = config.catalogd.keep_versions;
     // The process's vector indexes (standalone, or the vectord role), flushed at shutdown.
     let vectors = if roles.is_empty() || roles.contains(&Role::Vectord) {
@@ -404,16 +472,19 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
         let catalog: Arc<dyn Catalog> = Arc::new(StoreCatalog::new(store.clone(), keep_versions));
         // Alone on its data: whatever no manifest references was left by an earlier run.
         sweep_in_background(store.clone(), catalog.clone(), started);
-        let health = gateway::Health::Local(vec![
-            ("storaged".into(), store.describe()),
-            (
-                "catalogd".into(),
-                format!("manifests in {}", store.describe()),
-            ),
-            ("ingestd".into(), "in-process".into()),
-            ("queryd".into(), "in-process".into()),
-            ("vectord".into(), vectors.describe()),
-        ]);
+        let health = gateway::Health::Local {
+            services: vec![
+                ("storaged".into(), store.describe()),
+                (
+                    "catalogd".into(),
+                    format!("manifests in {}", store.describe()),
+                ),
+                ("ingestd".into(), "in-process".into()),
+                ("queryd".into(), "in-process".into()),
+                ("vectord".into(), vectors.describe()),
+            ],
+            store: Some(StoreHealth::new(store.clone())),
+        };
         let engine = query_engine(catalog.clone(), backend.object_store(), &config)?;
         serve_postgres(&mut servers, engine.clone(), &config, shutdown.clone()).await?;
         let ingestor = Ingestor::new(
@@ -441,7 +512,11 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             store: store.clone(),
             max_object_bytes: config.storaged.max_object_bytes,
         };
-        let router = common::server::service_router(storaged::http::router(api), api_key);
+        let router = common::server::service_router_checked(
+            storaged::http::router(api),
+            api_key,
+            store_check.clone(),
+        );
         let listener = server::bind("storaged", config.storaged.bind).await?;
         servers.spawn(server::serve(
             "storaged",
@@ -463,7 +538,11 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
         // Ingests in other processes hold leases the sweep honours; the start time only
         // spares what lease-less writers (uploads through /v1/storage) wrote since.
         sweep_in_background(store.clone(), catalog.clone(), started);
-        let router = common::server::service_router(catalogd::http::router(catalog), api_key);
+        let router = common::server::service_router_checked(
+            catalogd::http::router(catalog),
+            api_key,
+            store_check.clone(),
+        );
         let listener = server::bind("catalogd", config.catalogd.bind).await?;
         servers.spawn(server::serve(
             "catalogd",
@@ -487,7 +566,11 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             sweep_in_background(store.clone(), catalog.clone(), started);
         }
         let ingestor = Ingestor::new(store.clone(), catalog, config.ingestd.max_ingest_bytes);
-        let router = common::server::service_router(ingestd::http::router(ingestor), api_key);
+        let router = common::server::service_router_checked(
+            ingestd::http::router(ingestor),
+            api_key,
+            store_check.clone(),
+        );
         let listener = server::bind("ingestd", config.ingestd.bind).await?;
         servers.spawn(server::serve("ingestd", listener, router, shutdown.clone()));
     }
@@ -508,8 +591,11 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     if roles.contains(&Role::Vectord)
         && let Some(vectors) = &vectors
     {
-        let router =
-            common::server::service_router(vectord::http::router(vectors.clone()), api_key);
+        let router = common::server::service_router_checked(
+            vectord::http::router(vectors.clone()),
+            api_key,
+            store_check.clone(),
+        );
         let listener = server::bind("vectord", config.vectord.bind).await?;
         servers.spawn(server::serve("vectord", listener, router, shutdown.clone()));
     }

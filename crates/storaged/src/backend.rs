@@ -1,13 +1,16 @@
 //! [`ObjectStoreBackend`]: the in-process [`Store`], over `object_store`.
 //!
 //! Two flavours behind one type:
-//! - **local**: `LocalFileSystem` for reads, LIST and DELETE; writes go through
-//!   [`crate::local`] (staged file, fsync, rename, directory fsync) because `object_store`
-//!   0.13 does not fsync. Conditional PUTs are checked under a per-key lock, since the local
-//!   backend has no native compare-and-swap.
-//! - **S3**: `AmazonS3`; bodies up to one part go up in a single PUT (native conditional
-//!   headers), larger ones as a multipart upload with at most two parts in flight, so a PUT
-//!   holds at most ~3 parts of memory whatever the object's size.
+//! - **local**: `LocalFileSystem` for reads and LIST; writes and deletes go through
+//!   [`crate::local`] (staged file, fsync, rename, directory fsync; unlink, directory fsync)
+//!   because `object_store` 0.13 does not fsync. Conditional PUTs are checked under a per-key
+//!   lock, since the local backend has no native compare-and-swap.
+//! - **S3**: `AmazonS3`, every call bounded in time ([`crate::s3`]). Bodies up to one part
+//!   go up in a single PUT (native conditional headers); larger ones as a multipart upload
+//!   with at most two parts in flight, so a PUT holds at most ~3 parts of memory whatever
+//!   the object's size. A create-only PUT larger than one part is staged under a unique key
+//!   and copied into place with `If-None-Match: *` on the copy's completion, so its
+//!   condition is as atomic as a single PUT's.
 //!
 //! Both expose [`ObjectStoreBackend::object_store`], the same `Arc<dyn ObjectStore>` that
 //! the query engine registers, so every reader sees the same bytes.
@@ -20,11 +23,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, S3CopyIfNotExists};
 use object_store::local::LocalFileSystem;
 use object_store::{
-    ClientOptions, GetOptions, GetResultPayload, ObjectStore, ObjectStoreExt, PutOptions,
-    PutPayload, RetryConfig, UpdateVersion, WriteMultipart,
+    CopyMode, CopyOptions, GetOptions, GetResultPayload, ObjectStore, ObjectStoreExt, PutOptions,
+    PutPayload, RetryConfig, UpdateVersion,
 };
 use tokio_util::io::ReaderStream;
 
@@ -33,11 +36,9 @@ use common::config::S3Config;
 use crate::error::StoreError;
 use crate::key::{KeyPrefix, ObjectKey};
 use crate::local;
-use crate::store::{self, ByteStream, GetObject, ObjectMeta, PutMode, Store};
+use crate::s3::{self, Bounds, PART_SIZE, Upload};
+use crate::store::{self, ByteStream, GetObject, ObjectMeta, PutMode, Store, StoreExt};
 
-/// Size of one multipart part on S3 (S3's minimum is 5 MiB), and the largest body sent as
-/// a single PUT.
-const PART_SIZE: usize = 8 << 20;
 /// Read size when streaming a local file: large enough that a 1 GiB GET is a few thousand
 /// reads, small enough to keep a GET's memory flat.
 const READ_CHUNK: usize = 256 << 10;
@@ -53,6 +54,7 @@ enum Flavour {
     S3 {
         endpoint: String,
         bucket: String,
+        bounds: Bounds,
     },
 }
 
@@ -109,13 +111,10 @@ impl ObjectStoreBackend {
                 config.bucket
             )));
         };
-        let client = ClientOptions::new()
-            .with_allow_http(true)
-            .with_connect_timeout(Duration::from_secs(5))
-            .with_timeout(Duration::from_secs(300));
+        let timeouts = config.timeouts;
         let retry = RetryConfig {
-            max_retries: 2,
-            retry_timeout: Duration::from_secs(15),
+            max_retries: timeouts.max_retries as usize,
+            retry_timeout: timeouts.retry_timeout,
             ..RetryConfig::default()
         };
         let mut builder = AmazonS3Builder::new()
@@ -124,7 +123,8 @@ impl ObjectStoreBackend {
             .with_access_key_id(key_id)
             .with_secret_access_key(secret)
             .with_virtual_hosted_style_request(!config.use_path_style)
-            .with_client_options(client)
+            .with_http_connector(s3::Connector(timeouts))
+            .with_copy_if_not_exists(S3CopyIfNotExists::Multipart)
             .with_retry(retry);
         if let Some(e) = &config.endpoint {
             builder = builder.with_endpoint(e);
@@ -135,6 +135,10 @@ impl ObjectStoreBackend {
         Ok(ObjectStoreBackend {
             inner: Arc::new(s3),
             flavour: Flavour::S3 {
+                bounds: Bounds {
+                    timeouts,
+                    store: format!("S3 bucket {:?} at {endpoint}", config.bucket),
+                },
                 endpoint,
                 bucket: config.bucket.clone(),
             },
@@ -143,18 +147,29 @@ impl ObjectStoreBackend {
     }
 
     /// Start-up check: a missing bucket is an error naming bucket and endpoint. An
-    /// unreachable endpoint is only logged: requests answer 503 until it comes back.
+    /// unreachable endpoint is only logged: requests answer 503 until it comes back (and
+    /// [`ObjectStoreBackend::verify_conditional_writes`] should be retried until it answers).
     pub async fn check(&self) -> Result<(), StoreError> {
-        let Flavour::S3 { endpoint, bucket } = &self.flavour else {
+        let Flavour::S3 {
+            endpoint,
+            bucket,
+            bounds,
+        } = &self.flavour
+        else {
             return Ok(());
         };
         let probe = object_store::path::Path::from("_catalog");
-        match self.inner.list(Some(&probe)).next().await {
-            None | Some(Ok(_)) => Ok(()),
+        let first = bounds
+            .call("a LIST", async {
+                self.inner.list(Some(&probe)).next().await.transpose()
+            })
+            .await;
+        match first {
+            Ok(Ok(_)) => Ok(()),
             // A LIST on an existing bucket never answers 404. object_store 0.13 keeps the
             // HTTP status of a failed LIST private, so the S3 error code is the only sign;
             // this is a start-up diagnostic, never a data-path decision (cf. seed O-B1).
-            Some(Err(e))
+            Ok(Err(e))
                 if matches!(e, object_store::Error::NotFound { .. })
                     || e.to_string().contains("NoSuchBucket") =>
             {
@@ -162,9 +177,118 @@ impl ObjectStoreBackend {
                     "S3 bucket {bucket:?} does not exist at {endpoint}"
                 )))
             }
-            Some(Err(e)) => {
+            Ok(Err(e)) => {
                 tracing::warn!(%endpoint, %bucket, error = %e, "S3 is not reachable yet; serving 503 until it is");
                 Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(%endpoint, %bucket, error = %e, "S3 is not reachable yet; serving 503 until it is");
+                Ok(())
+            }
+        }
+    }
+
+    /// Asks the store whether it honours `If-None-Match: *` and `If-Match` — a store that
+    /// ignores them would turn every catalog commit into a blind overwrite. Writes, then
+    /// removes, one small object under `_lakehouse/probe/`. `Err` when the store could not
+    /// be asked (unreachable: try again later); `Ok(Err(why))` when it answered and broke a
+    /// promise. Always `Ok(Ok(()))` on a local directory (conditions are checked here).
+    pub async fn verify_conditional_writes(&self) -> Result<Result<(), String>, StoreError> {
+        let Flavour::S3 { endpoint, .. } = &self.flavour else {
+            return Ok(Ok(()));
+        };
+        let key = ObjectKey::parse(&format!(
+            "_lakehouse/probe/{}",
+            s3::staging_key().rsplit('/').next().unwrap_or("probe")
+        ))
+        .map_err(|e| StoreError::Internal(format!("probe key: {e}")))?;
+        let verdict = self.probe_conditions(&key).await;
+        if let Err(e) = self.delete(&key).await {
+            tracing::warn!(%key, error = %e, "could not remove the conditional-write probe");
+        }
+        Ok(verdict?.map_err(|broken| {
+            format!(
+                "the S3 endpoint {endpoint} does not honour conditional writes: {broken}. \
+                 Every catalog commit and vector log record relies on them; use a store that \
+                 supports If-None-Match: * and If-Match on PUT (AWS S3, MinIO, Ceph RGW ≥ 18)"
+            )
+        }))
+    }
+
+    async fn probe_conditions(&self, key: &ObjectKey) -> Result<Result<(), String>, StoreError> {
+        let put = |body: &'static str, mode: PutMode| self.put_bytes(key, Bytes::from(body), mode);
+        let first = match put("1", PutMode::Create).await {
+            Ok(meta) => meta,
+            // A probe left by a run that died between its two steps: start over.
+            Err(StoreError::PreconditionFailed(_)) => {
+                self.delete(key).await?;
+                put("1", PutMode::Create).await?
+            }
+            Err(e) => return Err(e),
+        };
+        match put("2", PutMode::Create).await {
+            Err(StoreError::PreconditionFailed(_)) => {}
+            Ok(_) => {
+                return Ok(Err(
+                    "a PUT with If-None-Match: * replaced an existing object".into(),
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+        match put("3", PutMode::IfMatch("\"0123456789abcdef\"".into())).await {
+            Err(StoreError::PreconditionFailed(_)) => {}
+            Ok(_) => {
+                return Ok(Err(
+                    "a PUT with If-Match: <another etag> replaced the object".into(),
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+        let Some(etag) = first.etag else {
+            return Ok(Err("a PUT answered no ETag".into()));
+        };
+        match put("4", PutMode::IfMatch(etag)).await {
+            Ok(_) => {}
+            Err(StoreError::PreconditionFailed(_)) => {
+                return Ok(Err(
+                    "a PUT with If-Match: <the current etag> was refused".into()
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+        let now = self.get_bytes(key).await?;
+        if now.as_ref() != b"4" {
+            return Ok(Err(format!(
+                "after the probe's writes the object holds {:?}, not \"4\"",
+                String::from_utf8_lossy(&now)
+            )));
+        }
+        Ok(Ok(()))
+    }
+
+    /// A cheap reachability check for `/health`: a HEAD on S3 (a missing object is an
+    /// answer), bounded by `[s3] read_timeout` and never retried; a stat of the directory on
+    /// a local one.
+    async fn probe_backend(&self) -> Result<(), StoreError> {
+        match &self.flavour {
+            Flavour::Local { root, .. } => match std::fs::metadata(root) {
+                Ok(m) if m.is_dir() => Ok(()),
+                Ok(_) => Err(StoreError::Unavailable(format!(
+                    "{} is not a directory",
+                    root.display()
+                ))),
+                Err(e) => Err(StoreError::Unavailable(format!("{}: {e}", root.display()))),
+            },
+            Flavour::S3 { bounds, .. } => {
+                let path = object_store::path::Path::from("_lakehouse/health");
+                let limit = bounds.timeouts.read_timeout.min(Duration::from_secs(5));
+                match bounds
+                    .call_within(limit, "a HEAD", self.inner.head(&path))
+                    .await?
+                {
+                    Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(self.map_err("_lakehouse/health", e)),
+                }
             }
         }
     }
@@ -202,8 +326,10 @@ impl ObjectStoreBackend {
                 reason: source.to_string(),
             },
             other => match &self.flavour {
-                Flavour::S3 { endpoint, bucket } => StoreError::Unavailable(format!(
-                    "S3 bucket {bucket:?} at {endpoint} is unavailable: {other}"
+                Flavour::S3 { bounds, .. } => StoreError::Unavailable(format!(
+                    "{} is unavailable: {}",
+                    bounds.store,
+                    common::error::chain(&other)
                 )),
                 Flavour::Local { .. } => StoreError::Internal(other.to_string()),
             },
@@ -370,11 +496,11 @@ impl ObjectStoreBackend {
 
     async fn put_s3(
         &self,
+        bounds: &Bounds,
         key: &ObjectKey,
         mut body: ByteStream,
         mode: PutMode,
     ) -> Result<ObjectMeta, StoreError> {
-        let path = key.to_path();
         let mut head: Vec<Bytes> = Vec::new();
         let mut buffered = 0;
         while buffered < PART_SIZE {
@@ -389,11 +515,11 @@ impl ObjectStoreBackend {
                         mode: object_store_mode(mode),
                         ..PutOptions::default()
                     };
-                    let result = self
+                    let path = key.to_path();
+                    let put = self
                         .inner
-                        .put_opts(&path, PutPayload::from_iter(head), opts)
-                        .await
-                        .map_err(|e| self.map_err(key.as_str(), e))?;
+                        .put_opts(&path, PutPayload::from_iter(head), opts);
+                    let result = self.run(|| format!("a PUT of {key}"), key, put).await?;
                     return Ok(ObjectMeta {
                         key: key.as_str().to_string(),
                         size: buffered as u64,
@@ -403,47 +529,117 @@ impl ObjectStoreBackend {
                 }
             }
         }
-        if mode != PutMode::Overwrite {
-            return Err(StoreError::BadRequest(format!(
-                "a conditional PUT is limited to {PART_SIZE} bytes on the S3 backend"
-            )));
+        match mode {
+            PutMode::Overwrite => self.upload(bounds, key, head, body).await,
+            PutMode::Create => self.put_create_large(bounds, key, head, body).await,
+            PutMode::IfMatch(_) => Err(StoreError::BadRequest(format!(
+                "an If-Match PUT is limited to {PART_SIZE} bytes on the S3 backend (S3 has no \
+                 conditional multipart replace); write the body under a new key, or use \
+                 If-None-Match: *, which has no such limit"
+            ))),
         }
+    }
+
+    /// A multipart upload of `head` then the rest of `body` to `key` (see [`Upload`]: it is
+    /// completed, or aborted).
+    async fn upload(
+        &self,
+        bounds: &Bounds,
+        key: &ObjectKey,
+        head: Vec<Bytes>,
+        mut body: ByteStream,
+    ) -> Result<ObjectMeta, StoreError> {
+        let path = key.to_path();
+        let started = self.inner.put_multipart(&path);
         let upload = self
-            .inner
-            .put_multipart(&path)
-            .await
-            .map_err(|e| self.map_err(key.as_str(), e))?;
-        let mut writer = AbortOnDrop(Some(WriteMultipart::new_with_chunk_size(upload, PART_SIZE)));
-        let mut size = 0u64;
+            .run(|| format!("the start of an upload of {key}"), key, started)
+            .await?;
+        let mut upload = Upload::new(upload, bounds.clone(), key.as_str());
         for chunk in head {
-            size += chunk.len() as u64;
-            writer.get().put(chunk);
+            upload.put(chunk).await?;
         }
         while let Some(chunk) = body.next().await {
-            let chunk = chunk?;
-            writer
-                .get()
-                .wait_for_capacity(2)
-                .await
-                .map_err(|e| self.map_err(key.as_str(), e))?;
-            size += chunk.len() as u64;
-            writer.get().put(chunk);
+            upload.put(chunk?).await?;
         }
-        let Some(done) = writer.0.take() else {
-            return Err(StoreError::Internal(
-                "multipart writer already finished".into(),
-            ));
-        };
-        let result = done
-            .finish()
-            .await
-            .map_err(|e| self.map_err(key.as_str(), e))?;
+        let size = upload.size();
+        let result = upload.finish().await?;
         Ok(ObjectMeta {
             key: key.as_str().to_string(),
             size,
             last_modified: chrono::Utc::now(),
             etag: result.e_tag,
         })
+    }
+
+    /// A create-only PUT larger than one part: uploaded to a unique staging key, then
+    /// copied to `key` by a multipart copy whose completion carries `If-None-Match: *` (the
+    /// same guarantee as a single conditional PUT), and the staged object removed whatever
+    /// happened.
+    async fn put_create_large(
+        &self,
+        bounds: &Bounds,
+        key: &ObjectKey,
+        head: Vec<Bytes>,
+        body: ByteStream,
+    ) -> Result<ObjectMeta, StoreError> {
+        let staging = ObjectKey::parse(&s3::staging_key())
+            .map_err(|e| StoreError::Internal(format!("staging key: {e}")))?;
+        let staged = self.upload(bounds, &staging, head, body).await?;
+        let copied = self.copy_create(bounds, &staging, key, staged.size).await;
+        let staged_path = staging.to_path();
+        let removed = self.inner.delete(&staged_path);
+        match bounds.call("a DELETE", removed).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(%staging, error = %e, "could not remove a staged upload"),
+            Err(e) => tracing::warn!(%staging, error = %e, "could not remove a staged upload"),
+        }
+        copied?;
+        let path = key.to_path();
+        let meta = self.run(|| format!("a HEAD of {key}"), key, self.inner.head(&path));
+        self.meta(meta.await?)
+    }
+
+    async fn copy_create(
+        &self,
+        bounds: &Bounds,
+        staging: &ObjectKey,
+        key: &ObjectKey,
+        size: u64,
+    ) -> Result<(), StoreError> {
+        if size > s3::MAX_CONDITIONAL_COPY {
+            return Err(StoreError::TooLarge(format!(
+                "a create-only PUT (If-None-Match: *) is limited to {} bytes on the S3 backend \
+                 (S3 copies at most that much in one part); this body has {size}",
+                s3::MAX_CONDITIONAL_COPY
+            )));
+        }
+        let options = CopyOptions {
+            mode: CopyMode::Create,
+            ..CopyOptions::default()
+        };
+        // A server-side copy moves about 50 MB/s at worst; allow for it on top of the bound.
+        let limit = bounds.timeouts.request_timeout + Duration::from_secs(size / (50 << 20));
+        let (from, to) = (staging.to_path(), key.to_path());
+        let copy = self.inner.copy_opts(&from, &to, options);
+        bounds
+            .call_within(limit, &format!("a conditional copy to {key}"), copy)
+            .await?
+            .map_err(|e| self.map_err(key.as_str(), e))
+    }
+
+    /// Runs one `object_store` call: on S3 bounded by `[s3] request_timeout` (see
+    /// [`crate::s3`]), on a local directory as it is.
+    async fn run<T>(
+        &self,
+        what: impl FnOnce() -> String,
+        key: &impl std::fmt::Display,
+        call: impl std::future::Future<Output = object_store::Result<T>>,
+    ) -> Result<T, StoreError> {
+        let result = match &self.flavour {
+            Flavour::S3 { bounds, .. } => bounds.call(&what(), call).await?,
+            Flavour::Local { .. } => call.await,
+        };
+        result.map_err(|e| self.map_err(&key.to_string(), e))
     }
 }
 
@@ -467,30 +663,6 @@ fn object_store_mode(mode: PutMode) -> object_store::PutMode {
             e_tag: Some(e_tag),
             version: None,
         }),
-    }
-}
-
-/// Aborts a multipart upload that did not finish (error or dropped request), so S3 keeps
-/// no orphaned parts.
-struct AbortOnDrop(Option<WriteMultipart>);
-
-impl AbortOnDrop {
-    fn get(&mut self) -> &mut WriteMultipart {
-        self.0.as_mut().expect("writer present until finish")
-    }
-}
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        if let Some(writer) = self.0.take()
-            && let Ok(rt) = tokio::runtime::Handle::try_current()
-        {
-            rt.spawn(async move {
-                if let Err(e) = writer.abort().await {
-                    tracing::warn!(error = %e, "could not abort an unfinished multipart upload");
-                }
-            });
-        }
     }
 }
 
@@ -520,7 +692,7 @@ impl Store for ObjectStoreBackend {
                 self.check_local_key(key)?;
                 self.put_local(fs, root, key, body, mode).await
             }
-            Flavour::S3 { .. } => self.put_s3(key, body, mode).await,
+            Flavour::S3 { bounds, .. } => self.put_s3(bounds, key, body, mode).await,
         }
     }
 
@@ -529,11 +701,9 @@ impl Store for ObjectStoreBackend {
         if let Flavour::Local { fs, .. } = &self.flavour {
             return self.get_local(fs, key).await;
         }
-        let result = self
-            .inner
-            .get_opts(&key.to_path(), GetOptions::default())
-            .await
-            .map_err(|e| self.map_err(key.as_str(), e))?;
+        let path = key.to_path();
+        let get = self.inner.get_opts(&path, GetOptions::default());
+        let result = self.run(|| format!("a GET of {key}"), key, get).await?;
         let meta = self.meta(result.meta)?;
         let body = match result.payload {
             GetResultPayload::File(file, _) => file_stream(file),
@@ -560,12 +730,9 @@ impl Store for ObjectStoreBackend {
 
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
         self.check_local_key(key)?;
-        let meta = self
-            .inner
-            .head(&key.to_path())
-            .await
-            .map_err(|e| self.map_err(key.as_str(), e))?;
-        self.meta(meta)
+        let path = key.to_path();
+        let meta = self.run(|| format!("a HEAD of {key}"), key, self.inner.head(&path));
+        self.meta(meta.await?)
     }
 
     async fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
@@ -574,24 +741,47 @@ impl Store for ObjectStoreBackend {
         // PUT's precondition check and its rename.
         let lock = self.key_locks.get(key);
         let _held = lock.lock().await;
-        match self.inner.delete(&key.to_path()).await {
-            Ok(()) => Ok(()),
-            Err(e) => match self.map_err(key.as_str(), e) {
-                StoreError::NotFound { .. } => Ok(()),
-                other => Err(other),
-            },
+        if let Flavour::Local { fs, root } = &self.flavour {
+            let dest = fs
+                .path_to_filesystem(&key.to_path())
+                .map_err(|e| self.map_err(key.as_str(), e))?;
+            return local::remove(root, &dest, key.as_str()).await;
+        }
+        let path = key.to_path();
+        let deleted = self.inner.delete(&path);
+        match self
+            .run(|| format!("a DELETE of {key}"), key, deleted)
+            .await
+        {
+            Ok(()) | Err(StoreError::NotFound { .. }) => Ok(()),
+            Err(other) => Err(other),
         }
     }
 
     async fn list(&self, prefix: &KeyPrefix) -> Result<Vec<ObjectMeta>, StoreError> {
         let dir = prefix.directory();
-        let listed: Result<Vec<object_store::ObjectMeta>, _> = self
-            .inner
-            .list(dir.as_ref())
-            .try_filter(|m| futures::future::ready(prefix.matches(m.location.as_ref())))
-            .try_collect()
-            .await;
-        let found = match listed.map_err(|e| self.map_err(prefix.as_str(), e)) {
+        let mut pages = self.inner.list(dir.as_ref());
+        let mut listed: Result<Vec<object_store::ObjectMeta>, StoreError> = Ok(Vec::new());
+        // Each page is bounded on its own: a long listing may take many request times.
+        while let Some(next) = self
+            .run(
+                || format!("a LIST of {prefix:?}"),
+                &prefix.as_str(),
+                async { pages.next().await.transpose() },
+            )
+            .await
+            .transpose()
+        {
+            match (next, &mut listed) {
+                (Ok(m), Ok(found)) if prefix.matches(m.location.as_ref()) => found.push(m),
+                (Ok(_), _) => {}
+                (Err(e), _) => {
+                    listed = Err(e);
+                    break;
+                }
+            }
+        }
+        let found = match listed {
             Ok(found) => found,
             // The prefix runs through an object (local backend): nothing lies below it.
             Err(StoreError::NotFound { .. }) => Vec::new(),
@@ -614,10 +804,16 @@ impl Store for ObjectStoreBackend {
         Ok(out)
     }
 
+    async fn probe(&self) -> Result<(), StoreError> {
+        self.probe_backend().await
+    }
+
     fn describe(&self) -> String {
         match &self.flavour {
             Flavour::Local { root, .. } => format!("local directory {}", root.display()),
-            Flavour::S3 { endpoint, bucket } => format!("S3 bucket {bucket} at {endpoint}"),
+            Flavour::S3 {
+                endpoint, bucket, ..
+            } => format!("S3 bucket {bucket} at {endpoint}"),
         }
     }
 }

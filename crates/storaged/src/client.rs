@@ -33,6 +33,13 @@ const PATH_SEGMENT: &AsciiSet = &CONTROLS
     .add(b'[')
     .add(b']');
 
+/// How long a call without a streamed body (HEAD, LIST, DELETE, a GET until its body
+/// starts) may take: storaged itself answers within `[s3] request_timeout` (30 s by default)
+/// whatever its store does, so this only catches a storaged that stopped answering.
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long `/health` may take to say whether storaged and its store answer.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// An HTTP client for one storaged (or a gateway in front of it).
 #[derive(Clone, Debug)]
 pub struct StoreClient {
@@ -190,9 +197,16 @@ impl Store for StoreClient {
     }
 
     async fn get(&self, key: &ObjectKey) -> Result<GetObject, StoreError> {
-        let response = self
-            .send(self.http.get(self.url(key)), key.as_str())
-            .await?;
+        let sent = self.send(self.http.get(self.url(key)), key.as_str());
+        let response = tokio::time::timeout(CALL_TIMEOUT, sent)
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "storaged at {} did not answer a GET of {key} within {} s",
+                    self.base,
+                    CALL_TIMEOUT.as_secs()
+                ))
+            })??;
         let meta = header_meta(key, response.headers())?;
         let base = self.base.clone();
         let body = response
@@ -206,14 +220,19 @@ impl Store for StoreClient {
 
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
         let response = self
-            .send(self.http.request(Method::HEAD, self.url(key)), key.as_str())
+            .send(
+                self.http
+                    .request(Method::HEAD, self.url(key))
+                    .timeout(CALL_TIMEOUT),
+                key.as_str(),
+            )
             .await?;
         header_meta(key, response.headers())
     }
 
     async fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
-        self.send(self.http.delete(self.url(key)), key.as_str())
-            .await?;
+        let request = self.http.delete(self.url(key)).timeout(CALL_TIMEOUT);
+        self.send(request, key.as_str()).await?;
         Ok(())
     }
 
@@ -221,7 +240,8 @@ impl Store for StoreClient {
         let request = self
             .http
             .get(format!("{}/v1/storage", self.base))
-            .query(&[("prefix", prefix.as_str())]);
+            .query(&[("prefix", prefix.as_str())])
+            .timeout(CALL_TIMEOUT);
         let response = self.send(request, prefix.as_str()).await?;
         let listing: Listing = response.json().await.map_err(|e| self.unavailable(e))?;
         Ok(listing.keys)
@@ -229,5 +249,16 @@ impl Store for StoreClient {
 
     fn describe(&self) -> String {
         format!("storaged at {}", self.base)
+    }
+
+    /// storaged's own `/health`, which probes its store.
+    async fn probe(&self) -> Result<(), StoreError> {
+        let request = self
+            .http
+            .get(format!("{}/health", self.base))
+            .timeout(PROBE_TIMEOUT);
+        let response = self.send(request, "/health").await?;
+        let _ = response.bytes().await;
+        Ok(())
     }
 }

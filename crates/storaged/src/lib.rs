@@ -9,14 +9,19 @@
 
 pub mod backend;
 pub mod client;
+pub mod dirlock;
 pub mod error;
+pub mod health;
 pub mod http;
 pub mod key;
 mod local;
+mod s3;
 pub mod store;
 
 pub use backend::ObjectStoreBackend;
 pub use client::StoreClient;
+pub use dirlock::DataDirLock;
 pub use error::StoreError;
+pub use health::StoreHealth;
 pub use key::{KeyPrefix, ObjectKey};
 pub use store::{ByteStream, GetObject, ObjectMeta, PutMode, Store, StoreExt};

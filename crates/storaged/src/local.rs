@@ -85,10 +85,23 @@ pub(crate) async fn stage(
     let writer = tokio::task::spawn_blocking({
         let path = path.clone();
         move || -> std::io::Result<std::fs::File> {
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)?;
+            let open = || {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+            };
+            // A DELETE of the directory's last object may remove the directory between
+            // create_dirs and this open; make it again.
+            let mut file = match open() {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    if let Some(dir) = path.parent() {
+                        std::fs::create_dir_all(dir)?;
+                    }
+                    open()?
+                }
+                other => other?,
+            };
             while let Some(batch) = rx.blocking_recv() {
                 for chunk in batch {
                     file.write_all(&chunk)?;
@@ -175,6 +188,49 @@ impl StagedWrite {
         .await
         .map_err(|e| StoreError::Internal(format!("fsync task: {e}")))?
     }
+}
+
+/// Removes the object file `dest` (under `root`) durably: unlink, fsync its directory, then
+/// remove the directories the unlink left empty (each removal fsynced in its parent), so a
+/// key that was a directory of objects can become an object again. A missing file is not an
+/// error. A concurrent PUT into a directory being removed re-creates it (see [`stage`]).
+pub(crate) async fn remove(root: &Path, dest: &Path, key: &str) -> Result<(), StoreError> {
+    let (root, dest, key) = (root.to_path_buf(), dest.to_path_buf(), key.to_string());
+    tokio::task::spawn_blocking(move || {
+        match std::fs::remove_file(&dest) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            // A directory (of other objects) or a path through a file: no such object.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::IsADirectory | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(());
+            }
+            Err(e) => return Err(io_error("unlink", &dest, e)),
+        }
+        let mut dir = dest.parent();
+        while let Some(d) = dir.filter(|d| d.starts_with(&root) && *d != root) {
+            if std::fs::remove_dir(d).is_err() {
+                break; // not empty (or already gone): it and its ancestors stay
+            }
+            dir = d.parent();
+        }
+        let synced = dir.unwrap_or(&root);
+        match std::fs::File::open(synced).and_then(|d| d.sync_all()) {
+            Ok(()) => {}
+            // A concurrent delete removed this directory once it was empty; that delete
+            // fsynced the directory holding it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error("fsync", synced, e)),
+        }
+        tracing::trace!(%key, "removed");
+        Ok(())
+    })
+    .await
+    .map_err(|e| StoreError::Internal(format!("unlink task: {e}")))?
 }
 
 /// Creates `dir` and its missing ancestors. An ancestor that is a file is an object whose

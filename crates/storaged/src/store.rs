@@ -79,6 +79,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Where the bytes live, for logs and error messages.
     fn describe(&self) -> String;
+
+    /// A cheap check that the store answers, for `/health`: by default a HEAD of
+    /// `_lakehouse/health`, where a missing object is an answer too.
+    async fn probe(&self) -> Result<(), StoreError> {
+        let key = ObjectKey::parse("_lakehouse/health")
+            .map_err(|e| StoreError::Internal(format!("probe key: {e}")))?;
+        match self.head(&key).await {
+            Ok(_) | Err(StoreError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// A GET's body in one buffer (see [`Store::get_bytes`]).

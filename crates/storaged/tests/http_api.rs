@@ -260,6 +260,7 @@ async fn unreachable_s3_is_503_naming_the_endpoint_and_the_server_keeps_serving(
         access_key_id: Some("k".into()),
         secret_access_key: Some("s".into()),
         use_path_style: true,
+        timeouts: Default::default(),
     };
     let store = Arc::new(ObjectStoreBackend::s3(&config).unwrap());
     let server = serve(store, 1 << 20, None).await;

@@ -131,6 +131,7 @@ impl S3Server {
             access_key_id: Some(S3_ACCESS_KEY.into()),
             secret_access_key: Some(S3_SECRET_KEY.into()),
             use_path_style: true,
+            timeouts: Default::default(),
         }
     }
 
