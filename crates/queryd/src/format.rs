@@ -1,5 +1,5 @@
 //! Result encodings of `POST /v1/sql`, written batch by batch so a result of any size
-//! streams: `json` (DESIGN §2's `{"columns","rows","row_count"}`), `ndjson` (one object per
+//! streams: `json` (docs/api.md's `{"columns","rows","row_count"}`), `ndjson` (one object per
 //! row), `csv` (header line, RFC 4180 quoting) and `arrow` (an Arrow IPC stream).
 //!
 //! Values: numbers and booleans as JSON numbers and booleans (decimals as exact number

@@ -1,4 +1,4 @@
-//! queryd: SQL over the catalog's datasets (DESIGN §2).
+//! queryd: SQL over the catalog's datasets (docs/api.md).
 //!
 //! - [`QueryEngine`] (engine.rs): SQL → read-only check → DataFusion plan → a stream of
 //!   record batches, under a per-query timeout and memory limit.

@@ -1,4 +1,4 @@
-//! The PostgreSQL wire protocol on `[queryd] pg_bind` (DESIGN §2), over pgwire: psql,
+//! The PostgreSQL wire protocol on `[queryd] pg_bind` (docs/api.md), over pgwire: psql,
 //! drivers (tokio-postgres, JDBC, psycopg) and BI tools query the same engine as
 //! `POST /v1/sql`, with the same read-only rule, limits and errors.
 //!
