@@ -46,7 +46,8 @@ pub trait Catalog: Send + Sync + 'static {
     /// One dataset; `NotFound` when there is none.
     async fn get(&self, name: &DatasetName) -> Result<Manifest, CatalogError>;
     /// Makes a new version, or answers `Existing` when the commit is a no-op (see
-    /// [`crate::commit`]).
+    /// [`crate::commit`]). Over HTTP the answer's manifest has no older versions (see
+    /// [`Manifest::head`]).
     async fn commit(&self, commit: Commit) -> Result<Committed, CatalogError>;
     /// Removes the manifest, then the data files of every version it keeps (other objects
     /// under `datasets/{name}/` are left to the sweep); `NotFound` when there is no manifest.

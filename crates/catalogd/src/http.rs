@@ -112,7 +112,7 @@ async fn commit(
         }
     })?;
     Ok(match catalog.commit(commit).await? {
-        Committed::Created(m) => (StatusCode::CREATED, Json(m)).into_response(),
-        Committed::Existing(m) => (StatusCode::OK, Json(m)).into_response(),
+        Committed::Created(m) => (StatusCode::CREATED, Json(m.head())).into_response(),
+        Committed::Existing(m) => (StatusCode::OK, Json(m.head())).into_response(),
     })
 }

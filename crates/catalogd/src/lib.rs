@@ -29,7 +29,7 @@ pub use client::CatalogClient;
 pub use commit::MAX_IDEMPOTENCY_KEY;
 pub use error::CatalogError;
 pub use manifest::{
-    ColumnType, Commit, CommitMode, Committed, DataFile, Field, Manifest, Schema, Version,
+    ColumnType, Commit, CommitMode, Committed, DataFile, Field, Head, Manifest, Schema, Version,
 };
 pub use name::DatasetName;
 pub use sweep::{sweep_unreferenced, sweep_unreferenced_with_ttl};

@@ -177,7 +177,25 @@ pub struct Manifest {
     pub versions: Vec<Version>,
 }
 
+/// A manifest without its older versions: what a commit (and an ingest) answers, so that
+/// the answer's size does not grow with `keep_versions` × files. Decodes as a [`Manifest`]
+/// with no older versions.
+#[derive(Debug, Serialize)]
+pub struct Head<'a> {
+    pub name: &'a DatasetName,
+    #[serde(flatten)]
+    pub current: &'a Version,
+}
+
 impl Manifest {
+    /// The name and the current version, without the older ones.
+    pub fn head(&self) -> Head<'_> {
+        Head {
+            name: &self.name,
+            current: &self.current,
+        }
+    }
+
     /// Version `n`, when it is current or kept.
     pub fn version(&self, n: u64) -> Option<&Version> {
         self.all_versions().find(|v| v.version == n)

@@ -95,14 +95,24 @@ async fn the_dataset_routes_answer_the_documented_statuses_and_bodies() {
         (m["name"].clone(), m["version"].clone()),
         (json!("trips"), json!(1))
     );
-    assert_eq!(m["versions"], json!([]));
+    assert_eq!(
+        m.get("versions"),
+        None,
+        "a commit answers its version alone: {m}"
+    );
     let (status, again) = send_json(http.post(&url).json(&body)).await;
     assert_eq!(status, 200, "an idempotent replay is 200 with the manifest");
     assert_eq!(again, m);
 
     let mut append = commit_body("trips", "append", &[("id", "int64")]);
     append["files"][0]["key"] = "datasets/trips/v2/part-0.parquet".into();
-    assert_eq!(send_json(http.post(&url).json(&append)).await.0, 201);
+    let (status, head) = send_json(http.post(&url).json(&append)).await;
+    assert_eq!(status, 201, "{head}");
+    assert_eq!(
+        (&head["version"], head.get("versions")),
+        (&json!(2), None),
+        "the answer is the new version, without the kept ones: {head}"
+    );
 
     let (status, got) = send_json(http.get(format!("{url}/trips"))).await;
     assert_eq!(

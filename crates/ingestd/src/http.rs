@@ -65,7 +65,7 @@ async fn ingest(
     } else {
         StatusCode::OK
     };
-    Ok((status, axum::Json(outcome.manifest)).into_response())
+    Ok((status, axum::Json(outcome.manifest.head())).into_response())
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {

@@ -86,6 +86,8 @@ pub async fn overwrite_bumps_the_version(make: Make) {
     assert_eq!(v2.current.mode, CommitMode::Overwrite);
     assert_eq!(v2.current.files, vec![b]);
     assert_eq!(v2.current.rows, 2);
+    // A commit answers its version; the kept ones are in the manifest it wrote.
+    let v2 = w.catalog.get(&v2.name).await.unwrap();
     assert_eq!(v2.versions, vec![v1.current.clone()]);
     assert_eq!(v2.version(1), Some(&v1.current));
     assert!(
@@ -252,6 +254,8 @@ pub async fn the_keep_window_deletes_only_unreferenced_files(make: Make) {
             .commit(commit("t", CommitMode::Overwrite, vec![c]))
             .await,
     );
+    assert_eq!(v3.current.version, 3);
+    let v3 = w.catalog.get(&v3.name).await.unwrap();
     assert_eq!(
         v3.all_versions().map(|v| v.version).collect::<Vec<_>>(),
         [3, 2]
