@@ -60,13 +60,7 @@ async fn kill_9_under_load_keeps_every_acknowledged_write_on_s3() {
     let file = dir.path().join("lakehouse.toml");
     std::fs::write(&file, s3.config_toml(&bucket)).unwrap();
     // The standalone server (no --services), on the bucket.
-    let mut launch = Launch::standalone(&dir.path().join("unused"));
-    launch.args = vec![
-        "serve".into(),
-        "--config".into(),
-        file.display().to_string(),
-    ];
-    kill_9_loop("s3", launch).await;
+    kill_9_loop("s3", Launch::standalone_with_config(&file)).await;
 }
 
 fn on_path(program: &str) -> bool {

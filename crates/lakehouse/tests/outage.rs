@@ -145,13 +145,7 @@ async fn an_s3_outage_answers_503_in_bounded_time_applies_nothing_and_heals() {
         .config_toml(&bucket)
         .replace(s3.endpoint(), &proxy.endpoint());
     std::fs::write(&file, format!("{toml}{TIMEOUTS}")).unwrap();
-    let mut launch = Launch::standalone(&dir.path().join("unused"));
-    launch.args = vec![
-        "serve".into(),
-        "--config".into(),
-        file.display().to_string(),
-    ];
-    let server = Lakehouse::start(bin(), launch).await;
+    let server = Lakehouse::start(bin(), Launch::standalone_with_config(&file)).await;
     let client = Client {
         http: reqwest::Client::new(),
         url: server.url.clone(),

@@ -4,22 +4,29 @@
 
 use std::path::Path;
 
-use test_support::{Lakehouse, S3Server, SplitLayout, free_port, post_csv};
+use test_support::{S3Server, SplitDeployment, free_port, post_csv};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_lakehouse"))
 }
 
+/// A split deployment and, when its data is on S3, the S3 server it uses.
 struct Split {
     _s3: Option<S3Server>,
-    _dir: tempfile::TempDir,
-    layout: SplitLayout,
-    storaged: Lakehouse,
-    catalogd: Lakehouse,
-    ingestd: Lakehouse,
-    queryd: Lakehouse,
-    vectord: Lakehouse,
-    gateway: Lakehouse,
+    deployment: SplitDeployment,
+}
+
+impl std::ops::Deref for Split {
+    type Target = SplitDeployment;
+    fn deref(&self) -> &SplitDeployment {
+        &self.deployment
+    }
+}
+
+impl std::ops::DerefMut for Split {
+    fn deref_mut(&mut self) -> &mut SplitDeployment {
+        &mut self.deployment
+    }
 }
 
 async fn start_split() -> Split {
@@ -48,31 +55,12 @@ async fn start_split_with(s3: bool, api_key: Option<&str>) -> Split {
         );
         (None, toml)
     };
-    let layout = SplitLayout::new();
     let key = api_key.map(|k| format!("api_key = {k:?}"));
     let mut extra = vec![("catalogd", "keep_versions = 2")];
     extra.extend(key.as_deref().map(|line| ("gateway", line)));
-    let file = dir.path().join("lakehouse.toml");
-    std::fs::write(&file, layout.config(&storage, &extra)).unwrap();
-    let mut running = Vec::new();
-    for role in SplitLayout::ROLES {
-        running.push(Lakehouse::start(bin(), layout.launch(role, &file, &[])).await);
-    }
-    let Ok([storaged, catalogd, ingestd, queryd, vectord, gateway]) =
-        <[Lakehouse; 6]>::try_from(running)
-    else {
-        unreachable!("one process per role")
-    };
     Split {
         _s3: s3,
-        _dir: dir,
-        layout,
-        storaged,
-        catalogd,
-        ingestd,
-        queryd,
-        vectord,
-        gateway,
+        deployment: SplitDeployment::start(bin(), dir, &storage, &extra).await,
     }
 }
 
@@ -479,9 +467,7 @@ async fn vectors_in_split(s3: bool) {
         (503, &serde_json::json!("service_unavailable")),
         "{e}"
     );
-    let config = split._dir.path().join("lakehouse.toml");
-    let launch = split.layout.launch("vectord", &config, &[]);
-    split.vectord = Lakehouse::start(bin(), launch).await;
+    split.restart("vectord").await;
     let (_, listed) = send(http.get(format!("{gw}/v1/vectors"))).await;
     assert_eq!(
         listed,

@@ -209,6 +209,18 @@ impl Launch {
         }
     }
 
+    /// Standalone reading the config file `file` (its `[storage]` decides where the data
+    /// is), on a fresh gateway port.
+    pub fn standalone_with_config(file: &Path) -> Launch {
+        let mut launch = Launch::standalone(Path::new("unused"));
+        launch.args = vec![
+            "serve".into(),
+            "--config".into(),
+            file.display().to_string(),
+        ];
+        launch
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Launch {
         self.env.push((key.into(), value.into()));
         self
@@ -338,6 +350,69 @@ impl SplitLayout {
 impl Default for SplitLayout {
     fn default() -> Self {
         SplitLayout::new()
+    }
+}
+
+/// A split deployment running: one process per role, reading `lakehouse.toml` in `dir`.
+pub struct SplitDeployment {
+    pub dir: tempfile::TempDir,
+    pub layout: SplitLayout,
+    pub storaged: Lakehouse,
+    pub catalogd: Lakehouse,
+    pub ingestd: Lakehouse,
+    pub queryd: Lakehouse,
+    pub vectord: Lakehouse,
+    pub gateway: Lakehouse,
+}
+
+impl SplitDeployment {
+    /// Writes `dir/lakehouse.toml` ([`SplitLayout::config`] of `storage` and `extra`) and
+    /// starts every role of `bin` in turn, each healthy before the next starts.
+    pub async fn start(
+        bin: &Path,
+        dir: tempfile::TempDir,
+        storage: &str,
+        extra: &[(&str, &str)],
+    ) -> SplitDeployment {
+        let layout = SplitLayout::new();
+        let file = dir.path().join("lakehouse.toml");
+        std::fs::write(&file, layout.config(storage, extra)).expect("write lakehouse.toml");
+        let mut running = Vec::new();
+        for role in SplitLayout::ROLES {
+            running.push(Lakehouse::start(bin, layout.launch(role, &file, &[])).await);
+        }
+        let Ok([storaged, catalogd, ingestd, queryd, vectord, gateway]) =
+            <[Lakehouse; 6]>::try_from(running)
+        else {
+            unreachable!("one process per role")
+        };
+        SplitDeployment {
+            dir,
+            layout,
+            storaged,
+            catalogd,
+            ingestd,
+            queryd,
+            vectord,
+            gateway,
+        }
+    }
+
+    /// Starts `role` again (after a kill) from the same config file.
+    pub async fn restart(&mut self, role: &str) {
+        let file = self.dir.path().join("lakehouse.toml");
+        let launch = self.layout.launch(role, &file, &[]);
+        let bin = self.gateway.bin.clone();
+        let started = Lakehouse::start(&bin, launch).await;
+        *match role {
+            "storaged" => &mut self.storaged,
+            "catalogd" => &mut self.catalogd,
+            "ingestd" => &mut self.ingestd,
+            "queryd" => &mut self.queryd,
+            "vectord" => &mut self.vectord,
+            "gateway" => &mut self.gateway,
+            other => panic!("no role {other:?} in a split deployment"),
+        } = started;
     }
 }
 
