@@ -1,4 +1,4 @@
-//! The catalogd HTTP API (DESIGN §2), mounted at `/v1/datasets` in both deployments.
+//! The catalogd HTTP API (docs/api.md), mounted at `/v1/datasets` in both deployments.
 //!
 //! Handlers parse (a [`DatasetName`] from the path, a [`Commit`] from the body), call the
 //! [`Catalog`], and encode. Every rejection — a name that breaks the rules, a body that is

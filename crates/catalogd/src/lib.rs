@@ -7,7 +7,7 @@
 //! - [`Catalog`]: the seam other services depend on, with [`StoreCatalog`] (in-process, over
 //!   a [`storaged::Store`]) and [`CatalogClient`] (HTTP, against a catalogd process).
 //! - [`sweep_unreferenced`]: collects data files no manifest references.
-//! - [`http::router`]: the `/v1/datasets` HTTP API (DESIGN §2), the same in standalone and
+//! - [`http::router`]: the `/v1/datasets` HTTP API (docs/api.md), the same in standalone and
 //!   split deployments.
 //!
 //! The commit protocol: data files first, then one conditional PUT of the manifest, which is

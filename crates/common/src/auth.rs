@@ -1,4 +1,4 @@
-//! The API key (DESIGN §2): `[gateway] api_key`, or `LAKEHOUSE_API_KEY`. When it is set,
+//! The API key (docs/api.md): `[gateway] api_key`, or `LAKEHOUSE_API_KEY`. When it is set,
 //! every HTTP route but `/health` needs `Authorization: Bearer KEY` — on the gateway and,
 //! in a split deployment, on every service too, so going around the gateway is refused
 //! as well — and the PostgreSQL port takes it as the password.

@@ -1,4 +1,4 @@
-//! Configuration: the Go system's `lakehouse.toml` plus the new keys of DESIGN §1.
+//! Configuration: the Go system's `lakehouse.toml` plus this system's own keys (docs/api.md, docs/lakehouse.example.toml).
 //!
 //! Loading is three layers, later wins: built-in defaults, the TOML file, then
 //! `LAKEHOUSE_<SECTION>_<KEY>` environment variables. Every key the loader knows is listed

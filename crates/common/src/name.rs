@@ -1,4 +1,4 @@
-//! The naming rule that dataset and index names share (DESIGN §2): SQL table names,
+//! The naming rule that dataset and index names share (docs/api.md): SQL table names,
 //! `[A-Za-z_][A-Za-z0-9_]{0,62}`. A name that passes can go into an object key without
 //! escaping and never holds a `.` or a `/`. Each service wraps it in its own type
 //! (`catalogd::DatasetName`, `vectord::IndexName`) with its own error.

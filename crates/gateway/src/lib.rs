@@ -1,4 +1,4 @@
-//! The gateway: the one front door (DESIGN §2).
+//! The gateway: the one front door (docs/api.md).
 //!
 //! - [`standalone`]: every service's routes mounted in-process on one router.
 //! - [`split`]: `/v1/...` prefixes proxied to each service's URL from `lakehouse.toml`.

@@ -1,4 +1,4 @@
-//! `POST /v1/ingest/{name}` (DESIGN §2): parse the request, run the ingest, answer the
+//! `POST /v1/ingest/{name}` (docs/api.md): parse the request, run the ingest, answer the
 //! manifest — 201 when this request made a new version, 200 when an idempotent retry or an
 //! identical overwrite answered the existing one.
 

@@ -4,7 +4,7 @@
 //!   thread ([`csv`]: tokenize, sniff, type) and an encoder thread ([`parts`]: Parquet +
 //!   zstd, each part streamed into the store), then one catalog commit. Memory is bounded
 //!   whatever the body's size.
-//! - [`http::router`]: `POST /v1/ingest/{name}` (DESIGN §2).
+//! - [`http::router`]: `POST /v1/ingest/{name}` (docs/api.md).
 //!
 //! Invariants: nothing is registered unless the whole body converted; a value that breaks
 //! its column's type fails the ingest with its line, column, expected type and value; data

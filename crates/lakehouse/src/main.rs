@@ -1,4 +1,4 @@
-//! `lakehouse`: one binary for every deployment (DESIGN §1). This crate parses the command
+//! `lakehouse`: one binary for every deployment (docs/architecture.md). This crate parses the command
 //! line and wires services together; what the services do lives in their crates.
 
 mod cli;

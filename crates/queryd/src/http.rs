@@ -1,4 +1,4 @@
-//! `POST /v1/sql` (DESIGN §2): `{"sql": "...", "format": "json|ndjson|csv|arrow"}`.
+//! `POST /v1/sql` (docs/api.md): `{"sql": "...", "format": "json|ndjson|csv|arrow"}`.
 //!
 //! The response streams: the query runs as the client reads, one batch at a time, so a
 //! result of any size holds only a batch or two in memory. The status is decided by the

@@ -1,4 +1,4 @@
-//! The storaged HTTP API (DESIGN §2), mounted at `/v1/storage` in both deployments.
+//! The storaged HTTP API (docs/api.md), mounted at `/v1/storage` in both deployments.
 //!
 //! Handlers parse (key, conditions, size limit), call the [`Store`], and encode. Keys are
 //! taken from the raw request path, not axum's decoded capture, so that `%2F` inside a

@@ -4,7 +4,7 @@
 //! - [`Store`]: the seam other services depend on, with [`ObjectStoreBackend`] (in-process,
 //!   over `object_store`: a local directory with durable writes, or S3) and [`StoreClient`]
 //!   (HTTP, against a storaged process).
-//! - [`http::router`]: the `/v1/storage` HTTP API (DESIGN §2), the same in standalone and
+//! - [`http::router`]: the `/v1/storage` HTTP API (docs/api.md), the same in standalone and
 //!   split deployments.
 
 pub mod backend;

@@ -1,4 +1,4 @@
-//! The vectord HTTP API (DESIGN §2), mounted at `/v1/vectors` in both deployments.
+//! The vectord HTTP API (docs/api.md), mounted at `/v1/vectors` in both deployments.
 //!
 //! Handlers parse (names from the path, bodies read as bytes and parsed by
 //! [`crate::validate`], so every rejection is our JSON error shape with a position), call

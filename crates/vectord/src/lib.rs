@@ -3,7 +3,7 @@
 //! - [`Vectors`]: every index of the process — [`Vectors::open`] (persisted in a
 //!   [`storaged::Store`] under `_vectors/`) or [`Vectors::in_memory`]; create, list,
 //!   delete, add (upsert by id), delete items, search, [`Vectors::flush`].
-//! - [`http::router`]: the `/v1/vectors` HTTP API (DESIGN §2).
+//! - [`http::router`]: the `/v1/vectors` HTTP API (docs/api.md).
 //! - [`Index`]: one index's items over its graph ([`hnsw`] is the graph itself: our own
 //!   HNSW over SIMD distance kernels, [`distance`]); searches never take a lock that a
 //!   write holds for longer than an `Arc` clone.
