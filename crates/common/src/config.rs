@@ -500,7 +500,7 @@ struct Secrets {
     secret_access_key: Option<String>,
 }
 
-/// The Go system's secrets file. A missing file is not an error (the seed config names a
+/// The Go system's secrets file. A missing file is not an error (the Go system's config names a
 /// path that exists only on its production hosts); an unreadable or malformed one is.
 fn read_secrets(path: &Path) -> Result<Secrets, ConfigError> {
     match std::fs::read_to_string(path) {

@@ -1,4 +1,4 @@
-//! `LHV1`: one index snapshot, `_vectors/{name}.lhv1` — the seed's framed format
+//! `LHV1`: one index snapshot, `_vectors/{name}.lhv1` — the Go system's framed format
 //! ([`super::frame`], magic `LHV1`) with an [`Envelope`] and the graph bytes below.
 //!
 //! Graph bytes, version 1 (all integers little-endian; `N` nodes, `dim` from the envelope,
