@@ -32,6 +32,8 @@ enum Kind {
     Str,
     Int,
     Bool,
+    /// A list of strings; in the environment, comma-separated.
+    List,
 }
 
 /// Every key the loader knows, by section. Keys of the Go file first, then the new ones.
@@ -47,6 +49,8 @@ const KEYS: &[(&str, &[(&str, Kind)])] = &[
             ("vectord_url", Kind::Str),
             ("api_key", Kind::Str),
             ("upstream_timeout", Kind::Str),
+            ("allowed_hosts", Kind::List),
+            ("allowed_origins", Kind::List),
         ],
     ),
     (
@@ -138,6 +142,11 @@ pub struct GatewayConfig {
     /// (split) How long a service behind the gateway may stay silent: to answer once the
     /// request is sent, and between two chunks of its answer. Past it: 504.
     pub upstream_timeout: Duration,
+    /// Names of this server besides IP addresses, `localhost` and the hosts of the service
+    /// URLs (see [`crate::browser`]); lowercase, no port.
+    pub allowed_hosts: Vec<String>,
+    /// Other origins (`scheme://host[:port]`) whose web pages may call the API.
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -277,6 +286,38 @@ pub struct Overrides {
 }
 
 impl Config {
+    /// What browsers may do ([`crate::browser`]): the server's names are `[gateway]
+    /// allowed_hosts` plus the host of every service URL in this config (a split deployment
+    /// reaches its services by those names).
+    pub fn browser_policy(&self) -> crate::browser::BrowserPolicy {
+        let g = &self.gateway;
+        let urls = [
+            &g.storaged_url,
+            &g.catalogd_url,
+            &g.ingestd_url,
+            &g.queryd_url,
+            &g.vectord_url,
+            &self.catalogd.storaged_url,
+            &self.ingestd.storaged_url,
+            &self.ingestd.catalogd_url,
+            &self.vectord.storaged_url,
+            &self.queryd.catalogd_url,
+        ];
+        let url_hosts = urls.into_iter().filter_map(|url| {
+            let authority = url.split_once("://")?.1.split('/').next()?;
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            let name = match host.rsplit_once(':') {
+                Some((name, port)) if !host.ends_with(']') && port.parse::<u16>().is_ok() => name,
+                _ => host,
+            };
+            Some(name.to_ascii_lowercase())
+        });
+        let mut hosts: Vec<String> = g.allowed_hosts.iter().cloned().chain(url_hosts).collect();
+        hosts.sort();
+        hosts.dedup();
+        crate::browser::BrowserPolicy::new(hosts, g.allowed_origins.iter().cloned())
+    }
+
     /// Loads `path` (or nothing: the embedded defaults), applies `LAKEHOUSE_*` variables from
     /// `env`, then command-line overrides, and checks every value.
     pub fn load(
@@ -329,6 +370,8 @@ impl Config {
                 .or_else(|| env("LAKEHOUSE_API_KEY"))
                 .filter(|k| !k.is_empty()),
             upstream_timeout: g.duration("upstream_timeout", "10m")?,
+            allowed_hosts: g.list("allowed_hosts", check_host_name)?,
+            allowed_origins: g.list("allowed_origins", check_origin)?,
         };
         let s = Fields::new("storaged", &raw.storaged);
         let storaged = StoragedConfig {
@@ -581,6 +624,13 @@ fn apply_env(
             let value =
                 match kind {
                     Kind::Str => Value::String(text),
+                    Kind::List => Value::Array(
+                        text.split(',')
+                            .map(str::trim)
+                            .filter(|item| !item.is_empty())
+                            .map(|item| Value::String(item.to_string()))
+                            .collect(),
+                    ),
                     Kind::Int => Value::Integer(text.trim().parse().map_err(|_| {
                         ConfigError(format!("config: {var}={text:?}: not an integer"))
                     })?),
@@ -621,6 +671,27 @@ impl<'a> Fields<'a> {
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(v) => Err(self.err(key, v, "must be a string")),
         }
+    }
+
+    /// A list of strings (absent = empty), each passed through `check`, which answers why
+    /// an item is unusable.
+    fn list(
+        &self,
+        key: &str,
+        check: fn(&str) -> Result<String, &'static str>,
+    ) -> Result<Vec<String>, ConfigError> {
+        let items = match self.raw.get(key) {
+            None => return Ok(Vec::new()),
+            Some(Value::Array(items)) => items,
+            Some(v) => return Err(self.err(key, v, "must be a list of strings")),
+        };
+        items
+            .iter()
+            .map(|item| match item {
+                Value::String(text) => check(text).map_err(|why| self.err(key, item, why)),
+                other => Err(self.err(key, other, "must be a list of strings")),
+            })
+            .collect()
     }
 
     fn str(&self, key: &str, default: &str) -> Result<String, ConfigError> {
@@ -694,6 +765,40 @@ fn check_url(section: &str, key: &str, text: &str) -> Result<(), ConfigError> {
             format!("{text:?}"),
             "not an http:// or https:// URL",
         ))
+    }
+}
+
+/// An `allowed_hosts` entry: a DNS name, lowercased.
+fn check_host_name(text: &str) -> Result<String, &'static str> {
+    let ok = !text.is_empty()
+        && text.len() <= 253
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if ok {
+        Ok(text.to_ascii_lowercase())
+    } else {
+        Err("not a host name (letters, digits, '-' and '.'; no scheme, port or path)")
+    }
+}
+
+/// An `allowed_origins` entry: `http://` or `https://`, a host, maybe a port; lowercased.
+fn check_origin(text: &str) -> Result<String, &'static str> {
+    const WHY: &str = "not an origin: http:// or https://, a host, maybe :port, no path";
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+        .ok_or(WHY)?;
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) if !rest.ends_with(']') => (host, Some(port)),
+        _ => (rest, None),
+    };
+    let host_ok = (host.starts_with('[') && host.ends_with(']')) || check_host_name(host).is_ok();
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.parse::<u16>().is_ok());
+    if host_ok && port_ok {
+        Ok(text.to_ascii_lowercase())
+    } else {
+        Err(WHY)
     }
 }
 
@@ -822,6 +927,55 @@ mod tests {
             |k: &str| (k == "LAKEHOUSE_STORAGED_MAX_OBJECT_BYTES").then(|| "lots".to_string());
         let err = load_str("", &env).unwrap_err().to_string();
         assert!(err.contains("LAKEHOUSE_STORAGED_MAX_OBJECT_BYTES"), "{err}");
+    }
+
+    #[test]
+    fn browser_names_and_origins_come_from_the_lists_and_the_service_urls() {
+        let text = "[gateway]\nallowed_hosts = [\"Lake.Example\"]\n\
+                    allowed_origins = [\"https://console.example:8443\"]\n\
+                    catalogd_url = \"http://catalogd:3212\"\n";
+        let (c, _) = load_str(text, &no_env).unwrap();
+        assert_eq!(c.gateway.allowed_hosts, ["lake.example"]);
+        assert_eq!(c.gateway.allowed_origins, ["https://console.example:8443"]);
+        let policy = c.browser_policy();
+        for host in [
+            "lake.example",
+            "catalogd:3212",
+            "127.0.0.1:3110",
+            "localhost",
+        ] {
+            assert!(policy.host_allowed(host), "{host}");
+        }
+        assert!(!policy.host_allowed("evil.example"));
+        // The environment gives a list comma-separated.
+        let env = |k: &str| {
+            (k == "LAKEHOUSE_GATEWAY_ALLOWED_HOSTS").then(|| "a.example, b.example".to_string())
+        };
+        let (c, _) = load_str("", &env).unwrap();
+        assert_eq!(c.gateway.allowed_hosts, ["a.example", "b.example"]);
+        for (text, why) in [
+            ("allowed_hosts = \"a.example\"", "must be a list of strings"),
+            ("allowed_hosts = [\"a.example:80\"]", "not a host name"),
+            ("allowed_hosts = [\"http://a.example\"]", "not a host name"),
+            ("allowed_origins = [\"console.example\"]", "not an origin"),
+            (
+                "allowed_origins = [\"https://console.example/app\"]",
+                "not an origin",
+            ),
+            (
+                "allowed_origins = [\"https://console.example:x\"]",
+                "not an origin",
+            ),
+            ("allowed_origins = [1]", "must be a list of strings"),
+        ] {
+            let err = load_str(&format!("[gateway]\n{text}\n"), &no_env)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("[gateway] allowed_") && err.contains(why),
+                "{text}: {err}"
+            );
+        }
     }
 
     #[test]

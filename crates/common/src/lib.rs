@@ -1,4 +1,4 @@
-//! What every service shares: the API key check ([`auth`]), configuration ([`config`]), the JSON error body
+//! What every service shares: the API key check ([`auth`]), browser safety ([`browser`]), configuration ([`config`]), the JSON error body
 //! ([`error`]), huge-page hints for large buffers ([`mem`]), the naming rule of datasets and indexes ([`name`]), serving a router with
 //! graceful shutdown ([`server`]), and logs and Prometheus metrics ([`telemetry`]).
 //!
@@ -6,6 +6,7 @@
 //! the other way round.
 
 pub mod auth;
+pub mod browser;
 pub mod config;
 pub mod error;
 pub mod mem;

@@ -120,18 +120,48 @@ pub type HealthCheck = std::sync::Arc<
         + Sync,
 >;
 
-/// A single service's router as served on its own bind: its routes and `/metrics`
-/// (behind the API key when one is set, see [`crate::auth`]), `/health` (always open), a
-/// JSON 404 for anything else, and the telemetry layer.
-pub fn service_router(routes: Router, api_key: Option<&str>) -> Router {
-    service_router_checked(routes, api_key, None)
+/// Who may call a server: the API key ([`crate::auth`]) and what browsers may do
+/// ([`crate::browser`]).
+#[derive(Clone, Debug, Default)]
+pub struct Access {
+    pub api_key: Option<String>,
+    pub browser: std::sync::Arc<crate::browser::BrowserPolicy>,
 }
 
-/// [`service_router`] whose `/health` also runs `check`: 200 `{"status": "ok"}` when it
-/// passes, 503 `{"status": "down", "error": …}` when it does not.
+impl Access {
+    /// From the config: `[gateway] api_key` and [`crate::Config::browser_policy`].
+    pub fn from_config(config: &crate::Config) -> Access {
+        Access {
+            api_key: config.gateway.api_key.clone(),
+            browser: std::sync::Arc::new(config.browser_policy()),
+        }
+    }
+
+    /// `routes` behind the API key (when set) and, with whatever is merged in later such
+    /// as an open `/health`, behind the browser checks; `open` stays outside the key.
+    pub fn wrap(&self, open: Router, routes: Router) -> Router {
+        let routes = crate::auth::require_key(routes, self.api_key.as_deref());
+        crate::browser::guard(open.merge(routes), self.browser.clone())
+    }
+}
+
+/// A single service's router as served on its own bind: its routes and `/metrics`
+/// (behind the API key when one is set, see [`crate::auth`]), `/health` (always open), a
+/// JSON 404 for anything else, the browser checks ([`crate::browser`], loopback names
+/// only), and the telemetry layer.
+pub fn service_router(routes: Router, api_key: Option<&str>) -> Router {
+    let access = Access {
+        api_key: api_key.map(str::to_string),
+        ..Access::default()
+    };
+    service_router_checked(routes, &access, None)
+}
+
+/// [`service_router`] with `access`, whose `/health` also runs `check`: 200
+/// `{"status": "ok"}` when it passes, 503 `{"status": "down", "error": …}` when it does not.
 pub fn service_router_checked(
     routes: Router,
-    api_key: Option<&str>,
+    access: &Access,
     check: Option<HealthCheck>,
 ) -> Router {
     let routes = routes
@@ -141,7 +171,7 @@ pub fn service_router_checked(
         )
         .fallback(crate::error::route_not_found);
     let open = Router::new().route("/health", axum::routing::get(move || health(check.clone())));
-    crate::telemetry::layer(open.merge(crate::auth::require_key(routes, api_key)))
+    crate::telemetry::layer(access.wrap(open, routes))
 }
 
 async fn health(check: Option<HealthCheck>) -> axum::response::Response {

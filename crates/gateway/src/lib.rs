@@ -3,8 +3,9 @@
 //! - [`standalone`]: every service's routes mounted in-process on one router.
 //! - [`split`]: `/v1/...` prefixes proxied to each service's URL from `lakehouse.toml`.
 //!
-//! Both add `/health` (aggregating every service), `/metrics`, and, when `[gateway]
-//! api_key` is set, bearer-token auth on every route but `/health`.
+//! Both add `/health` (aggregating every service), `/metrics`, the browser checks of
+//! [`common::browser`] on every route and, when `[gateway] api_key` is set, bearer-token
+//! auth on every route but `/health`.
 
 mod health;
 mod proxy;
@@ -17,7 +18,8 @@ pub use health::Health;
 /// The gateway's own settings.
 #[derive(Clone, Debug)]
 pub struct GatewayOptions {
-    pub api_key: Option<String>,
+    /// The API key and the browser checks.
+    pub access: common::server::Access,
     /// (split) How long a service may stay silent (`[gateway] upstream_timeout`).
     pub upstream_timeout: std::time::Duration,
 }
@@ -25,7 +27,7 @@ pub struct GatewayOptions {
 impl Default for GatewayOptions {
     fn default() -> GatewayOptions {
         GatewayOptions {
-            api_key: None,
+            access: common::server::Access::default(),
             upstream_timeout: std::time::Duration::from_secs(600),
         }
     }
@@ -108,10 +110,9 @@ fn finish(routes: Router, health: Health, options: &GatewayOptions) -> Router {
         .route("/metrics", get(common::telemetry::metrics_endpoint))
         .route("/v1/openapi.json", get(openapi))
         .fallback(common::error::route_not_found);
-    let routes = common::auth::require_key(routes, options.api_key.as_deref());
     // /health stays open even with an API key, so load balancers can probe it.
     let open = Router::new().route("/health", get(health::endpoint).with_state(health));
-    common::telemetry::layer(open.merge(routes))
+    common::telemetry::layer(options.access.wrap(open, routes))
 }
 
 async fn openapi() -> impl axum::response::IntoResponse {

@@ -121,7 +121,8 @@ pub fn describe_config(c: &Config) -> String {
     [
         format!(
             "[gateway]\nbind = \"{}\"\nstoraged_url = {:?}\ncatalogd_url = {:?}\ningestd_url = {:?}\n\
-             queryd_url = {:?}\nvectord_url = {:?}\napi_key = {}\nupstream_timeout = \"{}s\"\n",
+             queryd_url = {:?}\nvectord_url = {:?}\napi_key = {}\nupstream_timeout = \"{}s\"\n\
+             allowed_hosts = {:?}\nallowed_origins = {:?}\n",
             g.bind,
             g.storaged_url,
             g.catalogd_url,
@@ -129,7 +130,9 @@ pub fn describe_config(c: &Config) -> String {
             g.queryd_url,
             g.vectord_url,
             redact(&g.api_key),
-            g.upstream_timeout.as_secs()
+            g.upstream_timeout.as_secs(),
+            g.allowed_hosts,
+            g.allowed_origins
         ),
         format!(
             "[storaged]\nbind = \"{}\"\nmax_object_bytes = {}\n",
@@ -420,8 +423,9 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     let started = Utc::now();
     let (trigger, shutdown) = Shutdown::new();
     server::on_signals(trigger);
+    let access = common::server::Access::from_config(&config);
     let gateway_options = gateway::GatewayOptions {
-        api_key: config.gateway.api_key.clone(),
+        access: access.clone(),
         upstream_timeout: config.gateway.upstream_timeout,
     };
     let api_key = config.gateway.api_key.as_deref();
@@ -514,7 +518,7 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
         };
         let router = common::server::service_router_checked(
             storaged::http::router(api),
-            api_key,
+            &access,
             store_check.clone(),
         );
         let listener = server::bind("storaged", config.storaged.bind).await?;
@@ -540,7 +544,7 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
         sweep_in_background(store.clone(), catalog.clone(), started);
         let router = common::server::service_router_checked(
             catalogd::http::router(catalog),
-            api_key,
+            &access,
             store_check.clone(),
         );
         let listener = server::bind("catalogd", config.catalogd.bind).await?;
@@ -568,7 +572,7 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
         let ingestor = Ingestor::new(store.clone(), catalog, config.ingestd.max_ingest_bytes);
         let router = common::server::service_router_checked(
             ingestd::http::router(ingestor),
-            api_key,
+            &access,
             store_check.clone(),
         );
         let listener = server::bind("ingestd", config.ingestd.bind).await?;
@@ -584,7 +588,8 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
         let engine = query_engine(catalog, query_data_store(&config)?, &config)?;
         refresh_in_background(engine.clone(), config.queryd.refresh_every);
         serve_postgres(&mut servers, engine.clone(), &config, shutdown.clone()).await?;
-        let router = common::server::service_router(queryd::http::router(engine), api_key);
+        let router =
+            common::server::service_router_checked(queryd::http::router(engine), &access, None);
         let listener = server::bind("queryd", config.queryd.bind).await?;
         servers.spawn(server::serve("queryd", listener, router, shutdown.clone()));
     }
@@ -593,7 +598,7 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     {
         let router = common::server::service_router_checked(
             vectord::http::router(vectors.clone()),
-            api_key,
+            &access,
             store_check.clone(),
         );
         let listener = server::bind("vectord", config.vectord.bind).await?;

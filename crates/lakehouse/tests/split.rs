@@ -270,7 +270,7 @@ async fn the_gateway_refuses_dot_segments_instead_of_resolving_them() {
         "/v1/storage/%2e%2e/%2e%2e/metrics",
     ] {
         let req = format!(
-            "PUT {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx"
+            "PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx"
         );
         let (status, body) = test_support::raw_http(&addr, req.as_bytes()).await;
         assert_eq!(status, 400, "{path}: {body}");
@@ -543,6 +543,23 @@ async fn the_api_key_guards_the_gateway_and_every_service() {
         assert_eq!(metrics.status(), 401, "{base}/metrics");
         let health = http.get(format!("{base}/health")).send().await.unwrap();
         assert_eq!(health.status(), 200, "{base}/health stays open");
+        // Every service refuses another site's page and a rebinding name, key or not.
+        let addr = base.trim_start_matches("http://");
+        for (header, code) in [
+            ("Host: rebind.evil.example", "forbidden_host"),
+            (
+                "Host: 127.0.0.1\r\nOrigin: http://evil.example",
+                "forbidden_origin",
+            ),
+        ] {
+            let request = format!(
+                "{method} {path} HTTP/1.1\r\n{header}\r\nAuthorization: Bearer s3cr3t-key\r\n\
+                 Content-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let (status, body) = test_support::raw_http(addr, request.as_bytes()).await;
+            assert_eq!(status, 403, "{method} {base}{path} with {header:?}: {body}");
+            assert!(body.contains(code), "{body}");
+        }
     }
 
     let keyed = |r: reqwest::RequestBuilder| r.bearer_auth("s3cr3t-key");

@@ -171,9 +171,11 @@ async fn client_disconnect_mid_put_leaves_the_previous_object_and_no_temp_file()
 
     let addr = lh.url.trim_start_matches("http://").to_string();
     let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    s.write_all(b"PUT /v1/storage/d/obj HTTP/1.1\r\nHost: x\r\nContent-Length: 10485760\r\n\r\n")
-        .await
-        .unwrap();
+    s.write_all(
+        b"PUT /v1/storage/d/obj HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10485760\r\n\r\n",
+    )
+    .await
+    .unwrap();
     s.write_all(&vec![7u8; 1 << 20]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     drop(s);

@@ -50,7 +50,7 @@ async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> (u16, String) {
 async fn get_raw(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     raw(
         addr,
-        format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes(),
     )
     .await
 }
@@ -103,7 +103,7 @@ async fn bad_keys_get_400_naming_the_rule() {
     for (path, needle) in cases {
         for method in ["GET", "PUT", "DELETE"] {
             let req = format!(
-                "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx"
+                "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx"
             );
             let (status, body) = raw(server.addr, req.as_bytes()).await;
             assert_eq!(status, 400, "{method} {path}: {body}");
