@@ -1,5 +1,5 @@
 //! The API key (docs/api.md): `[gateway] api_key`, or `LAKEHOUSE_API_KEY`. When it is set,
-//! every HTTP route but `/health` needs `Authorization: Bearer KEY` — on the gateway and,
+//! every HTTP route but `/health` (whose details it hides, see [`authorized`]) needs `Authorization: Bearer KEY` — on the gateway and,
 //! in a split deployment, on every service too, so going around the gateway is refused
 //! as well — and the PostgreSQL port takes it as the password.
 
@@ -50,6 +50,17 @@ async fn check(key: &str, req: Request, next: Next) -> Response {
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     refused
+}
+
+/// Whether a request with `headers` may see what only key holders see: always when no key
+/// is set (everything is open then), else when it carries the key.
+pub fn authorized(headers: &axum::http::HeaderMap, key: Option<&str>) -> bool {
+    let Some(key) = key else { return true };
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token)
+        .is_some_and(|token| key_matches(token.as_bytes(), key.as_bytes()))
 }
 
 /// The token of an `Authorization: Bearer TOKEN` value (the scheme in any case, RFC 9110

@@ -21,8 +21,34 @@ use toml::Value;
 pub struct ConfigError(pub String);
 
 impl ConfigError {
+    /// Names the key and shows its value — except for a secret's, which never appears in
+    /// a message (errors reach logs and terminals).
     fn key(section: &str, key: &str, value: impl std::fmt::Display, why: &str) -> Self {
+        if SECRET_KEYS.contains(&key) {
+            return ConfigError(format!(
+                "config: [{section}] {key} (value not shown): {why}"
+            ));
+        }
         ConfigError(format!("config: [{section}] {key} = {value}: {why}"))
+    }
+}
+
+/// Keys whose values are secrets: never echoed in an error.
+const SECRET_KEYS: &[&str] = &["api_key", "access_key_id", "secret_access_key"];
+
+/// Where a TOML file is broken, without its text (which may hold secrets): `line L, column
+/// C: what` from the parser's span and message (the message of a syntax error names tokens
+/// and keys, not values).
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let what = e.message().lines().next().unwrap_or("invalid TOML");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {what}")
+        }
+        None => what.to_string(),
     }
 }
 
@@ -331,7 +357,11 @@ impl Config {
                     ConfigError(format!("config: cannot read {}: {e}", p.display()))
                 })?;
                 toml::from_str::<toml::Table>(&text).map_err(|e| {
-                    ConfigError(format!("config: {} is not valid TOML: {e}", p.display()))
+                    ConfigError(format!(
+                        "config: {} is not valid TOML: {}",
+                        p.display(),
+                        toml_error(&text, &e)
+                    ))
                 })?
             }
             None => toml::Table::new(),
@@ -537,22 +567,36 @@ fn s3_timeouts(s3: &Fields) -> Result<S3Timeouts, ConfigError> {
     })
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 struct Secrets {
     access_key_id: Option<String>,
     secret_access_key: Option<String>,
 }
 
 /// The Go system's secrets file. A missing file is not an error (the Go system's config names a
-/// path that exists only on its production hosts); an unreadable or malformed one is.
+/// path that exists only on its production hosts); an unreadable or malformed one is, reported
+/// by line and key — never by content.
 fn read_secrets(path: &Path) -> Result<Secrets, ConfigError> {
+    let invalid = |why: String| {
+        ConfigError(format!(
+            "config: secrets file {} is not valid: {why}",
+            path.display()
+        ))
+    };
     match std::fs::read_to_string(path) {
-        Ok(text) => toml::from_str::<Secrets>(&text).map_err(|e| {
-            ConfigError(format!(
-                "config: secrets file {} is not valid: {e}",
-                path.display()
-            ))
-        }),
+        Ok(text) => {
+            let table =
+                toml::from_str::<toml::Table>(&text).map_err(|e| invalid(toml_error(&text, &e)))?;
+            let field = |key: &str| match table.get(key) {
+                None => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(invalid(format!("{key} must be a string"))),
+            };
+            Ok(Secrets {
+                access_key_id: field("access_key_id")?,
+                secret_access_key: field("secret_access_key")?,
+            })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Secrets::default()),
         Err(e) => Err(ConfigError(format!(
             "config: cannot read secrets file {}: {e}",
@@ -976,6 +1020,55 @@ mod tests {
                 "{text}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn errors_never_show_secret_values_or_file_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = dir.path().join("secrets.toml");
+        let config = |path: &Path| {
+            format!(
+                "[queryd]\nsecrets_path = {:?}\n[s3]\nbucket = \"b\"\n",
+                path.display().to_string()
+            )
+        };
+        for (body, needle) in [
+            (
+                "access_key_id = \"AKIA-SECRET-1\"\nsecret_access_key = \"SECRET-2",
+                "line 2",
+            ),
+            (
+                "secret_access_key = 4242424242\n",
+                "secret_access_key must be a string",
+            ),
+            (
+                "access_key_id = [\"AKIA-SECRET-3\"]\n",
+                "access_key_id must be a string",
+            ),
+        ] {
+            std::fs::write(&secrets, body).unwrap();
+            let err = load_str(&config(&secrets), &no_env)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{err}");
+            for secret in ["SECRET", "4242"] {
+                assert!(!err.contains(secret), "{err}");
+            }
+        }
+        for text in [
+            "[gateway]\napi_key = 4242424242\n",
+            "[s3]\nbucket = \"b\"\nsecret_access_key = [\"SECRET-4\"]\n",
+        ] {
+            let err = load_str(text, &no_env).unwrap_err().to_string();
+            assert!(err.contains("(value not shown)"), "{err}");
+            assert!(!err.contains("SECRET") && !err.contains("4242"), "{err}");
+        }
+        // A broken config file is reported by line and column, not by its text.
+        let err = load_str("[gateway]\napi_key = \"SECRET-5\nbind = 1\n", &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(!err.contains("SECRET"), "{err}");
     }
 
     #[test]

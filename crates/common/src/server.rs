@@ -158,7 +158,8 @@ pub fn service_router(routes: Router, api_key: Option<&str>) -> Router {
 }
 
 /// [`service_router`] with `access`, whose `/health` also runs `check`: 200
-/// `{"status": "ok"}` when it passes, 503 `{"status": "down", "error": …}` when it does not.
+/// `{"status": "ok"}` when it passes, 503 `{"status": "down", "error": …}` when it does not
+/// (`error` only for key holders when a key is set).
 pub fn service_router_checked(
     routes: Router,
     access: &Access,
@@ -170,11 +171,20 @@ pub fn service_router_checked(
             axum::routing::get(crate::telemetry::metrics_endpoint),
         )
         .fallback(crate::error::route_not_found);
-    let open = Router::new().route("/health", axum::routing::get(move || health(check.clone())));
+    let key: Option<std::sync::Arc<str>> = access.api_key.as_deref().map(Into::into);
+    let open = Router::new().route(
+        "/health",
+        axum::routing::get(move |headers: axum::http::HeaderMap| {
+            let shown = crate::auth::authorized(&headers, key.as_deref());
+            health(check.clone(), shown)
+        }),
+    );
     crate::telemetry::layer(access.wrap(open, routes))
 }
 
-async fn health(check: Option<HealthCheck>) -> axum::response::Response {
+/// `/health`: `shown` false (a key is set and the request lacks it) keeps the cause of a
+/// failure, which names endpoints and buckets, to key holders.
+async fn health(check: Option<HealthCheck>, shown: bool) -> axum::response::Response {
     use axum::response::IntoResponse;
     let verdict = match check {
         Some(check) => check().await,
@@ -184,7 +194,11 @@ async fn health(check: Option<HealthCheck>) -> axum::response::Response {
         Ok(()) => crate::telemetry::health_endpoint().await,
         Err(error) => (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({"status": "down", "error": error})),
+            axum::Json(if shown {
+                serde_json::json!({"status": "down", "error": error})
+            } else {
+                serde_json::json!({"status": "down"})
+            }),
         )
             .into_response(),
     }

@@ -1,5 +1,6 @@
 //! `GET /health` on the gateway: the status of every service behind it, and of the store.
-//! 200 when all are up, 503 (same body shape) when any is not.
+//! 200 when all are up, 503 (same body shape) when any is not. With an API key set, a
+//! request without it sees the statuses only, not descriptions, URLs or causes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,16 +28,55 @@ pub enum Health {
 }
 
 impl Health {
-    pub fn remote(services: Vec<(String, String)>) -> Health {
+    /// Asks each service's `/health` with `api_key` (so they tell their causes).
+    pub fn remote(services: Vec<(String, String)>, api_key: Option<&str>) -> Health {
+        let mut headers = axum::http::HeaderMap::new();
+        if let Some(value) = common::auth::bearer_header(api_key) {
+            headers.insert(axum::http::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
+            .default_headers(headers)
             .build()
             .unwrap_or_default();
         Health::Remote { services, http }
     }
 }
 
-pub(crate) async fn endpoint(State(health): State<Health>) -> Response {
+/// `/health`'s state: how to learn the services' health, and the API key that shows the
+/// details (descriptions, URLs, causes).
+pub(crate) type HealthState = (Health, Option<Arc<str>>);
+
+pub(crate) async fn endpoint(
+    State((health, key)): State<HealthState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let body = check(health).await;
+    let all_up = body["status"] == "ok";
+    let status = if all_up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    if common::auth::authorized(&headers, key.as_deref()) {
+        return (status, Json(body)).into_response();
+    }
+    // To strangers (a key is set and the request lacks it): statuses only.
+    let services: Map<String, Value> = body["services"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, entry)| (name.clone(), json!({"status": entry["status"]})))
+        .collect();
+    (
+        status,
+        Json(json!({"status": body["status"], "services": services})),
+    )
+        .into_response()
+}
+
+/// Every service's entry (status, description or URL, cause) and the overall status.
+async fn check(health: Health) -> Value {
     let mut services = Map::new();
     let mut all_up = true;
     match health {
@@ -92,11 +132,5 @@ pub(crate) async fn endpoint(State(health): State<Health>) -> Response {
             }
         }
     }
-    let status = if all_up {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    let body = json!({"status": if all_up { "ok" } else { "degraded" }, "services": Value::Object(services)});
-    (status, Json(body)).into_response()
+    json!({"status": if all_up { "ok" } else { "degraded" }, "services": Value::Object(services)})
 }

@@ -95,13 +95,16 @@ pub fn split(upstreams: &Upstreams, options: &GatewayOptions) -> Router {
             "/v1/vectors/{*rest}",
             axum::routing::any(proxy::forward).with_state(vectors),
         );
-    let health = Health::remote(vec![
-        ("storaged".into(), upstreams.storaged.clone()),
-        ("catalogd".into(), upstreams.catalogd.clone()),
-        ("ingestd".into(), upstreams.ingestd.clone()),
-        ("queryd".into(), upstreams.queryd.clone()),
-        ("vectord".into(), upstreams.vectord.clone()),
-    ]);
+    let health = Health::remote(
+        vec![
+            ("storaged".into(), upstreams.storaged.clone()),
+            ("catalogd".into(), upstreams.catalogd.clone()),
+            ("ingestd".into(), upstreams.ingestd.clone()),
+            ("queryd".into(), upstreams.queryd.clone()),
+            ("vectord".into(), upstreams.vectord.clone()),
+        ],
+        options.access.api_key.as_deref(),
+    );
     finish(routes, health, options)
 }
 
@@ -111,7 +114,8 @@ fn finish(routes: Router, health: Health, options: &GatewayOptions) -> Router {
         .route("/v1/openapi.json", get(openapi))
         .fallback(common::error::route_not_found);
     // /health stays open even with an API key, so load balancers can probe it.
-    let open = Router::new().route("/health", get(health::endpoint).with_state(health));
+    let key = options.access.api_key.as_deref().map(Into::into);
+    let open = Router::new().route("/health", get(health::endpoint).with_state((health, key)));
     common::telemetry::layer(options.access.wrap(open, routes))
 }
 

@@ -563,6 +563,30 @@ async fn the_api_key_guards_the_gateway_and_every_service() {
     }
 
     let keyed = |r: reqwest::RequestBuilder| r.bearer_auth("s3cr3t-key");
+    // /health tells strangers the statuses only; the key shows URLs and descriptions.
+    let stranger: serde_json::Value = http
+        .get(format!("{gw}/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let statuses_only = serde_json::json!({"status": "ok", "services": {
+        "storaged": {"status": "ok"}, "catalogd": {"status": "ok"}, "ingestd": {"status": "ok"},
+        "queryd": {"status": "ok"}, "vectord": {"status": "ok"}}});
+    assert_eq!(stranger, statuses_only);
+    let holder: serde_json::Value = keyed(http.get(format!("{gw}/health")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        holder["services"]["catalogd"]["url"], split.catalogd.url,
+        "{holder}"
+    );
     let r = keyed(http.post(format!("{gw}/v1/ingest/t")))
         .header("content-type", "text/csv")
         .body(CSV)
