@@ -77,6 +77,9 @@ const KEYS: &[(&str, &[(&str, Kind)])] = &[
             ("upstream_timeout", Kind::Str),
             ("allowed_hosts", Kind::List),
             ("allowed_origins", Kind::List),
+            ("header_read_timeout", Kind::Str),
+            ("body_idle_timeout", Kind::Str),
+            ("body_timeout", Kind::Str),
         ],
     ),
     (
@@ -173,6 +176,8 @@ pub struct GatewayConfig {
     pub allowed_hosts: Vec<String>,
     /// Other origins (`scheme://host[:port]`) whose web pages may call the API.
     pub allowed_origins: Vec<String>,
+    /// Bounds on slow clients, for every HTTP server of the process.
+    pub client_limits: crate::server::ClientLimits,
 }
 
 #[derive(Clone, Debug)]
@@ -402,6 +407,11 @@ impl Config {
             upstream_timeout: g.duration("upstream_timeout", "10m")?,
             allowed_hosts: g.list("allowed_hosts", check_host_name)?,
             allowed_origins: g.list("allowed_origins", check_origin)?,
+            client_limits: crate::server::ClientLimits {
+                header_read_timeout: g.positive_duration("header_read_timeout", "10s")?,
+                body_idle_timeout: g.positive_duration("body_idle_timeout", "30s")?,
+                body_timeout: Some(g.duration("body_timeout", "1h")?).filter(|d| !d.is_zero()),
+            },
         };
         let s = Fields::new("storaged", &raw.storaged);
         let storaged = StoragedConfig {
@@ -780,6 +790,16 @@ impl<'a> Fields<'a> {
             Some(Value::Boolean(b)) => Ok(*b),
             Some(v) => Err(self.err(key, v, "must be true or false")),
         }
+    }
+
+    /// A duration that must not be zero.
+    fn positive_duration(&self, key: &str, default: &str) -> Result<Duration, ConfigError> {
+        let d = self.duration(key, default)?;
+        if d.is_zero() {
+            let shown = Value::String(self.str(key, default)?);
+            return Err(self.err(key, &shown, "must be more than 0"));
+        }
+        Ok(d)
     }
 
     fn duration(&self, key: &str, default: &str) -> Result<Duration, ConfigError> {

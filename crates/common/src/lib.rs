@@ -1,6 +1,6 @@
 //! What every service shares: the API key check ([`auth`]), browser safety ([`browser`]), configuration ([`config`]), the JSON error body
 //! ([`error`]), huge-page hints for large buffers ([`mem`]), the naming rule of datasets and indexes ([`name`]), serving a router with
-//! graceful shutdown ([`server`]), and logs and Prometheus metrics ([`telemetry`]).
+//! graceful shutdown ([`server`]), bounds on slow clients ([`slow`]), and logs and Prometheus metrics ([`telemetry`]).
 //!
 //! Nothing here knows about a particular service; a service crate depends on `common`, never
 //! the other way round.
@@ -12,6 +12,7 @@ pub mod error;
 pub mod mem;
 pub mod name;
 pub mod server;
+pub mod slow;
 pub mod telemetry;
 
 pub use config::{Config, ConfigError, Overrides, StorageConfig};

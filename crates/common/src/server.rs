@@ -84,27 +84,91 @@ pub async fn bind(role: &str, addr: SocketAddr) -> std::io::Result<TcpListener> 
         .map_err(|e| std::io::Error::new(e.kind(), format!("{role}: cannot listen on {addr}: {e}")))
 }
 
-/// Serves `router` on `listener` until `shutdown`, then drains in-flight requests.
+/// How long a client may take: bounds on slow clients (`[gateway] header_read_timeout`,
+/// `body_idle_timeout`, `body_timeout`), for every HTTP server of the process.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientLimits {
+    /// From a connection's first byte (or its previous answer) to the end of a request's
+    /// headers; past it the connection is closed.
+    pub header_read_timeout: Duration,
+    /// The longest silence while the server waits for more of a request's body.
+    pub body_idle_timeout: Duration,
+    /// The longest a whole request body may take; `None` = unbounded.
+    pub body_timeout: Option<Duration>,
+}
+
+impl Default for ClientLimits {
+    fn default() -> ClientLimits {
+        ClientLimits {
+            header_read_timeout: Duration::from_secs(10),
+            body_idle_timeout: Duration::from_secs(30),
+            body_timeout: Some(Duration::from_secs(3600)),
+        }
+    }
+}
+
+/// Serves `router` on `listener` (HTTP/1.1) until `shutdown`, then drains in-flight
+/// requests, at most [`DRAIN_LIMIT`]. A client that does not finish its headers within
+/// `limits.header_read_timeout` is disconnected; a body that stalls or overruns its limits
+/// fails the request (see [`crate::slow`]).
 pub async fn serve(
     role: &'static str,
     listener: TcpListener,
     router: Router,
     shutdown: Shutdown,
+    limits: ClientLimits,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
     let addr = listener.local_addr()?;
     tracing::info!(role, %addr, "listening");
-    // Small responses are written as headers then body; without TCP_NODELAY, Nagle's
-    // algorithm holds the second write for the client's delayed ACK (~40 ms a request).
-    let listener = listener.tap_io(|tcp| {
+    let router = crate::slow::limit_bodies(router, limits);
+    // Every connection task holds a clone; all dropped = all connections closed.
+    let (open_tx, open_rx) = watch::channel(());
+    let stop = shutdown.clone();
+    let mut stopping = std::pin::pin!(stop.wait());
+    loop {
+        let (tcp, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: pause rather than spin.
+                    tracing::warn!(role, %addr, %error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stopping => break,
+        };
+        // Small responses are written as headers then body; without TCP_NODELAY, Nagle's
+        // algorithm holds the second write for the client's delayed ACK (~40 ms a request).
         let _ = tcp.set_nodelay(true);
-    });
-    let draining = shutdown.clone();
-    let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.wait());
-    let server = std::pin::pin!(server.into_future());
+        let service = hyper_util::service::TowerToHyperService::new(router.clone().map_request(
+            |r: axum::http::Request<hyper::body::Incoming>| r.map(axum::body::Body::new),
+        ));
+        let open = open_rx.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout);
+            let conn = builder.serve_connection(TokioIo::new(tcp), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.wait() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(open);
+        });
+    }
+    drop(open_rx);
     tokio::select! {
-        done = server => done?,
-        _ = async { draining.wait().await; tokio::time::sleep(DRAIN_LIMIT).await } => {
+        _ = open_tx.closed() => {}
+        _ = tokio::time::sleep(DRAIN_LIMIT) => {
             tracing::warn!(role, %addr, "in-flight requests still running after {DRAIN_LIMIT:?}; stopping anyway");
         }
     }

@@ -122,7 +122,8 @@ pub fn describe_config(c: &Config) -> String {
         format!(
             "[gateway]\nbind = \"{}\"\nstoraged_url = {:?}\ncatalogd_url = {:?}\ningestd_url = {:?}\n\
              queryd_url = {:?}\nvectord_url = {:?}\napi_key = {}\nupstream_timeout = \"{}s\"\n\
-             allowed_hosts = {:?}\nallowed_origins = {:?}\n",
+             allowed_hosts = {:?}\nallowed_origins = {:?}\nheader_read_timeout = \"{}ms\"\n\
+             body_idle_timeout = \"{}ms\"\nbody_timeout = \"{}ms\"\n",
             g.bind,
             g.storaged_url,
             g.catalogd_url,
@@ -132,7 +133,10 @@ pub fn describe_config(c: &Config) -> String {
             redact(&g.api_key),
             g.upstream_timeout.as_secs(),
             g.allowed_hosts,
-            g.allowed_origins
+            g.allowed_origins,
+            g.client_limits.header_read_timeout.as_millis(),
+            g.client_limits.body_idle_timeout.as_millis(),
+            g.client_limits.body_timeout.map_or(0, |d| d.as_millis()),
         ),
         format!(
             "[storaged]\nbind = \"{}\"\nmax_object_bytes = {}\n",
@@ -424,6 +428,7 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     let (trigger, shutdown) = Shutdown::new();
     server::on_signals(trigger);
     let access = common::server::Access::from_config(&config);
+    let limits = config.gateway.client_limits;
     let gateway_options = gateway::GatewayOptions {
         access: access.clone(),
         upstream_timeout: config.gateway.upstream_timeout,
@@ -507,7 +512,13 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             .merge(vectord::http::router(vectors.clone()));
         let router = gateway::standalone(services, health, &gateway_options);
         let listener = server::bind("gateway", config.gateway.bind).await?;
-        servers.spawn(server::serve("gateway", listener, router, shutdown.clone()));
+        servers.spawn(server::serve(
+            "gateway",
+            listener,
+            router,
+            shutdown.clone(),
+            limits,
+        ));
     }
     if roles.contains(&Role::Storaged)
         && let Some(store) = &store
@@ -527,6 +538,7 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             listener,
             router,
             shutdown.clone(),
+            limits,
         ));
     }
     // One in-process catalog per process, so its per-dataset lock orders every commit and
@@ -553,6 +565,7 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             listener,
             router,
             shutdown.clone(),
+            limits,
         ));
     }
     if roles.contains(&Role::Ingestd)
@@ -576,7 +589,13 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             store_check.clone(),
         );
         let listener = server::bind("ingestd", config.ingestd.bind).await?;
-        servers.spawn(server::serve("ingestd", listener, router, shutdown.clone()));
+        servers.spawn(server::serve(
+            "ingestd",
+            listener,
+            router,
+            shutdown.clone(),
+            limits,
+        ));
     }
     if roles.contains(&Role::Queryd) {
         let catalog: Arc<dyn Catalog> = match &local_catalog {
@@ -591,7 +610,13 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
         let router =
             common::server::service_router_checked(queryd::http::router(engine), &access, None);
         let listener = server::bind("queryd", config.queryd.bind).await?;
-        servers.spawn(server::serve("queryd", listener, router, shutdown.clone()));
+        servers.spawn(server::serve(
+            "queryd",
+            listener,
+            router,
+            shutdown.clone(),
+            limits,
+        ));
     }
     if roles.contains(&Role::Vectord)
         && let Some(vectors) = &vectors
@@ -602,7 +627,13 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             store_check.clone(),
         );
         let listener = server::bind("vectord", config.vectord.bind).await?;
-        servers.spawn(server::serve("vectord", listener, router, shutdown.clone()));
+        servers.spawn(server::serve(
+            "vectord",
+            listener,
+            router,
+            shutdown.clone(),
+            limits,
+        ));
     }
     if roles.contains(&Role::Gateway) {
         let upstreams = gateway::Upstreams {
@@ -614,7 +645,13 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
         };
         let router = gateway::split(&upstreams, &gateway_options);
         let listener = server::bind("gateway", config.gateway.bind).await?;
-        servers.spawn(server::serve("gateway", listener, router, shutdown.clone()));
+        servers.spawn(server::serve(
+            "gateway",
+            listener,
+            router,
+            shutdown.clone(),
+            limits,
+        ));
     }
     while let Some(done) = servers.join_next().await {
         done.context("server task")?.context("server")?;
