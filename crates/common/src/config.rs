@@ -101,6 +101,7 @@ const KEYS: &[(&str, &[(&str, Kind)])] = &[
             ("storaged_url", Kind::Str),
             ("catalogd_url", Kind::Str),
             ("max_ingest_bytes", Kind::Int),
+            ("max_gzip_ratio", Kind::Int),
         ],
     ),
     (
@@ -202,6 +203,8 @@ pub struct IngestdConfig {
     pub catalogd_url: String,
     /// 0 = unlimited.
     pub max_ingest_bytes: u64,
+    /// Decoded ÷ wire size a gzip body may reach; 0 = unlimited.
+    pub max_gzip_ratio: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -435,6 +438,7 @@ impl Config {
             storaged_url: i.url("storaged_url", "http://127.0.0.1:3211")?,
             catalogd_url: i.url("catalogd_url", "http://127.0.0.1:3212")?,
             max_ingest_bytes: i.uint("max_ingest_bytes", 0)?,
+            max_gzip_ratio: i.uint("max_gzip_ratio", 200)?,
         };
         let v = Fields::new("vectord", &raw.vectord);
         let vectord_url = v.url_or_empty("storaged_url", "http://127.0.0.1:3211")?;

@@ -67,7 +67,14 @@ fn hex(bytes: &[u8]) -> String {
 /// Why reading the body stopped, when it was not the parser's doing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BodyFailure {
-    TooLarge { limit: u64 },
+    /// Past `max_ingest_bytes`, counted after gunzip.
+    TooLarge {
+        limit: u64,
+    },
+    /// A gzip body decoding to more than `ratio` times its wire size.
+    GzipRatio {
+        ratio: u64,
+    },
     BadGzip(String),
     Broken(String),
 }
@@ -122,17 +129,53 @@ impl<R: Read> Read for Limited<R> {
     }
 }
 
-/// Marks decoder errors that did not come from the wire as a bad gzip stream.
+/// What an ingest body may grow to.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BodyLimits {
+    /// Decoded bytes (after gunzip); 0 = none.
+    pub max_bytes: u64,
+    /// Decoded ÷ wire bytes of a gzip body, checked once 1 MiB is decoded; 0 = none.
+    pub max_gzip_ratio: u64,
+}
+
+/// Decoded bytes a gzip body may reach before its ratio is checked: headers and small
+/// bodies compress oddly, and 1 MiB costs nothing.
+const RATIO_GRACE: u64 = 1 << 20;
+
+/// Gunzips, counting decoded bytes against the limits (a small body that decodes to
+/// gigabytes is stopped as it grows, not after), and marks decoder errors that did not
+/// come from the wire as a bad gzip stream.
 struct Gunzip<R: Read> {
     inner: flate2::read::MultiGzDecoder<R>,
     state: BodyState,
+    limits: BodyLimits,
+    decoded: u64,
 }
 
 impl<R: Read> Read for Gunzip<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf).inspect_err(|e| {
-            self.state.fail(BodyFailure::BadGzip(e.to_string()));
-        })
+        let n = self.inner.read(buf).inspect_err(|e| {
+            if self.state.failure().is_none() {
+                self.state.fail(BodyFailure::BadGzip(e.to_string()));
+            }
+        })?;
+        self.decoded += n as u64;
+        let BodyLimits {
+            max_bytes,
+            max_gzip_ratio: ratio,
+        } = self.limits;
+        if max_bytes > 0 && self.decoded > max_bytes {
+            self.state.fail(BodyFailure::TooLarge { limit: max_bytes });
+            return Err(io::Error::other("the body is larger than max_ingest_bytes"));
+        }
+        let wire = self.state.wire_bytes().max(1);
+        if ratio > 0 && self.decoded > RATIO_GRACE && self.decoded / wire > ratio {
+            self.state.fail(BodyFailure::GzipRatio { ratio });
+            return Err(io::Error::other(
+                "the gzip body decodes past max_gzip_ratio",
+            ));
+        }
+        Ok(n)
     }
 }
 
@@ -143,10 +186,17 @@ pub struct BodyReader {
 }
 
 impl BodyReader {
-    pub fn new(wire: impl Read + Send + 'static, gzip: bool, limit: u64, state: BodyState) -> Self {
+    /// `limits.max_bytes` counts decoded bytes: wire bytes of a plain body, the gunzipped
+    /// output of a gzip one.
+    pub fn new(
+        wire: impl Read + Send + 'static,
+        gzip: bool,
+        limits: BodyLimits,
+        state: BodyState,
+    ) -> Self {
         let limited = Limited {
             inner: wire,
-            limit,
+            limit: if gzip { 0 } else { limits.max_bytes },
             seen: 0,
             state: state.clone(),
         };
@@ -154,6 +204,8 @@ impl BodyReader {
             Box::new(Gunzip {
                 inner: flate2::read::MultiGzDecoder::new(limited),
                 state,
+                limits,
+                decoded: 0,
             })
         } else {
             Box::new(limited)
@@ -165,8 +217,8 @@ impl BodyReader {
     }
 
     /// A reader that neither drops a BOM nor expects text (Parquet bodies).
-    pub fn binary(wire: impl Read + Send + 'static, limit: u64, state: BodyState) -> Self {
-        let mut reader = BodyReader::new(wire, false, limit, state);
+    pub fn binary(wire: impl Read + Send + 'static, limits: BodyLimits, state: BodyState) -> Self {
+        let mut reader = BodyReader::new(wire, false, limits, state);
         reader.at_start = false;
         reader
     }
@@ -202,6 +254,11 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    const NONE: BodyLimits = BodyLimits {
+        max_bytes: 0,
+        max_gzip_ratio: 0,
+    };
+
     fn read_all(mut r: BodyReader) -> Vec<u8> {
         let mut out = Vec::new();
         r.read_to_end(&mut out).unwrap();
@@ -221,7 +278,7 @@ mod tests {
             }
         }
         let body = b"\xEF\xBB\xBFa,b\n".to_vec();
-        let r = BodyReader::new(Trickle(body), false, 0, BodyState::default());
+        let r = BodyReader::new(Trickle(body), false, NONE, BodyState::default());
         assert_eq!(read_all(r), b"a,b\n");
     }
 
@@ -233,13 +290,13 @@ mod tests {
         let plain = read_all(BodyReader::new(
             &b"a,b\n1,2\n"[..],
             false,
-            0,
+            NONE,
             BodyState::default(),
         ));
         let unzipped = read_all(BodyReader::new(
             io::Cursor::new(gz),
             true,
-            0,
+            NONE,
             BodyState::default(),
         ));
         assert_eq!(plain, unzipped);
@@ -248,14 +305,64 @@ mod tests {
     #[test]
     fn limit_and_bad_gzip_are_recorded() {
         let state = BodyState::default();
-        let mut r = BodyReader::new(&b"0123456789"[..], false, 5, state.clone());
+        let five = BodyLimits {
+            max_bytes: 5,
+            max_gzip_ratio: 0,
+        };
+        let mut r = BodyReader::new(&b"0123456789"[..], false, five, state.clone());
         assert!(r.read_to_end(&mut Vec::new()).is_err());
         assert_eq!(state.failure(), Some(BodyFailure::TooLarge { limit: 5 }));
 
         let state = BodyState::default();
-        let mut r = BodyReader::new(&b"not gzip at all"[..], true, 0, state.clone());
+        let mut r = BodyReader::new(&b"not gzip at all"[..], true, NONE, state.clone());
         assert!(r.read_to_end(&mut Vec::new()).is_err());
         assert!(matches!(state.failure(), Some(BodyFailure::BadGzip(_))));
+    }
+
+    /// 64 MiB of one repeated line, gzipped: ~1,000 : 1.
+    fn bomb() -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let line = [b'7'; 1024];
+        for _ in 0..(64 << 10) {
+            gz.write_all(&line).unwrap();
+        }
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn a_gzip_body_is_limited_by_what_it_decodes_to() {
+        let bomb = bomb();
+        assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+        // max_ingest_bytes counts decoded bytes: the small wire size does not pass it.
+        let state = BodyState::default();
+        let limits = BodyLimits {
+            max_bytes: 8 << 20,
+            max_gzip_ratio: 0,
+        };
+        let mut r = BodyReader::new(io::Cursor::new(bomb.clone()), true, limits, state.clone());
+        assert!(r.read_to_end(&mut Vec::new()).is_err());
+        assert_eq!(
+            state.failure(),
+            Some(BodyFailure::TooLarge { limit: 8 << 20 })
+        );
+        // With no byte limit, the ratio stops it before it has all decoded.
+        let state = BodyState::default();
+        let limits = BodyLimits {
+            max_bytes: 0,
+            max_gzip_ratio: 100,
+        };
+        let mut r = BodyReader::new(io::Cursor::new(bomb.clone()), true, limits, state.clone());
+        let mut out = Vec::new();
+        assert!(r.read_to_end(&mut out).is_err());
+        assert_eq!(state.failure(), Some(BodyFailure::GzipRatio { ratio: 100 }));
+        assert!(out.len() < 16 << 20, "decoded {} bytes first", out.len());
+        // Past the ratio cap, the same bytes are fine.
+        let limits = BodyLimits {
+            max_bytes: 0,
+            max_gzip_ratio: 2000,
+        };
+        let r = BodyReader::new(io::Cursor::new(bomb), true, limits, BodyState::default());
+        assert_eq!(read_all(r).len(), 64 << 20);
     }
 }
 

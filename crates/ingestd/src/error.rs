@@ -31,8 +31,16 @@ pub enum IngestError {
     },
     #[error("dataset {0} already exists (use mode=overwrite or mode=append)")]
     Exists(String),
-    #[error("the body is larger than the {limit}-byte limit ([ingestd] max_ingest_bytes)")]
+    #[error(
+        "the body is larger than the {limit}-byte limit ([ingestd] max_ingest_bytes; a gzip \
+         body counts what it decodes to)"
+    )]
     TooLarge { limit: u64 },
+    #[error(
+        "the gzip body decodes to more than {ratio} times its size ([ingestd] max_gzip_ratio): \
+         refused as a decompression bomb; raise the limit, or send it uncompressed"
+    )]
+    GzipRatio { ratio: u64 },
     #[error("the body is not valid gzip: {0}")]
     BadGzip(String),
     #[error("the body is not a readable Parquet file: {0}")]
@@ -63,7 +71,7 @@ impl IngestError {
             IngestError::Type(_) => "type_mismatch",
             IngestError::SchemaMismatch { .. } => "schema_mismatch",
             IngestError::Exists(_) => "dataset_exists",
-            IngestError::TooLarge { .. } => "too_large",
+            IngestError::TooLarge { .. } | IngestError::GzipRatio { .. } => "too_large",
             IngestError::BadGzip(_) => "invalid_gzip",
             IngestError::BadParquet(_) => "invalid_parquet",
             IngestError::UnsupportedColumn { .. } => "unsupported_type",
@@ -88,7 +96,9 @@ impl IngestError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             IngestError::SchemaMismatch { .. } | IngestError::Exists(_) => StatusCode::CONFLICT,
-            IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::TooLarge { .. } | IngestError::GzipRatio { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             IngestError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IngestError::Catalog(e) => e.status(),
             IngestError::Store(e) => e.status(),

@@ -61,11 +61,16 @@ pub struct Ingestor {
     store: Arc<dyn Store>,
     catalog: Arc<dyn Catalog>,
     max_ingest_bytes: u64,
+    max_gzip_ratio: u64,
     body_idle_timeout: Duration,
     locks: Arc<NameLocks>,
     lease_timing: LeaseTiming,
     part_bytes: usize,
 }
+
+/// `[ingestd] max_gzip_ratio` when unset: real CSVs gzip 3-20 : 1; a decompression bomb
+/// ~1,000 : 1.
+pub const DEFAULT_MAX_GZIP_RATIO: u64 = 200;
 
 /// How long a body may send nothing before the ingest fails.
 pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -77,6 +82,7 @@ impl Ingestor {
             store,
             catalog,
             max_ingest_bytes,
+            max_gzip_ratio: DEFAULT_MAX_GZIP_RATIO,
             body_idle_timeout: BODY_IDLE_TIMEOUT,
             locks: Arc::default(),
             lease_timing: LeaseTiming::default(),
@@ -93,6 +99,12 @@ impl Ingestor {
     /// Replaces [`PART_BYTES`] (tests: many parts from a small body).
     pub fn with_part_bytes(mut self, bytes: usize) -> Self {
         self.part_bytes = bytes;
+        self
+    }
+
+    /// Replaces [`DEFAULT_MAX_GZIP_RATIO`] (0 = none).
+    pub fn with_max_gzip_ratio(mut self, ratio: u64) -> Self {
+        self.max_gzip_ratio = ratio;
         self
     }
 
@@ -253,14 +265,17 @@ impl Ingestor {
         let converter = {
             let format = request.format.clone();
             let gzip = request.gzip;
-            let limit = self.max_ingest_bytes;
+            let limits = crate::body::BodyLimits {
+                max_bytes: self.max_ingest_bytes,
+                max_gzip_ratio: self.max_gzip_ratio,
+            };
             let append_to = (request.mode == CommitMode::Append)
                 .then(|| current.map(|m| (m.name.to_string(), m.current.schema.clone())))
                 .flatten();
             tokio::task::spawn_blocking(move || {
                 let mut reader = match format {
-                    Format::Parquet => BodyReader::binary(body, limit, state.clone()),
-                    Format::Csv(_) => BodyReader::new(body, gzip, limit, state.clone()),
+                    Format::Parquet => BodyReader::binary(body, limits, state.clone()),
+                    Format::Csv(_) => BodyReader::new(body, gzip, limits, state.clone()),
                 };
                 match &format {
                     Format::Csv(options) => {

@@ -469,6 +469,62 @@ async fn max_ingest_bytes_is_413_and_registers_nothing() {
     e.assert_nothing_registered("big").await;
 }
 
+/// A 2 MiB-ish gzip of a CSV that decodes to 256 MiB (one value repeated): a decompression
+/// bomb, small on the wire.
+fn gzip_bomb() -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(b"n\n").unwrap();
+    let rows = "7\n".repeat(512 << 10);
+    for _ in 0..256 {
+        gz.write_all(rows.as_bytes()).unwrap();
+    }
+    gz.finish().unwrap()
+}
+
+#[tokio::test]
+async fn a_gzip_bomb_is_413_by_decoded_size_or_ratio_and_registers_nothing() {
+    let bomb = gzip_bomb();
+    assert!(bomb.len() < 4 << 20, "{} bytes", bomb.len());
+    let gzipped = |name: &str| {
+        let mut r = request(name, CommitMode::Create, CsvOptions::default());
+        r.gzip = true;
+        r
+    };
+    // max_ingest_bytes counts decoded bytes, although the wire bytes are under it (the
+    // ratio cap off, or it would stop the bomb first).
+    let Env {
+        _dir,
+        store,
+        catalog,
+        ingestor,
+    } = env_with_limit(16 << 20);
+    let e = Env {
+        _dir,
+        store,
+        catalog,
+        ingestor: ingestor.with_max_gzip_ratio(0),
+    };
+    let err = e
+        .ingestor
+        .ingest(gzipped("bomb"), body(bomb.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!((err.status().as_u16(), err.code()), (413, "too_large"));
+    assert!(err.to_string().contains("max_ingest_bytes"), "{err}");
+    e.assert_nothing_registered("bomb").await;
+    // With no byte limit (the default), the ratio cap stops it.
+    let e = env();
+    let err = e
+        .ingestor
+        .ingest(gzipped("bomb"), body(bomb.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!((err.status().as_u16(), err.code()), (413, "too_large"));
+    assert!(err.to_string().contains("max_gzip_ratio"), "{err}");
+    e.assert_nothing_registered("bomb").await;
+}
+
 #[tokio::test]
 async fn concurrent_appends_in_one_process_all_land() {
     let e = Arc::new(env());

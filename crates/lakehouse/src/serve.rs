@@ -147,8 +147,9 @@ pub fn describe_config(c: &Config) -> String {
             c.catalogd.bind, c.catalogd.storaged_url, c.catalogd.keep_versions
         ),
         format!(
-            "[ingestd]\nbind = \"{}\"\nstoraged_url = {:?}\ncatalogd_url = {:?}\nmax_ingest_bytes = {}\n",
-            i.bind, i.storaged_url, i.catalogd_url, i.max_ingest_bytes
+            "[ingestd]\nbind = \"{}\"\nstoraged_url = {:?}\ncatalogd_url = {:?}\nmax_ingest_bytes = {}\n\
+             max_gzip_ratio = {}\n",
+            i.bind, i.storaged_url, i.catalogd_url, i.max_ingest_bytes, i.max_gzip_ratio
         ),
         format!(
             "[queryd]\nbind = \"{}\"\ncatalogd_url = {:?}\npg_bind = \"{}\"\nrefresh_every = \"{}s\"\n\
@@ -500,7 +501,8 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             store.clone(),
             catalog.clone(),
             config.ingestd.max_ingest_bytes,
-        );
+        )
+        .with_max_gzip_ratio(config.ingestd.max_gzip_ratio);
         let api = StorageApi {
             store: store.clone(),
             max_object_bytes: config.storaged.max_object_bytes,
@@ -582,7 +584,8 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             // running ingests hold leases the sweep honours.
             sweep_in_background(store.clone(), catalog.clone(), started);
         }
-        let ingestor = Ingestor::new(store.clone(), catalog, config.ingestd.max_ingest_bytes);
+        let ingestor = Ingestor::new(store.clone(), catalog, config.ingestd.max_ingest_bytes)
+            .with_max_gzip_ratio(config.ingestd.max_gzip_ratio);
         let router = common::server::service_router_checked(
             ingestd::http::router(ingestor),
             &access,

@@ -124,6 +124,7 @@ pub fn read_up_to(reader: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::R
 pub fn body_error(state: &BodyState, e: std::io::Error) -> IngestError {
     match state.failure() {
         Some(BodyFailure::TooLarge { limit }) => IngestError::TooLarge { limit },
+        Some(BodyFailure::GzipRatio { ratio }) => IngestError::GzipRatio { ratio },
         Some(BodyFailure::BadGzip(m)) => IngestError::BadGzip(m),
         Some(BodyFailure::Broken(m)) => IngestError::Body(m),
         None => IngestError::Body(e.to_string()),
