@@ -102,6 +102,7 @@ const KEYS: &[(&str, &[(&str, Kind)])] = &[
             ("catalogd_url", Kind::Str),
             ("max_ingest_bytes", Kind::Int),
             ("max_gzip_ratio", Kind::Int),
+            ("max_columns", Kind::Int),
         ],
     ),
     (
@@ -205,6 +206,8 @@ pub struct IngestdConfig {
     pub max_ingest_bytes: u64,
     /// Decoded ÷ wire size a gzip body may reach; 0 = unlimited.
     pub max_gzip_ratio: u64,
+    /// Columns a dataset may have.
+    pub max_columns: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -439,6 +442,7 @@ impl Config {
             catalogd_url: i.url("catalogd_url", "http://127.0.0.1:3212")?,
             max_ingest_bytes: i.uint("max_ingest_bytes", 0)?,
             max_gzip_ratio: i.uint("max_gzip_ratio", 200)?,
+            max_columns: i.uint("max_columns", 4096)?,
         };
         let v = Fields::new("vectord", &raw.vectord);
         let vectord_url = v.url_or_empty("storaged_url", "http://127.0.0.1:3211")?;

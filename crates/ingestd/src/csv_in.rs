@@ -10,7 +10,6 @@
 //! so there are at most a handful per column.
 
 use std::io::{Read, Seek, Write};
-use std::sync::mpsc::SyncSender;
 
 use catalogd::ColumnType;
 
@@ -19,7 +18,7 @@ use crate::csv::convert::TypeError;
 use crate::csv::sniff::{CsvOptions, Layout};
 use crate::csv::value::{parse_f64, parse_timestamp};
 use crate::error::IngestError;
-use crate::ingest::{Message, conform, send};
+use crate::ingest::{Message, ToEncoder, conform, send};
 use crate::schema::arrow_schema;
 
 pub(crate) fn convert_csv(
@@ -27,7 +26,7 @@ pub(crate) fn convert_csv(
     state: &BodyState,
     options: &CsvOptions,
     append_to: Option<(String, catalogd::Schema)>,
-    tx: &SyncSender<Message>,
+    tx: &ToEncoder,
 ) -> Result<Vec<(String, ColumnType)>, IngestError> {
     // An append's types are the dataset's: widening one would only fail at the commit.
     if !options.widen || append_to.is_some() {
@@ -93,7 +92,7 @@ fn convert_once(
     state: &BodyState,
     options: &CsvOptions,
     append_to: Option<&(String, catalogd::Schema)>,
-    tx: &SyncSender<Message>,
+    tx: &ToEncoder,
     used: &mut Option<Layout>,
 ) -> Result<Vec<(String, ColumnType)>, IngestError> {
     let mut columns = Vec::new();

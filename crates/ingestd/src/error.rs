@@ -41,6 +41,11 @@ pub enum IngestError {
          refused as a decompression bomb; raise the limit, or send it uncompressed"
     )]
     GzipRatio { ratio: u64 },
+    #[error(
+        "the upload has {columns} columns; a dataset may have at most {limit} \
+         ([ingestd] max_columns)"
+    )]
+    TooManyColumns { columns: usize, limit: usize },
     #[error("the body is not valid gzip: {0}")]
     BadGzip(String),
     #[error("the body is not a readable Parquet file: {0}")]
@@ -72,6 +77,7 @@ impl IngestError {
             IngestError::SchemaMismatch { .. } => "schema_mismatch",
             IngestError::Exists(_) => "dataset_exists",
             IngestError::TooLarge { .. } | IngestError::GzipRatio { .. } => "too_large",
+            IngestError::TooManyColumns { .. } => "too_many_columns",
             IngestError::BadGzip(_) => "invalid_gzip",
             IngestError::BadParquet(_) => "invalid_parquet",
             IngestError::UnsupportedColumn { .. } => "unsupported_type",
@@ -92,9 +98,9 @@ impl IngestError {
             | IngestError::BadGzip(_)
             | IngestError::BadParquet(_)
             | IngestError::Body(_) => StatusCode::BAD_REQUEST,
-            IngestError::Type(_) | IngestError::UnsupportedColumn { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            IngestError::Type(_)
+            | IngestError::UnsupportedColumn { .. }
+            | IngestError::TooManyColumns { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             IngestError::SchemaMismatch { .. } | IngestError::Exists(_) => StatusCode::CONFLICT,
             IngestError::TooLarge { .. } | IngestError::GzipRatio { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE

@@ -62,6 +62,7 @@ pub struct Ingestor {
     catalog: Arc<dyn Catalog>,
     max_ingest_bytes: u64,
     max_gzip_ratio: u64,
+    max_columns: usize,
     body_idle_timeout: Duration,
     locks: Arc<NameLocks>,
     lease_timing: LeaseTiming,
@@ -71,6 +72,9 @@ pub struct Ingestor {
 /// `[ingestd] max_gzip_ratio` when unset: real CSVs gzip 3-20 : 1; a decompression bomb
 /// ~1,000 : 1.
 pub const DEFAULT_MAX_GZIP_RATIO: u64 = 200;
+
+/// `[ingestd] max_columns` when unset.
+pub const DEFAULT_MAX_COLUMNS: usize = 4096;
 
 /// How long a body may send nothing before the ingest fails.
 pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -83,6 +87,7 @@ impl Ingestor {
             catalog,
             max_ingest_bytes,
             max_gzip_ratio: DEFAULT_MAX_GZIP_RATIO,
+            max_columns: DEFAULT_MAX_COLUMNS,
             body_idle_timeout: BODY_IDLE_TIMEOUT,
             locks: Arc::default(),
             lease_timing: LeaseTiming::default(),
@@ -105,6 +110,12 @@ impl Ingestor {
     /// Replaces [`DEFAULT_MAX_GZIP_RATIO`] (0 = none).
     pub fn with_max_gzip_ratio(mut self, ratio: u64) -> Self {
         self.max_gzip_ratio = ratio;
+        self
+    }
+
+    /// Replaces [`DEFAULT_MAX_COLUMNS`].
+    pub fn with_max_columns(mut self, columns: usize) -> Self {
+        self.max_columns = columns;
         self
     }
 
@@ -256,6 +267,10 @@ impl Ingestor {
         let state = BodyState::default();
         let (body, hashed) = hash_and_forward(body, self.body_idle_timeout);
         let (tx, rx) = std::sync::mpsc::sync_channel::<Message>(2);
+        let tx = ToEncoder {
+            tx,
+            max_columns: self.max_columns,
+        };
         let encoder = {
             let store = self.store.clone();
             let runtime = Handle::current();
@@ -351,12 +366,25 @@ pub(crate) enum Message {
     End,
 }
 
+/// The converter's end of the channel to the encoder, with what the encoder may be given.
+pub(crate) struct ToEncoder {
+    pub tx: std::sync::mpsc::SyncSender<Message>,
+    /// `[ingestd] max_columns`: a schema with more is refused before any row is converted.
+    pub max_columns: usize,
+}
+
 /// Sends to the encoder; a closed channel means the encoder failed (its error wins).
-pub(crate) fn send(
-    tx: &std::sync::mpsc::SyncSender<Message>,
-    m: Message,
-) -> Result<(), IngestError> {
-    tx.send(m)
+pub(crate) fn send(to: &ToEncoder, m: Message) -> Result<(), IngestError> {
+    if let Message::Schema(schema) = &m
+        && schema.fields().len() > to.max_columns
+    {
+        return Err(IngestError::TooManyColumns {
+            columns: schema.fields().len(),
+            limit: to.max_columns,
+        });
+    }
+    to.tx
+        .send(m)
         .map_err(|_| IngestError::Internal("the Parquet encoder stopped".into()))
 }
 

@@ -6,7 +6,6 @@
 //! file's size.
 
 use std::io::{Seek, Write};
-use std::sync::mpsc::SyncSender;
 
 use std::sync::Arc;
 
@@ -21,14 +20,14 @@ use crate::body::{BodyReader, BodyState};
 use crate::csv::body_error;
 use crate::csv::sniff::Layout;
 use crate::error::IngestError;
-use crate::ingest::{Message, conform, send};
+use crate::ingest::{Message, ToEncoder, conform, send};
 use crate::schema::{arrow_schema, column_type_of};
 
 pub(crate) fn convert_parquet(
     reader: &mut BodyReader,
     state: &BodyState,
     append_to: Option<(String, catalogd::Schema)>,
-    tx: &SyncSender<Message>,
+    tx: &ToEncoder,
 ) -> Result<Vec<(String, ColumnType)>, IngestError> {
     let mut spool = tempfile::tempfile()
         .map_err(|e| IngestError::Internal(format!("creating a temporary file: {e}")))?;

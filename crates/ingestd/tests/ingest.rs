@@ -526,6 +526,36 @@ async fn a_gzip_bomb_is_413_by_decoded_size_or_ratio_and_registers_nothing() {
 }
 
 #[tokio::test]
+async fn more_columns_than_max_columns_is_422_and_registers_nothing() {
+    let Env {
+        _dir,
+        store,
+        catalog,
+        ingestor,
+    } = env();
+    let e = Env {
+        _dir,
+        store,
+        catalog,
+        ingestor: ingestor.with_max_columns(4),
+    };
+    let err = e
+        .csv("wide", CommitMode::Create, b"a,b,c,d,e\n1,2,3,4,5\n")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status().as_u16(), err.code()),
+        (422, "too_many_columns")
+    );
+    assert!(err.to_string().contains("5 columns") && err.to_string().contains("max_columns"));
+    e.assert_nothing_registered("wide").await;
+    // At the limit, fine.
+    e.csv("wide", CommitMode::Create, b"a,b,c,d\n1,2,3,4\n")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn concurrent_appends_in_one_process_all_land() {
     let e = Arc::new(env());
     let mut tasks = Vec::new();

@@ -148,8 +148,9 @@ pub fn describe_config(c: &Config) -> String {
         ),
         format!(
             "[ingestd]\nbind = \"{}\"\nstoraged_url = {:?}\ncatalogd_url = {:?}\nmax_ingest_bytes = {}\n\
-             max_gzip_ratio = {}\n",
-            i.bind, i.storaged_url, i.catalogd_url, i.max_ingest_bytes, i.max_gzip_ratio
+             max_gzip_ratio = {}\nmax_columns = {}\n",
+            i.bind, i.storaged_url, i.catalogd_url, i.max_ingest_bytes, i.max_gzip_ratio,
+            i.max_columns
         ),
         format!(
             "[queryd]\nbind = \"{}\"\ncatalogd_url = {:?}\npg_bind = \"{}\"\nrefresh_every = \"{}s\"\n\
@@ -502,7 +503,8 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             catalog.clone(),
             config.ingestd.max_ingest_bytes,
         )
-        .with_max_gzip_ratio(config.ingestd.max_gzip_ratio);
+        .with_max_gzip_ratio(config.ingestd.max_gzip_ratio)
+        .with_max_columns(usize::try_from(config.ingestd.max_columns).unwrap_or(usize::MAX));
         let api = StorageApi {
             store: store.clone(),
             max_object_bytes: config.storaged.max_object_bytes,
@@ -585,7 +587,8 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             sweep_in_background(store.clone(), catalog.clone(), started);
         }
         let ingestor = Ingestor::new(store.clone(), catalog, config.ingestd.max_ingest_bytes)
-            .with_max_gzip_ratio(config.ingestd.max_gzip_ratio);
+            .with_max_gzip_ratio(config.ingestd.max_gzip_ratio)
+            .with_max_columns(usize::try_from(config.ingestd.max_columns).unwrap_or(usize::MAX));
         let router = common::server::service_router_checked(
             ingestd::http::router(ingestor),
             &access,
