@@ -123,8 +123,9 @@ impl BrowserPolicy {
     }
 }
 
-/// The name part of a `Host` value: `example.com:80` → `example.com`, `[::1]:80` → `[::1]`.
-fn host_name(host: &str) -> &str {
+/// The name part of a `Host` value (or a URL's authority): `example.com:80` →
+/// `example.com`, `[::1]:80` → `[::1]`.
+pub(crate) fn host_name(host: &str) -> &str {
     let host = host.trim();
     if host.starts_with('[') {
         return host.split_inclusive(']').next().unwrap_or(host);

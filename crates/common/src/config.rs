@@ -343,11 +343,7 @@ impl Config {
         let url_hosts = urls.into_iter().filter_map(|url| {
             let authority = url.split_once("://")?.1.split('/').next()?;
             let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-            let name = match host.rsplit_once(':') {
-                Some((name, port)) if !host.ends_with(']') && port.parse::<u16>().is_ok() => name,
-                _ => host,
-            };
-            Some(name.to_ascii_lowercase())
+            Some(crate::browser::host_name(host).to_ascii_lowercase())
         });
         let mut hosts: Vec<String> = g.allowed_hosts.iter().cloned().chain(url_hosts).collect();
         hosts.sort();
