@@ -425,6 +425,14 @@ fn warn_open_binds(config: &Config, roles: &[Role]) {
     }
 }
 
+/// The ingestor of either deployment, with the `[ingestd]` limits.
+fn ingestor(store: Arc<dyn Store>, catalog: Arc<dyn Catalog>, config: &Config) -> Ingestor {
+    let i = &config.ingestd;
+    Ingestor::new(store, catalog, i.max_ingest_bytes)
+        .with_max_gzip_ratio(i.max_gzip_ratio)
+        .with_max_columns(usize::try_from(i.max_columns).unwrap_or(usize::MAX))
+}
+
 async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     let started = Utc::now();
     let (trigger, shutdown) = Shutdown::new();
@@ -498,13 +506,7 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
         };
         let engine = query_engine(catalog.clone(), backend.object_store(), &config)?;
         serve_postgres(&mut servers, engine.clone(), &config, shutdown.clone()).await?;
-        let ingestor = Ingestor::new(
-            store.clone(),
-            catalog.clone(),
-            config.ingestd.max_ingest_bytes,
-        )
-        .with_max_gzip_ratio(config.ingestd.max_gzip_ratio)
-        .with_max_columns(usize::try_from(config.ingestd.max_columns).unwrap_or(usize::MAX));
+        let ingestor = ingestor(store.clone(), catalog.clone(), &config);
         let api = StorageApi {
             store: store.clone(),
             max_object_bytes: config.storaged.max_object_bytes,
@@ -586,9 +588,7 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             // running ingests hold leases the sweep honours.
             sweep_in_background(store.clone(), catalog.clone(), started);
         }
-        let ingestor = Ingestor::new(store.clone(), catalog, config.ingestd.max_ingest_bytes)
-            .with_max_gzip_ratio(config.ingestd.max_gzip_ratio)
-            .with_max_columns(usize::try_from(config.ingestd.max_columns).unwrap_or(usize::MAX));
+        let ingestor = ingestor(store.clone(), catalog, &config);
         let router = common::server::service_router_checked(
             ingestd::http::router(ingestor),
             &access,
