@@ -50,6 +50,18 @@ pub enum VectorError {
     ConcurrentWriter(String),
     #[error("{0}")]
     TooLarge(String),
+    /// The batch would take the indexes together past `[vectord] memory_limit`; nothing
+    /// of it was applied.
+    #[error(
+        "adding {items} items needs about {} MiB, and the vector indexes hold {} MiB of their {} MiB budget ([vectord] memory_limit); nothing was added",
+        mib(*.needed), mib(*.used), mib(*.limit)
+    )]
+    MemoryBudget {
+        items: usize,
+        needed: usize,
+        used: usize,
+        limit: usize,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Bytes read from the store that do not decode (used while loading; `name` is the key).
@@ -61,6 +73,11 @@ pub enum VectorError {
     },
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Bytes as MiB with one decimal.
+fn mib(bytes: usize) -> String {
+    format!("{:.1}", bytes as f64 / (1 << 20) as f64)
 }
 
 fn id_suffix(id: Option<&str>) -> String {
@@ -84,6 +101,7 @@ impl VectorError {
             VectorError::Unreadable { .. } => "index_unreadable",
             VectorError::ConcurrentWriter(_) => "concurrent_writer",
             VectorError::TooLarge(_) => "too_large",
+            VectorError::MemoryBudget { .. } => "vector_memory_exceeded",
             VectorError::Store(e) => e.code(),
             VectorError::Corrupt { .. } => "corrupt",
             VectorError::Internal(_) => "internal",
@@ -103,6 +121,7 @@ impl VectorError {
                 StatusCode::CONFLICT
             }
             VectorError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            VectorError::MemoryBudget { .. } => StatusCode::INSUFFICIENT_STORAGE,
             VectorError::Store(e) => e.status(),
             VectorError::Unreadable { .. }
             | VectorError::Corrupt { .. }

@@ -118,6 +118,19 @@ impl Index {
         self.graph().allocated_bytes()
     }
 
+    /// About how many bytes `items` add: every item takes a new node (a replaced one
+    /// leaves a tombstone until compaction), plus its id and metadata.
+    pub fn estimate_bytes(&self, items: &[PreparedItem]) -> usize {
+        let node = self.graph().node_bytes();
+        items
+            .iter()
+            .map(|item| {
+                let metadata = item.metadata.as_deref().map_or(0, metadata_bytes);
+                node + item.id.len() + metadata
+            })
+            .sum()
+    }
+
     /// `Err` when `extra` more nodes would not fit.
     pub fn check_room(&self, extra: usize) -> Result<(), VectorError> {
         let nodes = self.nodes() as usize;
@@ -282,3 +295,21 @@ fn search_filtered(graph: &Graph, q: &Query, filter: &Filter) -> Vec<Cand> {
 #[cfg(test)]
 #[path = "index_tests.rs"]
 mod tests;
+
+/// About what metadata takes in memory: twice its JSON text (maps and strings carry
+/// their own headers and spare capacity).
+fn metadata_bytes(metadata: &Metadata) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, metadata);
+    2 * count.0
+}

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -70,6 +70,10 @@ struct Shared {
     policy: SavePolicy,
     /// Bounds concurrent searches (each holds a blocking thread and a visited set).
     searches: Semaphore,
+    /// `[vectord] memory_limit` in bytes, all indexes together; 0 = none.
+    memory_limit: AtomicUsize,
+    /// What adds admitted but not yet applied will take (see [`Vectors::reserve`]).
+    reserved: AtomicUsize,
 }
 
 impl Drop for Shared {
@@ -104,6 +108,8 @@ impl Vectors {
                 admin: tokio::sync::Mutex::new(()),
                 policy,
                 searches: Semaphore::new(2 * threads),
+                memory_limit: AtomicUsize::new(0),
+                reserved: AtomicUsize::new(0),
             }),
         }
     }
@@ -170,6 +176,51 @@ impl Vectors {
             tracing::warn!(error = %e, "cannot delete obsolete vector log records; will retry at the next start");
         }
         Ok(vectors)
+    }
+
+    /// Caps the memory of all indexes together (`None`: no cap). Indexes loaded at start
+    /// are never refused; an add that would pass the cap is ([`VectorError::MemoryBudget`]).
+    pub fn with_memory_limit(self, limit: Option<u64>) -> Vectors {
+        let limit = limit.map_or(0, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        self.inner.memory_limit.store(limit, Ordering::Relaxed);
+        self
+    }
+
+    /// Bytes the servable indexes hold now.
+    pub fn memory_bytes(&self) -> usize {
+        self.inner
+            .slots
+            .read()
+            .values()
+            .map(|slot| match slot {
+                Slot::Ready(h) => h.index.memory_bytes(),
+                Slot::Unreadable(_) => 0,
+            })
+            .sum()
+    }
+
+    /// Admits `needed` more bytes under the memory cap, held until the returned guard
+    /// drops (the add is applied by then, and counted in [`Vectors::memory_bytes`]).
+    fn reserve(&self, items: usize, needed: usize) -> Result<Reservation, VectorError> {
+        let limit = self.inner.memory_limit.load(Ordering::Relaxed);
+        let reserved = &self.inner.reserved;
+        let before = reserved.fetch_add(needed, Ordering::AcqRel);
+        let reservation = Reservation {
+            shared: self.inner.clone(),
+            bytes: needed,
+        };
+        if limit > 0 {
+            let used = self.memory_bytes().saturating_add(before);
+            if used.saturating_add(needed) > limit {
+                return Err(VectorError::MemoryBudget {
+                    items,
+                    needed,
+                    used,
+                    limit,
+                });
+            }
+        }
+        Ok(reservation)
     }
 
     /// For `/health`: how many indexes, and where they are kept.
@@ -331,6 +382,7 @@ impl Vectors {
             });
         }
         let added = items.len();
+        let _reservation = self.reserve(added, handle.index.estimate_bytes(&items))?;
         let store = self.inner.store.clone();
         let count = tokio::spawn(handle.write(store, Record::Upsert(items))).await??;
         Ok(Added { added, count })
@@ -384,6 +436,18 @@ impl Vectors {
                 tracing::warn!(index = %handle.name, error = %e, "cannot save vector index at flush; its log keeps it durable");
             }
         }
+    }
+}
+
+/// Bytes admitted by [`Vectors::reserve`], released on drop.
+struct Reservation {
+    shared: Arc<Shared>,
+    bytes: usize,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.shared.reserved.fetch_sub(self.bytes, Ordering::AcqRel);
     }
 }
 

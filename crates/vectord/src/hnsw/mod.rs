@@ -217,6 +217,11 @@ impl Graph {
         self.ids.read().get(id)
     }
 
+    /// Bytes one more node takes in the graph's storage: its block and its entry.
+    pub(crate) fn node_bytes(&self) -> usize {
+        self.blocks.slot_bytes() + size_of::<NodeMeta>()
+    }
+
     /// Bytes of memory held by the graph's storage (the id map excluded).
     pub(crate) fn allocated_bytes(&self) -> usize {
         self.blocks.allocated_bytes() + self.nodes.allocated_bytes()

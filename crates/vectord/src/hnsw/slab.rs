@@ -199,6 +199,11 @@ impl<T: Slot> Slab<T> {
             .map(|s| s.len * size_of::<T>())
             .sum()
     }
+
+    /// Bytes one slot takes.
+    pub(crate) fn slot_bytes(&self) -> usize {
+        self.width * size_of::<T>()
+    }
 }
 
 /// A slab of default-constructed values, one per slot, for types that are not zeroable.
