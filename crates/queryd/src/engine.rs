@@ -28,7 +28,7 @@ use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use futures::{Stream, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::{Instant, Sleep};
 
 use catalogd::Catalog;
@@ -51,6 +51,11 @@ pub struct QueryOptions {
     pub memory_limit: u64,
     /// Partitions a scan or operator is split into; the core count by default.
     pub target_partitions: usize,
+    /// `[queryd] max_concurrent_queries`: queries executing at once; zero for no limit.
+    pub max_concurrent: usize,
+    /// `[queryd] query_queue_timeout`: how long a query waits for a slot before
+    /// [`QueryError::Busy`].
+    pub queue_timeout: Duration,
 }
 
 impl Default for QueryOptions {
@@ -61,6 +66,8 @@ impl Default for QueryOptions {
             target_partitions: std::thread::available_parallelism()
                 .map(NonZeroUsize::get)
                 .unwrap_or(1),
+            max_concurrent: 8,
+            queue_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -81,6 +88,8 @@ struct Inner {
     catalog: Arc<MemoryCatalogProvider>,
     datasets: Arc<DatasetSchema>,
     options: QueryOptions,
+    /// One permit per running query (`None`: no limit).
+    slots: Option<Arc<Semaphore>>,
 }
 
 /// DataFusion's analyzer rules, with [`FloatWins`] first (before type coercion).
@@ -130,6 +139,8 @@ impl QueryEngine {
                 runtime,
                 catalog: lakehouse,
                 datasets,
+                slots: (options.max_concurrent > 0)
+                    .then(|| Arc::new(Semaphore::new(options.max_concurrent))),
                 options,
             }),
         })
@@ -235,6 +246,8 @@ impl QueryEngine {
             deadline,
             limit,
             executor: self.inner.executor.handle(),
+            slots: self.inner.slots.clone(),
+            queue_timeout: self.inner.options.queue_timeout,
         })
     }
 
@@ -306,6 +319,8 @@ pub struct Query {
     deadline: Instant,
     limit: Duration,
     executor: tokio::runtime::Handle,
+    slots: Option<Arc<Semaphore>>,
+    queue_timeout: Duration,
 }
 
 impl Query {
@@ -345,9 +360,31 @@ impl Query {
         Ok(Query { plan, ..self })
     }
 
-    /// Runs the query on the engine's executor; batches arrive as they are produced, at
-    /// most two ahead of the reader.
+    /// Waits for one of the engine's query slots: at most the queue timeout (and never
+    /// past the query's deadline), then [`QueryError::Busy`].
+    async fn slot(&self) -> Result<Option<OwnedSemaphorePermit>, QueryError> {
+        let Some(slots) = &self.slots else {
+            return Ok(None);
+        };
+        if let Ok(permit) = slots.clone().try_acquire_owned() {
+            return Ok(Some(permit));
+        }
+        let start = Instant::now();
+        let until = self.deadline.min(start + self.queue_timeout);
+        match tokio::time::timeout_at(until, slots.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            Ok(Err(_)) => Err(QueryError::Internal("the query slots are closed".into())),
+            Err(_) => Err(QueryError::Busy {
+                waited: until.saturating_duration_since(start),
+            }),
+        }
+    }
+
+    /// Runs the query on the engine's executor once a query slot is free; batches arrive
+    /// as they are produced, at most two ahead of the reader. The slot is held until the
+    /// result stream ends or is dropped.
     pub async fn execute(self) -> Result<ResultStream, QueryError> {
+        let slot = self.slot().await?;
         let limit = self.limit;
         let deadline = self.deadline;
         let schema = self.schema();
@@ -392,6 +429,7 @@ impl Query {
         Ok(ResultStream {
             schema,
             receiver: Some(receiver),
+            slot,
             _task: task,
             deadline: Box::pin(tokio::time::sleep_until(deadline)),
             limit,
@@ -413,6 +451,8 @@ impl Drop for AbortOnDrop {
 pub struct ResultStream {
     schema: SchemaRef,
     receiver: Option<mpsc::Receiver<Result<RecordBatch, QueryError>>>,
+    /// The query's slot, given back when the last batch (or an error) is read.
+    slot: Option<OwnedSemaphorePermit>,
     _task: AbortOnDrop,
     deadline: Pin<Box<Sleep>>,
     limit: Duration,
@@ -430,21 +470,25 @@ impl Stream for ResultStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         let Some(receiver) = this.receiver.as_mut() else {
+            this.slot = None;
             return Poll::Ready(None);
         };
         if this.deadline.as_mut().poll(cx).is_ready() {
             this.receiver = None;
+            this.slot = None;
             this._task.0.abort();
             return Poll::Ready(Some(Err(QueryError::Timeout { limit: this.limit })));
         }
         match receiver.poll_recv(cx) {
             Poll::Ready(Some(Err(e))) => {
                 this.receiver = None;
+                this.slot = None;
                 Poll::Ready(Some(Err(e)))
             }
             Poll::Ready(Some(Ok(batch))) => Poll::Ready(Some(Ok(batch))),
             Poll::Ready(None) => {
                 this.receiver = None;
+                this.slot = None;
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,

@@ -51,6 +51,12 @@ pub enum QueryError {
         "the query needed more memory than its limit ([queryd] query_memory_limit) and was stopped: {0}"
     )]
     MemoryExceeded(String),
+    /// Every query slot stayed taken for the whole queue wait.
+    #[error(
+        "the server is running as many queries as it may ([queryd] max_concurrent_queries) and none finished within {}s ([queryd] query_queue_timeout); retry later",
+        .waited.as_secs_f64()
+    )]
+    Busy { waited: Duration },
     /// The request itself is unusable (not JSON, unknown format).
     #[error("{0}")]
     BadRequest(String),
@@ -241,7 +247,7 @@ impl QueryError {
             QueryError::Catalog { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
             }
-            QueryError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            QueryError::Store(_) | QueryError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             QueryError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -257,6 +263,7 @@ impl QueryError {
             QueryError::Failed(_) => "query_failed",
             QueryError::Timeout { .. } => "query_timeout",
             QueryError::MemoryExceeded(_) => "query_memory_exceeded",
+            QueryError::Busy { .. } => "too_many_queries",
             QueryError::BadRequest(_) => "bad_request",
             QueryError::Catalog { code, .. } => code,
             QueryError::Store(_) => "store_unavailable",
@@ -280,6 +287,7 @@ impl QueryError {
             QueryError::Failed(_) => "22000",
             QueryError::Timeout { .. } => "57014",
             QueryError::MemoryExceeded(_) => "53200",
+            QueryError::Busy { .. } => "53000",
             QueryError::BadRequest(_) => "08P01",
             QueryError::Catalog { status: 404, .. } => "42P01",
             QueryError::Catalog { .. } | QueryError::Store(_) => "58000",
@@ -296,6 +304,14 @@ impl IntoResponse for QueryError {
         }
         let message = self.to_string();
         match self {
+            QueryError::Busy { .. } => {
+                let mut response = common::error::error_response(status, self.code(), message);
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("1"),
+                );
+                response
+            }
             QueryError::Syntax {
                 line: Some(line),
                 column: Some(column),
