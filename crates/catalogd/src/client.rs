@@ -46,7 +46,7 @@ impl CatalogClient {
     pub fn new(base: &str) -> CatalogClient {
         // A catalogd that hangs must not hold an ingest (and its dataset's lock) forever;
         // every catalog call is small, so a minute is generous.
-        let http = reqwest::Client::builder()
+        let http = common::tls::http_client()
             .connect_timeout(std::time::Duration::from_secs(5))
             .timeout(std::time::Duration::from_secs(60))
             .build()

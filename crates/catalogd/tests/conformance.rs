@@ -53,7 +53,7 @@ fn local(keep: u32) -> BoxFuture<'static, Wiring> {
 
 fn s3(keep: u32) -> BoxFuture<'static, Wiring> {
     Box::pin(async move {
-        common::telemetry::install_tls_provider();
+        common::tls::install_provider();
         let server = S3Server::start();
         let bucket = server.bucket("catalog").await;
         let config = server.s3_config(&bucket);

@@ -391,7 +391,7 @@ async fn a_manifest_over_8_mib_commits_and_appends_on_s3() {
         eprintln!("skipped: LAKEHOUSE_TEST_S3_ENDPOINT is not set");
         return;
     }
-    common::telemetry::install_tls_provider();
+    common::tls::install_provider();
     let server = test_support::S3Server::start();
     let bucket = server.bucket("big-manifest").await;
     let s3 = ObjectStoreBackend::s3(&server.s3_config(&bucket)).unwrap();

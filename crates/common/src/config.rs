@@ -80,6 +80,9 @@ const KEYS: &[(&str, &[(&str, Kind)])] = &[
             ("header_read_timeout", Kind::Str),
             ("body_idle_timeout", Kind::Str),
             ("body_timeout", Kind::Str),
+            ("tls_cert", Kind::Str),
+            ("tls_key", Kind::Str),
+            ("tls_ca", Kind::Str),
         ],
     ),
     (
@@ -111,6 +114,7 @@ const KEYS: &[(&str, &[(&str, Kind)])] = &[
             ("bind", Kind::Str),
             ("storaged_url", Kind::Str),
             ("persist", Kind::Bool),
+            ("memory_limit", Kind::Int),
         ],
     ),
     (
@@ -123,6 +127,9 @@ const KEYS: &[(&str, &[(&str, Kind)])] = &[
             ("pg_bind", Kind::Str),
             ("query_timeout", Kind::Str),
             ("query_memory_limit", Kind::Int),
+            ("max_concurrent_queries", Kind::Int),
+            ("query_queue_timeout", Kind::Str),
+            ("max_pg_connections", Kind::Int),
         ],
     ),
     (
@@ -180,6 +187,20 @@ pub struct GatewayConfig {
     pub allowed_origins: Vec<String>,
     /// Bounds on slow clients, for every HTTP server of the process.
     pub client_limits: crate::server::ClientLimits,
+    /// Certificates: what every server of the process presents, what its clients trust.
+    pub tls: TlsConfig,
+}
+
+/// `[gateway] tls_cert`, `tls_key`, `tls_ca` (see [`crate::tls`]).
+#[derive(Clone, Debug, Default)]
+pub struct TlsConfig {
+    /// PEM certificate chain (leaf first) and private key: with both, every HTTP server
+    /// and the PostgreSQL port of the process speak TLS only.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// PEM certificates the process's own clients (a split role calling another, the
+    /// gateway's proxy) trust besides the system's roots: the CA of a private certificate.
+    pub ca: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug)]
@@ -215,6 +236,9 @@ pub struct VectordConfig {
     pub bind: SocketAddr,
     pub storaged_url: String,
     pub persist: bool,
+    /// Bytes all vector indexes together may hold; `None` = no limit. Unset: half of
+    /// the machine's memory.
+    pub memory_limit: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -228,6 +252,12 @@ pub struct QuerydConfig {
     pub query_timeout: Duration,
     /// Memory one query may hold, in bytes (sorts, joins and aggregates spill to disk first).
     pub query_memory_limit: u64,
+    /// Queries running at once (HTTP and PostgreSQL together); 0 = no limit.
+    pub max_concurrent_queries: usize,
+    /// How long a query waits for a free slot before it is refused (503, SQLSTATE 53000).
+    pub query_queue_timeout: Duration,
+    /// Open PostgreSQL connections; past it a new one gets `53300 too_many_connections`.
+    pub max_pg_connections: usize,
 }
 
 /// `[queryd] query_memory_limit` when unset: 2 GiB.
@@ -414,6 +444,7 @@ impl Config {
                 body_idle_timeout: g.positive_duration("body_idle_timeout", "30s")?,
                 body_timeout: Some(g.duration("body_timeout", "1h")?).filter(|d| !d.is_zero()),
             },
+            tls: tls_config(&g)?,
         };
         let s = Fields::new("storaged", &raw.storaged);
         let storaged = StoragedConfig {
@@ -447,6 +478,10 @@ impl Config {
             // The Go file's empty storaged_url meant "no persistence"; keep that meaning.
             persist: v.bool("persist", !vectord_url.is_empty())?,
             storaged_url: vectord_url,
+            memory_limit: match v.raw.get("memory_limit") {
+                None => Some(crate::mem::physical_memory() / 2),
+                Some(_) => Some(v.uint("memory_limit", 0)?).filter(|b| *b > 0),
+            },
         };
         let q = Fields::new("queryd", &raw.queryd);
         let queryd = QuerydConfig {
@@ -460,6 +495,9 @@ impl Config {
             pg_bind: q.addr("pg_bind", "127.0.0.1:5433")?,
             query_timeout: q.duration("query_timeout", "300s")?,
             query_memory_limit: q.uint("query_memory_limit", DEFAULT_QUERY_MEMORY_LIMIT)?,
+            max_concurrent_queries: q.usize("max_concurrent_queries", 8)?,
+            query_queue_timeout: q.duration("query_queue_timeout", "10s")?,
+            max_pg_connections: q.usize("max_pg_connections", 100)?,
         };
         let storage = storage_config(&raw, &queryd, env)?;
         let l = Fields::new("log", &raw.log);
@@ -483,6 +521,24 @@ impl Config {
             log_level,
         })
     }
+}
+
+/// `[gateway] tls_cert` and `tls_key` come together; empty strings are unset.
+fn tls_config(g: &Fields) -> Result<TlsConfig, ConfigError> {
+    let path = |key: &str| -> Result<Option<PathBuf>, ConfigError> {
+        Ok(g.opt_str(key)?.filter(|p| !p.is_empty()).map(PathBuf::from))
+    };
+    let tls = TlsConfig {
+        cert: path("tls_cert")?,
+        key: path("tls_key")?,
+        ca: path("tls_ca")?,
+    };
+    if tls.cert.is_some() != tls.key.is_some() {
+        return Err(ConfigError(
+            "config: [gateway] tls_cert and tls_key go together: set both (TLS) or neither".into(),
+        ));
+    }
+    Ok(tls)
 }
 
 /// Resolves `[storage]`: local unless `backend = "s3"`, or unset with an `[s3]` bucket.
@@ -788,6 +844,11 @@ impl<'a> Fields<'a> {
         }
     }
 
+    fn usize(&self, key: &str, default: usize) -> Result<usize, ConfigError> {
+        let n = self.uint(key, default as u64)?;
+        usize::try_from(n).map_err(|_| self.err(key, &Value::Integer(n as i64), "too large"))
+    }
+
     fn bool(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
         match self.raw.get(key) {
             None => Ok(default),
@@ -934,6 +995,39 @@ mod tests {
         assert_eq!(c.queryd.pg_bind.to_string(), "127.0.0.1:5433");
         assert_eq!(c.storaged.max_object_bytes, 5 << 30);
         assert_eq!(c.ingestd.max_ingest_bytes, 0);
+        assert_eq!(c.queryd.max_concurrent_queries, 8);
+        assert_eq!(c.queryd.query_queue_timeout, Duration::from_secs(10));
+        assert_eq!(c.queryd.max_pg_connections, 100);
+        assert_eq!(
+            c.vectord.memory_limit,
+            Some(crate::mem::physical_memory() / 2)
+        );
+        assert!(c.gateway.tls.cert.is_none() && c.gateway.tls.ca.is_none());
+    }
+
+    #[test]
+    fn limits_and_tls_keys_load_and_are_checked() {
+        let text = "[queryd]\nmax_concurrent_queries = 2\nquery_queue_timeout = \"250ms\"\n\
+                    max_pg_connections = 0\n[vectord]\nmemory_limit = 0\n\
+                    [gateway]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n";
+        let (c, report) = load_str(text, &no_env).unwrap();
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        assert_eq!(c.queryd.max_concurrent_queries, 2);
+        assert_eq!(c.queryd.query_queue_timeout, Duration::from_millis(250));
+        assert_eq!(c.queryd.max_pg_connections, 0);
+        assert_eq!(c.vectord.memory_limit, None, "0 = no limit");
+        assert_eq!(c.gateway.tls.cert.as_deref(), Some(Path::new("c.pem")));
+        let env = |k: &str| (k == "LAKEHOUSE_VECTORD_MEMORY_LIMIT").then(|| "1048576".to_string());
+        let (c, _) = load_str("", &env).unwrap();
+        assert_eq!(c.vectord.memory_limit, Some(1 << 20));
+
+        let e = load_str("[gateway]\ntls_cert = \"c.pem\"\n", &no_env).unwrap_err();
+        assert!(
+            e.to_string().contains("tls_cert and tls_key go together"),
+            "{e}"
+        );
+        let e = load_str("[queryd]\nmax_pg_connections = -1\n", &no_env).unwrap_err();
+        assert!(e.to_string().contains("[queryd] max_pg_connections"), "{e}");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Memory hints for large buffers.
+//! Memory hints for large buffers, and the machine's memory.
 
 /// Transparent huge pages are this large (x86-64 and aarch64 with 4 KiB base pages).
 pub const HUGE_PAGE: usize = 2 << 20;
@@ -28,9 +28,34 @@ pub fn advise_huge_pages(ptr: *const u8, len: usize) {
     let _ = (ptr, len);
 }
 
+/// The machine's physical memory in bytes (8 GiB where it cannot be read).
+pub fn physical_memory() -> u64 {
+    const FALLBACK: u64 = 8 << 30;
+    #[cfg(unix)]
+    {
+        // SAFETY: sysconf reads a system value; no pointers are involved.
+        let (pages, size) = unsafe {
+            (
+                libc::sysconf(libc::_SC_PHYS_PAGES),
+                libc::sysconf(libc::_SC_PAGESIZE),
+            )
+        };
+        if pages > 0 && size > 0 {
+            return (pages as u64).saturating_mul(size as u64);
+        }
+    }
+    FALLBACK
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn physical_memory_is_plausible() {
+        let bytes = physical_memory();
+        assert!((64 << 20..=1 << 50).contains(&bytes), "{bytes}");
+    }
 
     #[test]
     fn advising_any_range_is_harmless_and_keeps_the_contents() {

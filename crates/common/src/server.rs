@@ -107,28 +107,56 @@ impl Default for ClientLimits {
     }
 }
 
-/// Serves `router` on `listener` (HTTP/1.1) until `shutdown`, then drains in-flight
-/// requests, at most [`DRAIN_LIMIT`]. A client that does not finish its headers within
-/// `limits.header_read_timeout` is disconnected; a body that stalls or overruns its limits
-/// fails the request (see [`crate::slow`]).
+/// How every HTTP server of the process serves: its bounds on slow clients and, with
+/// `[gateway] tls_cert`, TLS.
+#[derive(Clone, Default)]
+pub struct ServeOptions {
+    pub limits: ClientLimits,
+    /// `Some`: connections must open with a TLS handshake (HTTPS only).
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("limits", &self.limits)
+            .field("transport", &TlsOption(&self.tls))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for TlsOption<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "tls" } else { "plain" })
+    }
+}
+
+/// How a listener is logged: `tls` or `plain`.
+struct TlsOption<'a>(&'a Option<tokio_rustls::TlsAcceptor>);
+
+/// Serves `router` on `listener` (HTTP/1.1, over TLS when `options.tls` is set) until
+/// `shutdown`, then drains in-flight requests, at most [`DRAIN_LIMIT`]. A client that does
+/// not finish its TLS handshake and headers within `limits.header_read_timeout` is
+/// disconnected; a body that stalls or overruns its limits fails the request (see
+/// [`crate::slow`]).
 pub async fn serve(
     role: &'static str,
     listener: TcpListener,
     router: Router,
     shutdown: Shutdown,
-    limits: ClientLimits,
+    options: ServeOptions,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
     let addr = listener.local_addr()?;
-    tracing::info!(role, %addr, "listening");
+    tracing::info!(role, %addr, transport = ?TlsOption(&options.tls), "listening");
+    let limits = options.limits;
     let router = crate::slow::limit_bodies(router, limits);
     // Every connection task holds a clone; all dropped = all connections closed.
     let (open_tx, open_rx) = watch::channel(());
     let stop = shutdown.clone();
     let mut stopping = std::pin::pin!(stop.wait());
     loop {
-        let (tcp, _peer) = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -148,18 +176,21 @@ pub async fn serve(
         ));
         let open = open_rx.clone();
         let stop = shutdown.clone();
+        let tls = options.tls.clone();
         tokio::spawn(async move {
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout);
-            let conn = builder.serve_connection(TokioIo::new(tcp), service);
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stop.wait() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+            match tls {
+                None => serve_connection(tcp, service, limits, stop).await,
+                Some(acceptor) => {
+                    // The handshake counts against the header clock: a client that opens
+                    // a connection and says nothing is gone as soon.
+                    let handshake = acceptor.accept(tcp);
+                    match tokio::time::timeout(limits.header_read_timeout, handshake).await {
+                        Ok(Ok(stream)) => serve_connection(stream, service, limits, stop).await,
+                        Ok(Err(error)) => {
+                            tracing::debug!(role, %peer, %error, "TLS handshake failed")
+                        }
+                        Err(_) => tracing::debug!(role, %peer, "TLS handshake timed out"),
+                    }
                 }
             }
             drop(open);
@@ -174,6 +205,34 @@ pub async fn serve(
     }
     tracing::info!(role, %addr, "stopped");
     Ok(())
+}
+
+/// One HTTP/1.1 connection until it closes, or until `stop` and then its in-flight
+/// request is done.
+async fn serve_connection<IO, S>(io: IO, service: S, limits: ClientLimits, stop: Shutdown)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming> + Send,
+    S::Future: Send + 'static,
+    S::ResBody: Send + 'static,
+    <S::ResBody as http_body::Body>::Data: Send,
+    <S::ResBody as http_body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.wait() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }
 
 /// What `/health` asks before answering: `Ok` when the service can do its work (its store

@@ -120,9 +120,3 @@ async fn record_metrics(req: Request, next: Next) -> Response {
         .record(start.elapsed().as_secs_f64());
     response
 }
-
-/// Installs the `ring` TLS provider for rustls once per process (the HTTP clients use
-/// rustls without a default provider, to keep aws-lc out of the build).
-pub fn install_tls_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}

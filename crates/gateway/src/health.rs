@@ -34,7 +34,7 @@ impl Health {
         if let Some(value) = common::auth::bearer_header(api_key) {
             headers.insert(axum::http::header::AUTHORIZATION, value);
         }
-        let http = reqwest::Client::builder()
+        let http = common::tls::http_client()
             .timeout(Duration::from_secs(2))
             .default_headers(headers)
             .build()

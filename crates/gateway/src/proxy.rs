@@ -29,7 +29,7 @@ pub(crate) struct Proxy {
 
 impl Proxy {
     pub(crate) fn new(name: &'static str, base: &str, timeout: Duration) -> Proxy {
-        let http = reqwest::Client::builder()
+        let http = common::tls::http_client()
             .connect_timeout(Duration::from_secs(5))
             .build()
             .unwrap_or_default();

@@ -123,7 +123,8 @@ pub fn describe_config(c: &Config) -> String {
             "[gateway]\nbind = \"{}\"\nstoraged_url = {:?}\ncatalogd_url = {:?}\ningestd_url = {:?}\n\
              queryd_url = {:?}\nvectord_url = {:?}\napi_key = {}\nupstream_timeout = \"{}s\"\n\
              allowed_hosts = {:?}\nallowed_origins = {:?}\nheader_read_timeout = \"{}ms\"\n\
-             body_idle_timeout = \"{}ms\"\nbody_timeout = \"{}ms\"\n",
+             body_idle_timeout = \"{}ms\"\nbody_timeout = \"{}ms\"\ntls_cert = {:?}\ntls_key = {:?}\n\
+             tls_ca = {:?}\n",
             g.bind,
             g.storaged_url,
             g.catalogd_url,
@@ -137,6 +138,9 @@ pub fn describe_config(c: &Config) -> String {
             g.client_limits.header_read_timeout.as_millis(),
             g.client_limits.body_idle_timeout.as_millis(),
             g.client_limits.body_timeout.map_or(0, |d| d.as_millis()),
+            shown_path(&g.tls.cert),
+            shown_path(&g.tls.key),
+            shown_path(&g.tls.ca),
         ),
         format!(
             "[storaged]\nbind = \"{}\"\nmax_object_bytes = {}\n",
@@ -154,22 +158,36 @@ pub fn describe_config(c: &Config) -> String {
         ),
         format!(
             "[queryd]\nbind = \"{}\"\ncatalogd_url = {:?}\npg_bind = \"{}\"\nrefresh_every = \"{}s\"\n\
-             query_timeout = \"{}s\"\nquery_memory_limit = {}\n",
+             query_timeout = \"{}s\"\nquery_memory_limit = {}\nmax_concurrent_queries = {}\n\
+             query_queue_timeout = \"{}ms\"\nmax_pg_connections = {}\n",
             c.queryd.bind,
             c.queryd.catalogd_url,
             c.queryd.pg_bind,
             c.queryd.refresh_every.as_secs(),
             c.queryd.query_timeout.as_secs(),
-            c.queryd.query_memory_limit
+            c.queryd.query_memory_limit,
+            c.queryd.max_concurrent_queries,
+            c.queryd.query_queue_timeout.as_millis(),
+            c.queryd.max_pg_connections,
         ),
         format!(
-            "[vectord]\nbind = \"{}\"\nstoraged_url = {:?}\npersist = {}\n",
-            c.vectord.bind, c.vectord.storaged_url, c.vectord.persist
+            "[vectord]\nbind = \"{}\"\nstoraged_url = {:?}\npersist = {}\nmemory_limit = {}\n",
+            c.vectord.bind,
+            c.vectord.storaged_url,
+            c.vectord.persist,
+            c.vectord.memory_limit.unwrap_or(0)
         ),
         storage,
         format!("[log]\nlevel = {:?}", c.log_level),
     ]
     .join("\n")
+}
+
+/// A path as a TOML string, empty when unset.
+fn shown_path(path: &Option<std::path::PathBuf>) -> String {
+    path.as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
@@ -187,7 +205,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    common::telemetry::install_tls_provider();
+    common::tls::install_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -213,8 +231,9 @@ pub fn run(args: ServeArgs) -> ExitCode {
     }
 }
 
-/// Why this process will not serve its store at all (exit code 2): the data directory is
-/// another server's, or the S3 endpoint breaks the conditional writes commits rely on.
+/// Why this process will not serve at all (exit code 2): the data directory is another
+/// server's, the S3 endpoint breaks the conditional writes commits rely on, or the TLS
+/// files are unusable.
 #[derive(Debug)]
 struct Refused(String);
 
@@ -291,6 +310,8 @@ fn query_engine(
     let options = queryd::QueryOptions {
         timeout: config.queryd.query_timeout,
         memory_limit: config.queryd.query_memory_limit,
+        max_concurrent: config.queryd.max_concurrent_queries,
+        queue_timeout: config.queryd.query_queue_timeout,
         ..queryd::QueryOptions::default()
     };
     let mut engine = queryd::QueryEngine::new(catalog, data, options)?;
@@ -299,16 +320,21 @@ fn query_engine(
 }
 
 /// The PostgreSQL protocol on `[queryd] pg_bind`; the gateway's API key, when set, is the
-/// password.
+/// password; TLS with the process's certificate.
 async fn serve_postgres(
     servers: &mut tokio::task::JoinSet<std::io::Result<()>>,
     engine: queryd::QueryEngine,
     config: &Config,
+    tls: Option<&common::tls::ServerTls>,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let listener = server::bind("queryd (PostgreSQL)", config.queryd.pg_bind).await?;
-    let password = config.gateway.api_key.clone();
-    servers.spawn(queryd::pg::serve(engine, listener, shutdown, password));
+    let options = queryd::pg::PgOptions {
+        password: config.gateway.api_key.clone(),
+        max_connections: config.queryd.max_pg_connections,
+        tls: tls.cloned(),
+    };
+    servers.spawn(queryd::pg::serve(engine, listener, shutdown, options));
     Ok(())
 }
 
@@ -406,14 +432,78 @@ fn binds(config: &Config, roles: &[Role]) -> Vec<(&'static str, std::net::Socket
     binds
 }
 
-/// With no API key, anyone who can reach a bind can read and change everything: fine on
-/// loopback (the default), loudly warned about anywhere else.
-fn warn_open_binds(config: &Config, roles: &[Role]) {
-    if config.gateway.api_key.is_some() {
-        return;
+/// With TLS on, every server of a split deployment speaks HTTPS only: the URLs this
+/// process's roles call must say `https://`.
+fn check_https_urls(config: &Config, roles: &[Role]) -> Result<(), Refused> {
+    let g = &config.gateway;
+    let calls = [
+        (Role::Gateway, "gateway", "storaged_url", &g.storaged_url),
+        (Role::Gateway, "gateway", "catalogd_url", &g.catalogd_url),
+        (Role::Gateway, "gateway", "ingestd_url", &g.ingestd_url),
+        (Role::Gateway, "gateway", "queryd_url", &g.queryd_url),
+        (Role::Gateway, "gateway", "vectord_url", &g.vectord_url),
+        (
+            Role::Catalogd,
+            "catalogd",
+            "storaged_url",
+            &config.catalogd.storaged_url,
+        ),
+        (
+            Role::Ingestd,
+            "ingestd",
+            "storaged_url",
+            &config.ingestd.storaged_url,
+        ),
+        (
+            Role::Ingestd,
+            "ingestd",
+            "catalogd_url",
+            &config.ingestd.catalogd_url,
+        ),
+        (
+            Role::Vectord,
+            "vectord",
+            "storaged_url",
+            &config.vectord.storaged_url,
+        ),
+        (
+            Role::Queryd,
+            "queryd",
+            "catalogd_url",
+            &config.queryd.catalogd_url,
+        ),
+    ];
+    for (role, section, key, url) in calls {
+        if roles.contains(&role) && url.starts_with("http://") {
+            return Err(Refused(format!(
+                "config: [{section}] {key} = {url:?}: with [gateway] tls_cert set every \
+                 service listens on HTTPS only; use an https:// URL"
+            )));
+        }
     }
+    Ok(())
+}
+
+/// With no API key, anyone who can reach a bind can read and change everything: fine on
+/// loopback (the default), loudly warned about anywhere else; so is a key sent in clear
+/// text (no TLS) beyond loopback.
+fn warn_open_binds(config: &Config, roles: &[Role]) {
+    let tls = config.gateway.tls.cert.is_some();
     for (role, addr) in binds(config, roles) {
-        if !addr.ip().is_loopback() {
+        if addr.ip().is_loopback() {
+            continue;
+        }
+        if config.gateway.api_key.is_some() {
+            if !tls {
+                tracing::warn!(
+                    role,
+                    %addr,
+                    "NO TLS: {role} listens on {addr}, beyond this machine, in clear text: \
+                     the API key and every row cross the network readable. Set [gateway] \
+                     tls_cert and tls_key."
+                );
+            }
+        } else {
             tracing::warn!(
                 role,
                 %addr,
@@ -438,7 +528,19 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     let (trigger, shutdown) = Shutdown::new();
     server::on_signals(trigger);
     let access = common::server::Access::from_config(&config);
-    let limits = config.gateway.client_limits;
+    let tls = common::tls::ServerTls::from_config(&config.gateway.tls)
+        .and_then(|tls| {
+            common::tls::trust(config.gateway.tls.ca.as_ref(), "config: [gateway] tls_ca")
+                .map(|()| tls)
+        })
+        .map_err(|e| Refused(e.to_string()))?;
+    if tls.is_some() {
+        check_https_urls(&config, &roles)?;
+    }
+    let serving = server::ServeOptions {
+        limits: config.gateway.client_limits,
+        tls: tls.as_ref().map(common::tls::ServerTls::http),
+    };
     let gateway_options = gateway::GatewayOptions {
         access: access.clone(),
         upstream_timeout: config.gateway.upstream_timeout,
@@ -479,7 +581,11 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     // The process's vector indexes (standalone, or the vectord role), flushed at shutdown.
     let vectors = if roles.is_empty() || roles.contains(&Role::Vectord) {
         let persisted = store.as_ref().filter(|_| config.vectord.persist);
-        Some(open_vectors(persisted).await?)
+        Some(
+            open_vectors(persisted)
+                .await?
+                .with_memory_limit(config.vectord.memory_limit),
+        )
     } else {
         None
     };
@@ -505,7 +611,14 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             store: Some(StoreHealth::new(store.clone())),
         };
         let engine = query_engine(catalog.clone(), backend.object_store(), &config)?;
-        serve_postgres(&mut servers, engine.clone(), &config, shutdown.clone()).await?;
+        serve_postgres(
+            &mut servers,
+            engine.clone(),
+            &config,
+            tls.as_ref(),
+            shutdown.clone(),
+        )
+        .await?;
         let ingestor = ingestor(store.clone(), catalog.clone(), &config);
         let api = StorageApi {
             store: store.clone(),
@@ -523,7 +636,7 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             listener,
             router,
             shutdown.clone(),
-            limits,
+            serving.clone(),
         ));
     }
     if roles.contains(&Role::Storaged)
@@ -544,7 +657,7 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             listener,
             router,
             shutdown.clone(),
-            limits,
+            serving.clone(),
         ));
     }
     // One in-process catalog per process, so its per-dataset lock orders every commit and
@@ -571,7 +684,7 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             listener,
             router,
             shutdown.clone(),
-            limits,
+            serving.clone(),
         ));
     }
     if roles.contains(&Role::Ingestd)
@@ -600,7 +713,7 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             listener,
             router,
             shutdown.clone(),
-            limits,
+            serving.clone(),
         ));
     }
     if roles.contains(&Role::Queryd) {
@@ -612,7 +725,14 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
         };
         let engine = query_engine(catalog, query_data_store(&config)?, &config)?;
         refresh_in_background(engine.clone(), config.queryd.refresh_every);
-        serve_postgres(&mut servers, engine.clone(), &config, shutdown.clone()).await?;
+        serve_postgres(
+            &mut servers,
+            engine.clone(),
+            &config,
+            tls.as_ref(),
+            shutdown.clone(),
+        )
+        .await?;
         let router =
             common::server::service_router_checked(queryd::http::router(engine), &access, None);
         let listener = server::bind("queryd", config.queryd.bind).await?;
@@ -621,7 +741,7 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             listener,
             router,
             shutdown.clone(),
-            limits,
+            serving.clone(),
         ));
     }
     if roles.contains(&Role::Vectord)
@@ -638,7 +758,7 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             listener,
             router,
             shutdown.clone(),
-            limits,
+            serving.clone(),
         ));
     }
     if roles.contains(&Role::Gateway) {
@@ -656,7 +776,7 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             listener,
             router,
             shutdown.clone(),
-            limits,
+            serving.clone(),
         ));
     }
     while let Some(done) = servers.join_next().await {

@@ -428,7 +428,7 @@ impl Checker {
 }
 
 async fn kill_9_loop(target: &str, launch: Launch) {
-    common::telemetry::install_tls_provider();
+    common::tls::install_provider();
     let seed = std::env::var("LAKEHOUSE_FAULTS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -113,6 +113,7 @@ async fn bad_upstreams_are_502_and_504_and_slow_uploads_are_not_cut() {
         ],
         env: vec![],
         health_url: Some(format!("http://127.0.0.1:{port}")),
+        ca: None,
     };
     let gw = Lakehouse::start(bin(), launch).await;
     let http = reqwest::Client::new();

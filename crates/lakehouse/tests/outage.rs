@@ -134,7 +134,7 @@ impl Client {
 
 #[tokio::test]
 async fn an_s3_outage_answers_503_in_bounded_time_applies_nothing_and_heals() {
-    common::telemetry::install_tls_provider();
+    common::tls::install_provider();
     let s3 = S3Server::start();
     let bucket = s3.bucket("outage").await;
     let upstream = s3.endpoint().trim_start_matches("http://").parse().unwrap();

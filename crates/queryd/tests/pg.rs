@@ -69,7 +69,15 @@ impl Server {
         let addr = listener.local_addr().unwrap();
         let (trigger, shutdown) = Shutdown::new();
         let password = password.map(str::to_string);
-        let task = tokio::spawn(pg::serve(engine, listener, shutdown, password));
+        let task = tokio::spawn(pg::serve(
+            engine,
+            listener,
+            shutdown,
+            pg::PgOptions {
+                password,
+                ..pg::PgOptions::default()
+            },
+        ));
         Server {
             addr,
             trigger,

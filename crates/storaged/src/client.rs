@@ -52,7 +52,7 @@ pub struct StoreClient {
 impl StoreClient {
     /// `base` is the service's URL, e.g. `http://127.0.0.1:3211`.
     pub fn new(base: &str) -> StoreClient {
-        let http = reqwest::Client::builder()
+        let http = common::tls::http_client()
             .connect_timeout(std::time::Duration::from_secs(5))
             .build()
             .unwrap_or_default();

@@ -55,7 +55,7 @@ pub(crate) struct Connector(pub S3Timeouts);
 
 impl HttpConnector for Connector {
     fn connect(&self, _: &ClientOptions) -> object_store::Result<HttpClient> {
-        let client = reqwest::Client::builder()
+        let client = common::tls::http_client()
             .connect_timeout(self.0.connect_timeout)
             .read_timeout(self.0.read_timeout)
             .pool_idle_timeout(Duration::from_secs(30))

@@ -34,7 +34,7 @@ async fn local() -> Wiring {
 }
 
 async fn s3() -> Wiring {
-    common::telemetry::install_tls_provider();
+    common::tls::install_provider();
     let server = S3Server::start();
     let bucket = server.bucket("conformance").await;
     let config = server.s3_config(&bucket);
@@ -60,7 +60,7 @@ async fn over_http(inner: Wiring) -> Wiring {
     let server = tokio::spawn(async move {
         axum::serve(listener, router).await.unwrap();
     });
-    common::telemetry::install_tls_provider();
+    common::tls::install_provider();
     Wiring {
         store: Arc::new(StoreClient::new(&format!("http://{addr}"))),
         _dir: inner._dir,

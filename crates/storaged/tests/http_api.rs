@@ -250,7 +250,7 @@ async fn conditional_headers() {
 
 #[tokio::test]
 async fn unreachable_s3_is_503_naming_the_endpoint_and_the_server_keeps_serving() {
-    common::telemetry::install_tls_provider();
+    common::tls::install_provider();
     let port = test_support::free_port();
     let endpoint = format!("http://127.0.0.1:{port}");
     let config = common::config::S3Config {
@@ -296,7 +296,7 @@ async fn unreachable_s3_is_503_naming_the_endpoint_and_the_server_keeps_serving(
 
 #[tokio::test]
 async fn missing_bucket_is_a_startup_error_naming_bucket_and_endpoint() {
-    common::telemetry::install_tls_provider();
+    common::tls::install_provider();
     let s3 = test_support::S3Server::start();
     let config = s3.s3_config("no-such-bucket-here");
     let err = ObjectStoreBackend::s3(&config)

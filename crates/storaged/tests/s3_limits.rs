@@ -23,7 +23,7 @@ fn key(text: &str) -> ObjectKey {
 }
 
 async fn bucket(server: &S3Server, hint: &str) -> (S3Config, ObjectStoreBackend) {
-    common::telemetry::install_tls_provider();
+    common::tls::install_provider();
     let bucket = server.bucket(hint).await;
     let config = server.s3_config(&bucket);
     let store = ObjectStoreBackend::s3(&config).unwrap();
@@ -178,7 +178,7 @@ fn sick_config(endpoint: &str, timeouts: S3Timeouts) -> S3Config {
 
 #[tokio::test]
 async fn every_call_to_a_store_that_never_answers_is_bounded() {
-    common::telemetry::install_tls_provider();
+    common::tls::install_provider();
     let (endpoint, _silent) = silent_endpoint().await;
     let timeouts = S3Timeouts {
         connect_timeout: Duration::from_secs(1),

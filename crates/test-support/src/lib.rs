@@ -186,6 +186,8 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
     /// URL to poll `/health` on; defaults to the gateway bind set in `env`.
     pub health_url: Option<String>,
+    /// A PEM certificate authority to trust when polling an `https://` health URL.
+    pub ca: Option<PathBuf>,
 }
 
 impl Launch {
@@ -206,6 +208,7 @@ impl Launch {
                 ),
             ],
             health_url: Some(format!("http://127.0.0.1:{port}")),
+            ca: None,
         }
     }
 
@@ -343,6 +346,7 @@ impl SplitLayout {
             ],
             env: env.to_vec(),
             health_url: Some(SplitLayout::url(self.port(role))),
+            ca: None,
         }
     }
 }
@@ -436,12 +440,16 @@ impl Lakehouse {
             log,
             bin: bin.to_path_buf(),
         };
-        lh.wait_healthy(Duration::from_secs(60)).await;
+        lh.wait_healthy(Duration::from_secs(60), launch.ca.as_deref())
+            .await;
         lh
     }
 
-    async fn wait_healthy(&mut self, limit: Duration) {
-        let client = reqwest::Client::new();
+    async fn wait_healthy(&mut self, limit: Duration, ca: Option<&Path>) {
+        let client = match ca {
+            None => reqwest::Client::new(),
+            Some(ca) => client_trusting(ca),
+        };
         let start = Instant::now();
         while start.elapsed() < limit {
             if let Some(status) = self
@@ -524,6 +532,17 @@ impl Drop for Lakehouse {
             let _ = std::fs::remove_file(&self.log);
         }
     }
+}
+
+/// An HTTP client that trusts the PEM certificate authority in `ca` (besides the
+/// system's roots).
+pub fn client_trusting(ca: &Path) -> reqwest::Client {
+    common::tls::install_provider();
+    let pem = std::fs::read(ca).expect("read the CA file");
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("a PEM certificate"))
+        .build()
+        .expect("an HTTP client")
 }
 
 /// Runs the binary to completion (for commands that exit) and returns (code, stdout, stderr).

@@ -358,7 +358,7 @@ mod tests {
             );
         }
         // An HTTP client sees it as a failed request.
-        common::telemetry::install_tls_provider();
+        common::tls::install_provider();
         let http = reqwest::Client::new()
             .get(format!("{}/x", proxy.endpoint()))
             .timeout(LIMIT)
@@ -396,7 +396,7 @@ mod tests {
             Outcome::TimedOut,
             "a new connection is accepted and never answered"
         );
-        common::telemetry::install_tls_provider();
+        common::tls::install_provider();
         let http = reqwest::Client::new()
             .get(format!("{}/x", proxy.endpoint()))
             .timeout(short)

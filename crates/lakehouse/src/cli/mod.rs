@@ -26,6 +26,10 @@ pub struct Remote {
     /// API key, sent as `Authorization: Bearer KEY`.
     #[arg(long, env = "LAKEHOUSE_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// PEM file of a certificate authority to trust for an `https://` server, besides the
+    /// system's (a private or self-signed certificate).
+    #[arg(long, env = "LAKEHOUSE_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Remote {
@@ -34,11 +38,16 @@ impl Remote {
     }
 
     pub fn client(&self) -> reqwest::Client {
+        if let Err(e) = common::tls::trust(self.ca_file.as_ref(), "--ca-file") {
+            // Bad usage, like an unreadable input file: exit 2.
+            eprintln!("lakehouse: {e}");
+            std::process::exit(2);
+        }
         let mut headers = reqwest::header::HeaderMap::new();
         if let Some(value) = common::auth::bearer_header(self.api_key.as_deref()) {
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }
-        reqwest::Client::builder()
+        common::tls::http_client()
             .default_headers(headers)
             .connect_timeout(std::time::Duration::from_secs(5))
             .build()
@@ -114,7 +123,7 @@ pub fn run<F>(command: F) -> ExitCode
 where
     F: std::future::Future<Output = Result<(), Failure>>,
 {
-    common::telemetry::install_tls_provider();
+    common::tls::install_provider();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

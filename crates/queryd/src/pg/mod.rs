@@ -2,8 +2,9 @@
 //! drivers (tokio-postgres, JDBC, psycopg) and BI tools query the same engine as
 //! `POST /v1/sql`, with the same read-only rule, limits and errors.
 //!
-//! - startup.rs: trust, or the shared password (`[gateway] api_key`) as a cleartext
-//!   password; the parameters clients read (`server_version`, `DateStyle`, ...).
+//! - startup.rs: trust, or the shared password (`[gateway] api_key`) by SCRAM-SHA-256
+//!   (with channel binding over TLS); the connection cap and the TLS-only rule; the
+//!   parameters clients read (`server_version`, `DateStyle`, ...).
 //! - simple.rs / extended.rs: the two query protocols; backend.rs what they share.
 //! - compat.rs, local.rs: `SET`, `SHOW`, `BEGIN`, `DISCARD`, ... recognised and answered
 //!   here, never by the engine.
@@ -35,6 +36,7 @@ mod startup;
 mod types;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::server::Shutdown;
 use pgwire::api::cancel::DefaultCancelHandler;
@@ -65,19 +67,36 @@ pub fn install(engine: &mut QueryEngine) -> Result<(), QueryError> {
     )
 }
 
-/// Serves the PostgreSQL protocol on `listener` until `shutdown` fires. With a
-/// `password`, every client must send it as its (cleartext) password; without, any
-/// user is let in (trust). At shutdown the listener closes and open connections are
-/// dropped, which stops their queries.
+/// Who may connect to the PostgreSQL port, and how.
+#[derive(Clone, Debug, Default)]
+pub struct PgOptions {
+    /// With a password, every client must prove it by SCRAM-SHA-256; without, any user is
+    /// let in (trust).
+    pub password: Option<String>,
+    /// Open connections at most (`[queryd] max_pg_connections`); past it a new one is
+    /// refused with `53300 too_many_connections`. Zero for no limit.
+    pub max_connections: usize,
+    /// With a certificate, connections must negotiate TLS (`sslmode=require`); plain ones
+    /// are refused with `28000`.
+    pub tls: Option<common::tls::ServerTls>,
+}
+
+/// Serves the PostgreSQL protocol on `listener` until `shutdown` fires. At shutdown the
+/// listener closes and open connections are dropped, which stops their queries.
 pub async fn serve(
     engine: QueryEngine,
     listener: TcpListener,
     shutdown: Shutdown,
-    password: Option<String>,
+    options: PgOptions,
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
-    tracing::info!(role = "queryd-pg", %addr, "listening");
-    let handlers = Arc::new(Handlers::new(engine, password));
+    let acceptor = options
+        .tls
+        .as_ref()
+        .map(|tls| pgwire::tokio::TlsAcceptor::from(tls.postgres()));
+    tracing::info!(role = "queryd-pg", %addr, tls = acceptor.is_some(), "listening");
+    let open = Arc::new(AtomicUsize::new(0));
+    let handlers = Arc::new(Handlers::new(engine, &options, open.clone()));
     let mut connections = JoinSet::new();
     let stop = shutdown.wait();
     tokio::pin!(stop);
@@ -87,14 +106,19 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
                     let handlers = handlers.clone();
+                    let acceptor = acceptor.clone();
                     let span = tracing::info_span!("pg_connection", %peer);
+                    // Counted from accept to close; the startup handler refuses the ones
+                    // past the cap (after TLS, so the client reads the reason).
+                    let counted = Counted::new(open.clone());
                     connections.spawn(
                         async move {
                             if let Err(e) =
-                                pgwire::tokio::process_socket(socket, None, handlers).await
+                                pgwire::tokio::process_socket(socket, acceptor, handlers).await
                             {
                                 tracing::debug!(error = %e, "PostgreSQL connection ended");
                             }
+                            drop(counted);
                         }
                         .instrument(span),
                     );
@@ -113,6 +137,22 @@ pub async fn serve(
     Ok(())
 }
 
+/// One open connection in the count, until dropped.
+struct Counted(Arc<AtomicUsize>);
+
+impl Counted {
+    fn new(open: Arc<AtomicUsize>) -> Counted {
+        open.fetch_add(1, Ordering::AcqRel);
+        Counted(open)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// The pgwire handlers of every connection.
 struct Handlers {
     handler: Arc<Handler>,
@@ -121,7 +161,7 @@ struct Handlers {
 }
 
 impl Handlers {
-    fn new(engine: QueryEngine, password: Option<String>) -> Handlers {
+    fn new(engine: QueryEngine, options: &PgOptions, open: Arc<AtomicUsize>) -> Handlers {
         let backend = Arc::new(Backend::new(engine));
         let connections = Arc::new(ConnectionManager::new());
         Handlers {
@@ -131,7 +171,7 @@ impl Handlers {
                 }),
                 backend,
             }),
-            startup: Arc::new(Startup::new(password, connections.clone())),
+            startup: Arc::new(Startup::new(options, open, connections.clone())),
             cancel: Arc::new(DefaultCancelHandler::new(connections)),
         }
     }

@@ -1,21 +1,25 @@
-//! Connection startup: protocol negotiation, authentication (trust, or the one shared
-//! password as a cleartext password message) and the parameters every client reads
-//! (`server_version`, encodings, `DateStyle`, `TimeZone`, ...).
+//! Connection startup: the connection cap and the TLS-only rule, protocol negotiation,
+//! authentication (trust, or the one shared password proven by SCRAM-SHA-256, never sent)
+//! and the parameters every client reads (`server_version`, encodings, `DateStyle`,
+//! `TimeZone`, ...).
 
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use futures::Sink;
-use pgwire::api::auth::cleartext::CleartextPasswordAuth;
 use pgwire::api::auth::mechanism::AuthMechanismFactory;
+use pgwire::api::auth::sasl::scram::{
+    SCRAM_ITERATIONS, ScramAuth, gen_salted_password, random_nonce,
+};
 use pgwire::api::auth::{
     AuthDriver, AuthOutcome, AuthSource, LoginInfo, Password, ServerParameterProvider,
     StartupHandler, protocol_negotiation, save_startup_parameters_to_metadata,
 };
 use pgwire::api::{ClientInfo, ConnectionManager, METADATA_APPLICATION_NAME, METADATA_USER};
-use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
 use super::compat::SERVER_VERSION;
@@ -60,8 +64,20 @@ impl ServerParameterProvider for Parameters {
     }
 }
 
-/// The password every user must send.
-struct SharedPassword(String);
+/// The one password every user must prove, kept only salted (SCRAM's `SaltedPassword`,
+/// 4,096 PBKDF2 rounds under a salt drawn at start).
+struct SharedPassword {
+    salt: Vec<u8>,
+    salted: Vec<u8>,
+}
+
+impl SharedPassword {
+    fn new(password: &str) -> SharedPassword {
+        let salt = random_nonce().into_bytes();
+        let salted = gen_salted_password(password, &salt, SCRAM_ITERATIONS);
+        SharedPassword { salt, salted }
+    }
+}
 
 impl Debug for SharedPassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -72,41 +88,75 @@ impl Debug for SharedPassword {
 #[async_trait]
 impl AuthSource for SharedPassword {
     async fn get_password(&self, _login: &LoginInfo) -> PgWireResult<Password> {
-        Ok(Password::new(None, self.0.as_bytes().to_vec()))
-    }
-
-    async fn verify_password(
-        &self,
-        login: &LoginInfo,
-        presented: &[u8],
-    ) -> PgWireResult<Option<()>> {
-        if common::auth::key_matches(presented, self.0.as_bytes()) {
-            Ok(None)
-        } else {
-            tracing::info!(
-                user = login.user().unwrap_or_default(),
-                host = login.host(),
-                "wrong password on the PostgreSQL port"
-            );
-            Err(PgWireError::InvalidPassword(
-                login.user().unwrap_or_default().to_owned(),
-            ))
-        }
+        Ok(Password::new(Some(self.salt.clone()), self.salted.clone()))
     }
 }
 
 pub struct Startup {
     driver: AuthDriver<Parameters>,
-    password: Option<CleartextPasswordAuth<SharedPassword>>,
+    password: Option<ScramAuth>,
+    /// Connections open now (this one included) and the cap; 0 = none.
+    open: Arc<AtomicUsize>,
+    max_connections: usize,
+    tls_only: bool,
 }
 
 impl Startup {
-    pub fn new(password: Option<String>, connections: Arc<ConnectionManager>) -> Startup {
+    pub fn new(
+        options: &super::PgOptions,
+        open: Arc<AtomicUsize>,
+        connections: Arc<ConnectionManager>,
+    ) -> Startup {
+        let password = options.password.as_deref().map(|p| {
+            let mut scram = ScramAuth::new(Arc::new(SharedPassword::new(p)));
+            // Over TLS, SCRAM-SHA-256-PLUS binds the proof to this server's certificate: a
+            // man in the middle with another certificate cannot relay it.
+            if let Some(tls) = &options.tls
+                && let Err(e) = scram.configure_certificate(tls.chain_pem())
+            {
+                tracing::warn!(error = %e, "SCRAM channel binding is off: the certificate cannot be hashed for it");
+            }
+            scram
+        });
         Startup {
             driver: AuthDriver::new(Parameters).with_connection_manager(connections),
-            password: password.map(|p| CleartextPasswordAuth::new(Arc::new(SharedPassword(p)))),
+            password,
+            open,
+            max_connections: options.max_connections,
+            tls_only: options.tls.is_some(),
         }
     }
+
+    /// Why this connection may not start, if it may not.
+    fn refusal<C: ClientInfo>(&self, client: &C) -> Option<PgWireError> {
+        let open = self.open.load(Ordering::Acquire);
+        if self.max_connections > 0 && open > self.max_connections {
+            tracing::info!(peer = %client.socket_addr(), open, limit = self.max_connections, "refusing a PostgreSQL connection: too many");
+            return Some(fatal(
+                "53300",
+                format!(
+                    "sorry, too many clients already: {} connections are open ([queryd] max_pg_connections)",
+                    self.max_connections
+                ),
+            ));
+        }
+        if self.tls_only && !client.is_secure() {
+            return Some(fatal(
+                "28000",
+                "this server accepts TLS connections only: connect with sslmode=require",
+            ));
+        }
+        None
+    }
+}
+
+/// An error that ends the connection.
+fn fatal(code: &str, message: impl Into<String>) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".to_string(),
+        code.to_string(),
+        message.into(),
+    )))
 }
 
 #[async_trait]
@@ -123,6 +173,9 @@ impl StartupHandler for Startup {
     {
         match message {
             PgWireFrontendMessage::Startup(ref startup) => {
+                if let Some(refusal) = self.refusal(client) {
+                    return Err(refusal);
+                }
                 protocol_negotiation(client, startup).await?;
                 save_startup_parameters_to_metadata(client, startup);
                 tracing::debug!(
