@@ -26,10 +26,10 @@ fn pg_port(launch: &Launch) -> String {
     bind.rsplit(':').next().unwrap().to_string()
 }
 
-/// psql running `sql` with errors in verbose form (SQLSTATE shown); (exit code, stdout,
-/// stderr).
-fn psql(port: &str, sql: &str) -> (i32, String, String) {
-    let out = Command::new("psql")
+/// psql on the server's PostgreSQL port: unaligned rows, no headers, no psqlrc.
+fn psql_command(port: &str) -> Command {
+    let mut command = Command::new("psql");
+    command
         .args([
             "-h",
             "127.0.0.1",
@@ -40,8 +40,16 @@ fn psql(port: &str, sql: &str) -> (i32, String, String) {
             "-d",
             "lakehouse",
         ])
-        .args(["-X", "-A", "-t", "-v", "VERBOSITY=verbose", "-c", sql])
-        .env("PGCONNECT_TIMEOUT", "10")
+        .args(["-X", "-A", "-t"])
+        .env("PGCONNECT_TIMEOUT", "10");
+    command
+}
+
+/// psql running `sql` with errors in verbose form (SQLSTATE shown); (exit code, stdout,
+/// stderr).
+fn psql(port: &str, sql: &str) -> (i32, String, String) {
+    let out = psql_command(port)
+        .args(["-v", "VERBOSITY=verbose", "-c", sql])
         .output()
         .expect("psql runs (apt-get install postgresql-client)");
     (
@@ -133,18 +141,7 @@ impl Session {
     /// Opens a session and returns once it has answered a query (so it is connected).
     fn open(port: &str) -> Session {
         use std::io::{BufRead, Write};
-        let mut child = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                port,
-                "-U",
-                "analyst",
-                "-d",
-                "lakehouse",
-            ])
-            .args(["-X", "-A", "-t"])
+        let mut child = psql_command(port)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
