@@ -211,6 +211,12 @@ impl<R: Read> Tokenizer<R> {
                 Step::Blank { next } => {
                     self.line += 1;
                     self.pos = next;
+                    if added == 0 {
+                        // Blank lines before the batch's first record are not part of it:
+                        // counted against its byte limit, enough of them would end the
+                        // batch empty, which reads as the end of the input.
+                        base = next;
+                    }
                 }
                 Step::NeedMore => {
                     if self.eof || (added > 0 && base == 0 && self.len == self.buf.len()) {
@@ -603,6 +609,34 @@ mod tests {
         }
         assert_eq!(all.len(), 1000);
         assert_eq!(all[999], (1000, "v999".to_string()));
+    }
+
+    #[test]
+    fn blank_lines_at_a_batch_start_do_not_end_the_input() {
+        // Found by the csv_tokenizer fuzz target: a batch that reached its byte limit in
+        // blank lines, before any record, came back empty, which the converter takes for
+        // the end of the body; the records after the blank lines were dropped (at the
+        // converter's limits: after 8 MiB of blank lines that follow a full batch).
+        let read = |input: &[u8], limits: BatchLimits| {
+            let mut t = Tokenizer::new(input, b',');
+            let mut rows = Rows::default();
+            let mut got = Vec::new();
+            loop {
+                rows.clear();
+                if t.read_rows(&mut rows, limits).unwrap() == 0 {
+                    return got;
+                }
+                got.extend((0..rows.len()).map(|r| (rows.lines[r], rows.field(r, 0).0.to_vec())));
+            }
+        };
+        let fuzzed = read(b"a\n\n1\r\n\r\n2\n", BatchLimits { rows: 7, bytes: 1 });
+        assert_eq!(
+            fuzzed,
+            [(1, b"a".to_vec()), (3, b"1".to_vec()), (5, b"2".to_vec())]
+        );
+        let input = format!("a\n{}b\n", "\n".repeat(100));
+        let got = read(input.as_bytes(), BatchLimits { rows: 1, bytes: 64 });
+        assert_eq!(got, [(1, b"a".to_vec()), (102, b"b".to_vec())]);
     }
 
     proptest::proptest! {
