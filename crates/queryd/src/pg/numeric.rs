@@ -110,7 +110,8 @@ pub fn read_binary(bytes: &[u8]) -> Result<String, String> {
     }
     frac.truncate(dscale);
     let mut text = String::new();
-    if sign == NEGATIVE {
+    // Zero has no sign, as PostgreSQL reads it (digits cut off by `dscale` included).
+    if sign == NEGATIVE && (!int.is_empty() || frac.bytes().any(|b| b != b'0')) {
         text.push('-');
     }
     text.push_str(if int.is_empty() { "0" } else { int });
@@ -144,6 +145,27 @@ mod tests {
         assert_eq!(
             binary("-0.0001"),
             vec![0, 1, 0xff, 0xff, 0x40, 0, 0, 4, 0, 1]
+        );
+    }
+
+    #[test]
+    fn negative_zero_reads_as_zero() {
+        // Found by the pg_messages fuzz target: PostgreSQL reads a numeric whose digits are
+        // zero, or cut off by its display scale, as 0 whatever its sign bit; the text read
+        // here kept the sign ("-0.00"), which no writer gives back.
+        assert_eq!(
+            read_binary(&[0, 1, 0, 0, 0x40, 0, 0, 2, 0, 0]).unwrap(),
+            "0.00"
+        );
+        assert_eq!(read_binary(&[0, 0, 0, 0, 0x40, 0, 0, 0]).unwrap(), "0");
+        // -0.001 shown with two fraction digits.
+        assert_eq!(
+            read_binary(&[0, 1, 0xff, 0xff, 0x40, 0, 0, 2, 0, 10]).unwrap(),
+            "0.00"
+        );
+        assert_eq!(
+            read_binary(&[0, 1, 0xff, 0xff, 0x40, 0, 0, 3, 0, 10]).unwrap(),
+            "-0.001"
         );
     }
 
