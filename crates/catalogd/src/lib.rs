@@ -17,6 +17,9 @@ pub mod catalog;
 pub mod client;
 mod commit;
 pub mod error;
+/// The commit rules without a store, for the fuzz targets (`fuzz/`); not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod lease;
 pub mod manifest;

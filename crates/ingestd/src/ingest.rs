@@ -25,7 +25,7 @@ use futures::Stream;
 use storaged::{ObjectKey, Store, StoreError};
 use tokio::runtime::Handle;
 
-use crate::body::{BodyReader, BodyState, hash_and_forward};
+use crate::body::{BodyLimits, BodyReader, BodyState, hash_and_forward};
 use crate::csv::sniff::{CsvOptions, Layout};
 use crate::error::IngestError;
 use crate::lease::{IngestLease, LeaseTiming};
@@ -264,7 +264,6 @@ impl Ingestor {
         prefix: String,
         tag: String,
     ) -> Result<Converted, IngestError> {
-        let state = BodyState::default();
         let (body, hashed) = hash_and_forward(body, self.body_idle_timeout);
         let (tx, rx) = std::sync::mpsc::sync_channel::<Message>(2);
         let tx = ToEncoder {
@@ -280,7 +279,7 @@ impl Ingestor {
         let converter = {
             let format = request.format.clone();
             let gzip = request.gzip;
-            let limits = crate::body::BodyLimits {
+            let limits = BodyLimits {
                 max_bytes: self.max_ingest_bytes,
                 max_gzip_ratio: self.max_gzip_ratio,
             };
@@ -288,18 +287,7 @@ impl Ingestor {
                 .then(|| current.map(|m| (m.name.to_string(), m.current.schema.clone())))
                 .flatten();
             tokio::task::spawn_blocking(move || {
-                let mut reader = match format {
-                    Format::Parquet => BodyReader::binary(body, limits, state.clone()),
-                    Format::Csv(_) => BodyReader::new(body, gzip, limits, state.clone()),
-                };
-                match &format {
-                    Format::Csv(options) => {
-                        crate::csv_in::convert_csv(&mut reader, &state, options, append_to, &tx)
-                    }
-                    Format::Parquet => {
-                        crate::parquet_in::convert_parquet(&mut reader, &state, append_to, &tx)
-                    }
-                }
+                convert_body(body, &format, gzip, limits, append_to, &tx)
             })
         };
         let converted = converter
@@ -349,6 +337,29 @@ impl Ingestor {
                 tracing::warn!(key = %file.key, error = %e, "could not remove an uncommitted part");
             }
         }
+    }
+}
+
+/// The converter thread's work: the body reader (limits, gunzip, BOM), then CSV or Parquet
+/// conversion into batches for the encoder. Returns the columns written.
+pub(crate) fn convert_body(
+    wire: impl std::io::Read + Send + 'static,
+    format: &Format,
+    gzip: bool,
+    limits: BodyLimits,
+    append_to: Option<(String, catalogd::Schema)>,
+    tx: &ToEncoder,
+) -> Result<Vec<(String, ColumnType)>, IngestError> {
+    let state = BodyState::default();
+    let mut reader = match format {
+        Format::Parquet => BodyReader::binary(wire, limits, state.clone()),
+        Format::Csv(_) => BodyReader::new(wire, gzip, limits, state.clone()),
+    };
+    match format {
+        Format::Csv(options) => {
+            crate::csv_in::convert_csv(&mut reader, &state, options, append_to, tx)
+        }
+        Format::Parquet => crate::parquet_in::convert_parquet(&mut reader, &state, append_to, tx),
     }
 }
 

@@ -15,6 +15,9 @@ pub mod csv;
 mod csv_in;
 mod encode;
 pub mod error;
+/// The converter without a store, for the fuzz targets (`fuzz/`); not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod ingest;
 pub mod lease;

@@ -10,6 +10,12 @@
 pub mod engine;
 pub mod error;
 pub mod format;
+/// The PostgreSQL decoders for the fuzz targets (`fuzz/`); not an API. It compiles some of
+/// `pg`'s files a second time (see the module), hence the allowances.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[allow(dead_code, clippy::duplicate_mod)]
+pub mod fuzzing;
 pub mod http;
 mod numeric;
 pub mod pg;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{OriginalUri, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -51,7 +52,7 @@ pub fn router(api: StorageApi) -> Router {
         .with_state(api)
 }
 
-fn key_of(uri: &axum::http::Uri) -> Result<ObjectKey, StoreError> {
+pub(crate) fn key_of(uri: &axum::http::Uri) -> Result<ObjectKey, StoreError> {
     let raw = uri.path().strip_prefix(PREFIX).unwrap_or_default();
     ObjectKey::parse(raw).map_err(|e| StoreError::invalid_key(raw, e))
 }
@@ -181,18 +182,24 @@ async fn delete_object(
 }
 
 #[derive(Deserialize)]
-struct ListQuery {
+pub(crate) struct ListQuery {
     #[serde(default)]
     prefix: String,
 }
 
 async fn list_objects(
     State(api): State<StorageApi>,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, StoreError> {
-    let Query(query) = query.map_err(|e| StoreError::BadRequest(format!("query string: {e}")))?;
-    let prefix =
-        KeyPrefix::parse(&query.prefix).map_err(|e| StoreError::invalid_key(&query.prefix, e))?;
+    let prefix = prefix_of(query)?;
     let keys = api.store.list(&prefix).await?;
     Ok(axum::Json(serde_json::json!({ "keys": keys })).into_response())
+}
+
+/// The LIST prefix of a query string as axum extracted it.
+pub(crate) fn prefix_of(
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<KeyPrefix, StoreError> {
+    let Query(query) = query.map_err(|e| StoreError::BadRequest(format!("query string: {e}")))?;
+    KeyPrefix::parse(&query.prefix).map_err(|e| StoreError::invalid_key(&query.prefix, e))
 }

@@ -11,6 +11,10 @@ pub mod backend;
 pub mod client;
 pub mod dirlock;
 pub mod error;
+/// The URI parsers of the HTTP API without a server, for the fuzz targets (`fuzz/`); not an
+/// API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod health;
 pub mod http;
 pub mod key;

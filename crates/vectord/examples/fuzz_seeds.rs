@@ -1,7 +1,8 @@
-//! Writes seed inputs for the fuzz targets (`crates/vectord/fuzz`): valid snapshots and log
-//! records, whole and as bodies with the two-byte parameter prefix the targets read.
+//! Writes seed inputs for the `lhv1_reader` and `wal_reader` fuzz targets (`fuzz/`): valid
+//! snapshots and log records, whole and as bodies with the two-byte parameter prefix the
+//! targets read.
 //!
-//! `cargo run -p vectord --example fuzz_seeds -- crates/vectord/fuzz/corpus`
+//! `cargo run -p vectord --example fuzz_seeds -- fuzz/corpus`
 
 use std::path::Path;
 use std::sync::Arc;

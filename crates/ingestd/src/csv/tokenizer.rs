@@ -140,10 +140,18 @@ pub struct Tokenizer<R> {
 
 impl<R: Read> Tokenizer<R> {
     pub fn new(reader: R, delimiter: u8) -> Self {
+        Tokenizer::with_capacity(reader, delimiter, INITIAL_BUFFER)
+    }
+
+    /// As [`Tokenizer::new`] with a buffer of `capacity` bytes to start with (it still grows
+    /// for a longer record): lets tests and the fuzz targets cross every buffer boundary
+    /// with small inputs.
+    #[doc(hidden)]
+    pub fn with_capacity(reader: R, delimiter: u8, capacity: usize) -> Self {
         Tokenizer {
             reader,
             delimiter,
-            buf: vec![0; INITIAL_BUFFER],
+            buf: vec![0; capacity.max(1)],
             pos: 0,
             len: 0,
             eof: false,

@@ -214,6 +214,18 @@ pub fn check_graph(params: &IndexParams, body: &[u8]) -> Result<(), FormatError>
     decode_graph(params, body).map(drop)
 }
 
+/// The graph bytes alone as the searchable index a snapshot loads into, checked as in a
+/// file: for the fuzzer, which cannot forge checksums, to try what a loaded index does
+/// with whatever the checks let through. Not an API.
+#[doc(hidden)]
+pub fn graph_index(
+    params: &IndexParams,
+    body: &[u8],
+    seed: u64,
+) -> Result<crate::index::Index, FormatError> {
+    decode_graph(params, body).map(|graph| crate::index::Index::from_graph(graph, seed))
+}
+
 pub(crate) fn decode_graph(params: &IndexParams, body: &[u8]) -> Result<Graph, FormatError> {
     decode_body(params, body, None)
 }
