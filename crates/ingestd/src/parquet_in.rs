@@ -3,7 +3,7 @@
 //! batch by batch, every page decoded — a corrupt file is refused before anything is
 //! registered — and rewritten as the dataset's parts with its column types (see
 //! [`crate::schema::column_type_of`]). Memory stays bounded by a row group, whatever the
-//! file's size.
+//! file's size. A file the reader panics on is refused like any unreadable one.
 
 use std::io::{Seek, Write};
 
@@ -40,7 +40,7 @@ pub(crate) fn convert_parquet(
         .and_then(|_| spool.rewind())
         .map_err(|e| IngestError::Internal(format!("temporary file: {e}")))?;
     let bad = |e: parquet::errors::ParquetError| IngestError::BadParquet(e.to_string());
-    let builder = ParquetRecordBatchReaderBuilder::try_new(spool)
+    let builder = reading(|| ParquetRecordBatchReaderBuilder::try_new(spool))?
         .map_err(bad)?
         .with_batch_size(32_768);
     let mut columns = Vec::new();
@@ -64,12 +64,28 @@ pub(crate) fn convert_parquet(
     };
     let schema = arrow_schema(&layout.columns);
     send(tx, Message::Schema(schema.clone()))?;
-    for batch in builder.build().map_err(bad)? {
+    let mut batches = reading(|| builder.build())?.map_err(bad)?;
+    while let Some(batch) = reading(|| batches.next())? {
         let batch = batch.map_err(|e| IngestError::BadParquet(e.to_string()))?;
         send(tx, Message::Batch(cast(&batch, &schema)?))?;
     }
     send(tx, Message::End)?;
     Ok(layout.columns)
+}
+
+/// A call into the Parquet reader, which on some corrupt files panics rather than returning
+/// an error (arrow-ipc, decoding the file's embedded Arrow schema, on a type code it does
+/// not know): such a file is as unreadable as any other, a 400, not a converter thread
+/// that died (a 500).
+fn reading<T>(call: impl FnOnce() -> T) -> Result<T, IngestError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        IngestError::BadParquet(format!("the Parquet reader failed on it: {message}"))
+    })
 }
 
 /// Casts every column to the dataset's Arrow type (safe casts: a value that does not fit
@@ -107,4 +123,35 @@ fn cast(batch: &RecordBatch, schema: &arrow_schema::SchemaRef) -> Result<RecordB
         arrays.push(cast);
     }
     RecordBatch::try_new(schema.clone(), arrays).map_err(|e| IngestError::BadParquet(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::body::BodyLimits;
+    use crate::error::IngestError;
+    use crate::ingest::Format;
+
+    #[test]
+    fn an_embedded_arrow_schema_that_does_not_decode_is_a_bad_file() {
+        // Found by the parquet_ingest fuzz target (minimised): the footer's ARROW:schema
+        // gives a float column a precision that does not exist, and arrow-ipc panics on it
+        // while the parquet crate reads the footer. The converter thread died; the upload
+        // was answered 500 internal_error rather than 400 bad_parquet.
+        let file = include_bytes!("../testdata/unknown_float_precision.parquet");
+        let (result, sent) = crate::fuzzing::convert(
+            std::io::Cursor::new(file.to_vec()),
+            &Format::Parquet,
+            false,
+            BodyLimits::default(),
+            4096,
+            None,
+        );
+        match result {
+            Err(IngestError::BadParquet(reason)) => {
+                assert!(reason.contains("FloatingPoint"), "{reason}");
+            }
+            other => panic!("expected bad_parquet, got {other:?}"),
+        }
+        assert!(!sent.ended && sent.schemas.is_empty());
+    }
 }
