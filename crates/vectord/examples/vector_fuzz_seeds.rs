@@ -2,7 +2,7 @@
 //! snapshots and log records, whole and as bodies with the two-byte parameter prefix the
 //! targets read.
 //!
-//! `cargo run -p vectord --example fuzz_seeds -- fuzz/corpus`
+//! `cargo run -p vectord --example vector_fuzz_seeds -- fuzz/corpus`
 
 use std::path::Path;
 use std::sync::Arc;

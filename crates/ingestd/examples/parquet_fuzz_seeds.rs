@@ -3,7 +3,7 @@
 //! dictionary and zstd pages, no rows, and a timestamp that does not fit in microseconds.
 //! Each file is prefixed with the target's control byte (0: no limits, no append).
 //!
-//! `cargo run -p ingestd --example fuzz_seeds -- fuzz/corpus`
+//! `cargo run -p ingestd --example parquet_fuzz_seeds -- fuzz/corpus`
 
 use std::path::Path;
 use std::sync::Arc;
