@@ -26,7 +26,7 @@ use pgwire::api::Type;
 use pgwire::api::portal::Format;
 use pgwire::api::results::FieldFormat;
 use pgwire::messages::{DecodeContext, PgWireFrontendMessage, ProtocolVersion};
-use queryd::fuzzing::{compat, numeric, params, split, types};
+use queryd::fuzzing::{compat, numeric, params, statements, types};
 
 /// Plan types a parameter may be cast to.
 fn target(code: u8) -> Option<DataType> {
@@ -122,7 +122,7 @@ fn numerics(bytes: &[u8]) {
 }
 
 fn statements(sql: &str) {
-    let pieces = split::split(sql);
+    let pieces = statements::split(sql);
     let mut end = 0;
     for piece in &pieces {
         let start = piece.sql.as_ptr() as usize - sql.as_ptr() as usize;

@@ -23,7 +23,7 @@ use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use libfuzzer_sys::fuzz_target;
-use queryd::fuzzing::{compat, split};
+use queryd::fuzzing::{compat, statements};
 use queryd::{QueryEngine, QueryError, QueryOptions};
 
 struct Fixture {
@@ -97,7 +97,7 @@ fuzz_target!(|data: &[u8]| {
     let Some(statements) = parse(sql) else {
         return;
     };
-    let pieces = split::split(sql);
+    let pieces = statements::split(sql);
     let alone: Option<Vec<DFStatement>> = pieces
         .iter()
         .map(|p| {

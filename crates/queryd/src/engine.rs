@@ -34,7 +34,7 @@ use tokio::time::{Instant, Sleep};
 use catalogd::Catalog;
 
 use crate::error::QueryError;
-use crate::numeric::FloatWins;
+use crate::float_wins::FloatWins;
 use crate::readonly;
 use crate::tables::{DatasetSchema, STORE_URL};
 
@@ -117,7 +117,7 @@ impl QueryEngine {
             .with_create_default_catalog_and_schema(false);
         // `0.06` is numeric, as in PostgreSQL: `0.06 + 0.01` must equal `0.07`, which
         // it does not in f64 (TPC-H Q6 lost rows that way). Against a float column the
-        // float wins (numeric.rs).
+        // float wins (float_wins.rs).
         config.options_mut().sql_parser.parse_float_as_decimal = true;
         let datasets = Arc::new(DatasetSchema::new(catalog));
         let lakehouse = Arc::new(MemoryCatalogProvider::new());

@@ -5,7 +5,7 @@
 //! Rather than widen `pg`'s interface for the fuzzer, the files that parse a client's
 //! bytes are compiled a second time here, unchanged: bind parameters (`params.rs`, with
 //! the binary `numeric` of `numeric.rs` and the errors of `error.rs`), the per-parameter
-//! formats (`types.rs`), the statement splitter of the simple protocol (`split.rs`) and
+//! formats (`types.rs`), the statement splitter of the simple protocol (`statements.rs`) and
 //! the statements answered without the engine (`compat.rs`). Fuzz builds only; should one
 //! of them come to need another `pg` module, the fuzz build fails until it joins the list.
 
@@ -17,7 +17,7 @@ mod error;
 pub mod numeric;
 #[path = "pg/params.rs"]
 pub mod params;
-#[path = "pg/split.rs"]
-pub mod split;
+#[path = "pg/statements.rs"]
+pub mod statements;
 #[path = "pg/types.rs"]
 pub mod types;

@@ -9,6 +9,7 @@
 
 pub mod engine;
 pub mod error;
+mod float_wins;
 pub mod format;
 /// The PostgreSQL decoders for the fuzz targets (`fuzz/`); not an API. It compiles some of
 /// `pg`'s files a second time (see the module), hence the allowances.
@@ -17,7 +18,6 @@ pub mod format;
 #[allow(dead_code, clippy::duplicate_mod)]
 pub mod fuzzing;
 pub mod http;
-mod numeric;
 pub mod pg;
 pub mod readonly;
 pub mod tables;

@@ -31,7 +31,7 @@ use pgwire::messages::response::EmptyQueryResponse;
 use super::backend::{Backend, Prepared};
 use super::compat::Local;
 use super::error::user_error;
-use super::split::split;
+use super::statements::split;
 use super::{Handler, session};
 
 /// Parses a statement for the extended protocol: exactly one statement, prepared and

@@ -6,7 +6,7 @@
 //!   (with channel binding over TLS); the connection cap and the TLS-only rule; the
 //!   parameters clients read (`server_version`, `DateStyle`, ...).
 //! - simple.rs / extended.rs: the two query protocols; backend.rs what they share.
-//! - compat.rs, local.rs: `SET`, `SHOW`, `BEGIN`, `DISCARD`, ... recognised and answered
+//! - compat.rs, session.rs: `SET`, `SHOW`, `BEGIN`, `DISCARD`, ... recognised and answered
 //!   here, never by the engine.
 //! - rewrite.rs: PostgreSQL spellings DataFusion lacks, rewritten on the parsed statement;
 //!   names.rs: result columns named as PostgreSQL names them.
@@ -25,14 +25,14 @@ mod encode;
 mod error;
 mod extended;
 mod functions;
-mod local;
 mod names;
 mod numeric;
 mod params;
 mod rewrite;
+mod session;
 mod simple;
-mod split;
 mod startup;
+mod statements;
 mod types;
 
 use std::sync::Arc;

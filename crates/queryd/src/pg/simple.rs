@@ -21,7 +21,7 @@ use pgwire::messages::simplequery::Query;
 use super::Handler;
 use super::backend::{Prepared, is_connection_error};
 use super::compat::Local;
-use super::split::{Piece, split};
+use super::statements::{Piece, split};
 
 #[async_trait]
 impl SimpleQueryHandler for Handler {
