@@ -10,14 +10,8 @@
 //! D5 the gateway end to end (ingest → SQL → vectors, and the key), D6 = G1P vector
 //! persistence across kill -9; G1 the vector API in memory.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
-use test_support::{Lakehouse, Launch, S3Server, SplitLayout};
-
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_lakehouse"))
-}
+use test_support::{Lakehouse, Launch, S3Server, SplitLayout, lakehouse_bin};
 
 const KEY: &str = "acceptance-k3y";
 
@@ -108,7 +102,7 @@ impl Deployment {
         };
         let mut processes = Vec::new();
         for (role, launch) in launches {
-            let running = Lakehouse::start(bin(), launch.clone()).await;
+            let running = Lakehouse::start(lakehouse_bin!(), launch.clone()).await;
             processes.push((role, launch, running));
         }
         let mut headers = reqwest::header::HeaderMap::new();
@@ -196,7 +190,7 @@ impl Deployment {
             .unwrap();
         let (_, launch, running) = &mut self.processes[at];
         running.kill9();
-        *running = Lakehouse::start(bin(), launch.clone()).await;
+        *running = Lakehouse::start(lakehouse_bin!(), launch.clone()).await;
     }
 
     fn logs(&self) -> String {

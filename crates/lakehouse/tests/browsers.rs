@@ -4,14 +4,8 @@
 //! is refused with 403 on every kind of route and changes nothing, while tools that send
 //! none of those headers, the server's own origin and configured origins (with CORS) work.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
-use test_support::{Lakehouse, Launch, raw_http};
-
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_lakehouse"))
-}
+use test_support::{Lakehouse, Launch, lakehouse_bin, raw_http};
 
 /// One raw request to `addr`; `headers` are extra lines (a `Host` line replaces the
 /// default). Returns the status and the JSON body (`Null` when it is not JSON).
@@ -48,7 +42,7 @@ async fn pages_of_other_sites_and_rebinding_names_get_403_and_change_nothing() {
         "https://dash.example, http://127.0.0.1:1",
     );
     let server = Lakehouse::start(
-        bin(),
+        lakehouse_bin!(),
         launch.env("LAKEHOUSE_GATEWAY_ALLOWED_HOSTS", "lake.example"),
     )
     .await;
@@ -352,7 +346,7 @@ impl Drop for Browser {
 #[tokio::test]
 async fn a_real_browser_on_another_site_or_a_rebinding_name_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Lakehouse::start(bin(), Launch::standalone(dir.path())).await;
+    let server = Lakehouse::start(lakehouse_bin!(), Launch::standalone(dir.path())).await;
     let target = server.url.clone();
     let addr = target.trim_start_matches("http://").to_string();
     let port = addr.rsplit(':').next().unwrap().to_string();

@@ -2,25 +2,19 @@
 //! `datasets [ls]|show|versions|rm`, `--api-key` and `LAKEHOUSE_API_KEY`, the exit codes
 //! (0 ok, 1 the request failed, 2 bad usage) and `--help` examples.
 
-use std::path::Path;
-
-use test_support::{Lakehouse, Launch, run};
-
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_lakehouse"))
-}
+use test_support::{Lakehouse, Launch, lakehouse_bin, run};
 
 #[tokio::test]
 async fn storage_and_dataset_commands_with_a_key() {
     let dir = tempfile::tempdir().unwrap();
     let lh = Lakehouse::start(
-        bin(),
+        lakehouse_bin!(),
         Launch::standalone(&dir.path().join("data")).env("LAKEHOUSE_API_KEY", "k3y"),
     )
     .await;
     let server = lh.url.as_str();
     let keyed = [("LAKEHOUSE_SERVER", server), ("LAKEHOUSE_API_KEY", "k3y")];
-    let cli = |args: &[&str]| run(bin(), args, &keyed);
+    let cli = |args: &[&str]| run(lakehouse_bin!(), args, &keyed);
 
     // storage: put a file and standard input, list, get to stdout and to a file, delete.
     let src = dir.path().join("payload.bin");
@@ -45,7 +39,7 @@ async fn storage_and_dataset_commands_with_a_key() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(std::fs::read(&copy).unwrap(), payload);
-    let out = std::process::Command::new(bin())
+    let out = std::process::Command::new(lakehouse_bin!())
         .args(["storage", "get", "docs/payload.bin"])
         .envs(keyed)
         .output()
@@ -93,11 +87,15 @@ async fn storage_and_dataset_commands_with_a_key() {
     assert!(err.contains("/no/such/file"), "{err}");
 
     // Without the key, or with a wrong one: the request fails (exit 1) saying why.
-    let (code, _, err) = run(bin(), &["storage", "ls"], &[("LAKEHOUSE_SERVER", server)]);
+    let (code, _, err) = run(
+        lakehouse_bin!(),
+        &["storage", "ls"],
+        &[("LAKEHOUSE_SERVER", server)],
+    );
     assert_eq!(code, 1);
     assert!(err.contains("API key"), "{err}");
     let (code, _, err) = run(
-        bin(),
+        lakehouse_bin!(),
         &["datasets", "--server", server, "--api-key", "wrong"],
         &[],
     );
@@ -119,7 +117,7 @@ async fn storage_and_dataset_commands_with_a_key() {
         assert_eq!(code, 0, "{err}");
     }
     let (code, out, err) = run(
-        bin(),
+        lakehouse_bin!(),
         &[
             "datasets",
             "show",
@@ -169,12 +167,12 @@ fn help_has_examples_and_bad_usage_exits_2() {
         &["vectors", "--help"],
         &["ingest", "--help"],
     ] {
-        let (code, out, err) = run(bin(), args, &[]);
+        let (code, out, err) = run(lakehouse_bin!(), args, &[]);
         assert_eq!(code, 0, "{args:?}: {err}");
         assert!(out.contains("Example"), "{args:?}: {out}");
     }
-    let (code, _, err) = run(bin(), &["storage", "frobnicate"], &[]);
+    let (code, _, err) = run(lakehouse_bin!(), &["storage", "frobnicate"], &[]);
     assert_eq!(code, 2, "{err}");
-    let (code, _, err) = run(bin(), &["storage", "put", "only-a-key"], &[]);
+    let (code, _, err) = run(lakehouse_bin!(), &["storage", "put", "only-a-key"], &[]);
     assert_eq!(code, 2, "{err}");
 }

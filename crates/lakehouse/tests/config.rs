@@ -1,13 +1,7 @@
 //! Configuration through the real binary: the Go file loads unchanged, overrides apply,
 //! unknown keys warn, bad values exit 2 with one clear message.
 
-use std::path::Path;
-
-use test_support::run;
-
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_lakehouse"))
-}
+use test_support::{lakehouse_bin, run};
 
 const SEED: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -16,7 +10,7 @@ const SEED: &str = concat!(
 
 #[test]
 fn the_go_systems_file_loads_unchanged() {
-    let (code, out, err) = run(bin(), &["config", "--config", SEED], &[]);
+    let (code, out, err) = run(lakehouse_bin!(), &["config", "--config", SEED], &[]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("bucket = \"lakehouse-go-primary\""), "{out}");
     assert!(out.contains("bind = \"127.0.0.1:3110\""), "{out}");
@@ -35,10 +29,10 @@ fn the_example_file_loads_and_its_defaults_are_the_defaults() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../docs/lakehouse.example.toml"
     );
-    let (code, out, err) = run(bin(), &["config", "--config", example], &[]);
+    let (code, out, err) = run(lakehouse_bin!(), &["config", "--config", example], &[]);
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("unknown"), "{err}");
-    let (_, defaults, _) = run(bin(), &["config"], &[]);
+    let (_, defaults, _) = run(lakehouse_bin!(), &["config"], &[]);
     let text = std::fs::read_to_string(example).unwrap();
     // Uncomment every `# key = value` line of the sections: the effective file is the same.
     let uncommented: String = text
@@ -55,7 +49,11 @@ fn the_example_file_loads_and_its_defaults_are_the_defaults() {
     let file = dir.path().join("all.toml");
     let before_s3 = uncommented.split("# For S3 instead").next().unwrap();
     std::fs::write(&file, format!("{before_s3}\n[log]\nlevel = \"info\"\n")).unwrap();
-    let (code, all, err) = run(bin(), &["config", "--config", file.to_str().unwrap()], &[]);
+    let (code, all, err) = run(
+        lakehouse_bin!(),
+        &["config", "--config", file.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(all, out, "uncommenting the defaults changes nothing");
     for line in [
@@ -73,7 +71,7 @@ fn env_overrides_apply() {
         ("LAKEHOUSE_GATEWAY_BIND", "127.0.0.1:4999"),
         ("LAKEHOUSE_QUERYD_PG_BIND", "127.0.0.1:6999"),
     ];
-    let (code, out, err) = run(bin(), &["config", "--config", SEED], &env);
+    let (code, out, err) = run(lakehouse_bin!(), &["config", "--config", SEED], &env);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("bind = \"127.0.0.1:4999\""), "{out}");
     assert!(out.contains("pg_bind = \"127.0.0.1:6999\""), "{out}");
@@ -84,7 +82,11 @@ fn unknown_keys_warn_and_bad_values_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("c.toml");
     std::fs::write(&file, "[gateway]\nbindd = \"x\"\n").unwrap();
-    let (code, _, err) = run(bin(), &["config", "--config", file.to_str().unwrap()], &[]);
+    let (code, _, err) = run(
+        lakehouse_bin!(),
+        &["config", "--config", file.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(code, 0);
     assert!(err.contains("unknown key [gateway] bindd"), "{err}");
 
@@ -92,7 +94,7 @@ fn unknown_keys_warn_and_bad_values_exit_2() {
     for args in [vec!["config"], vec!["serve"]] {
         let mut args = args;
         args.extend(["--config", file.to_str().unwrap()]);
-        let (code, _, err) = run(bin(), &args, &[]);
+        let (code, _, err) = run(lakehouse_bin!(), &args, &[]);
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(
             err.contains("[gateway] bind") && err.contains("not-an-address"),
@@ -101,13 +103,17 @@ fn unknown_keys_warn_and_bad_values_exit_2() {
         assert_eq!(err.trim().lines().count(), 1, "one message: {err}");
     }
     let (code, _, err) = run(
-        bin(),
+        lakehouse_bin!(),
         &["serve"],
         &[("LAKEHOUSE_STORAGED_MAX_OBJECT_BYTES", "many")],
     );
     assert_eq!(code, 2);
     assert!(err.contains("LAKEHOUSE_STORAGED_MAX_OBJECT_BYTES"), "{err}");
-    let (code, _, err) = run(bin(), &["serve", "--services", "storaged,nonsense"], &[]);
+    let (code, _, err) = run(
+        lakehouse_bin!(),
+        &["serve", "--services", "storaged,nonsense"],
+        &[],
+    );
     assert_eq!(code, 2);
     assert!(err.contains("nonsense"), "{err}");
 }

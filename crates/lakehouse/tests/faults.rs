@@ -9,18 +9,13 @@
 //! to replay another. What the kill interrupts still depends on timing.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::{Value, json};
-use test_support::{Lakehouse, Launch, S3Server};
-
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_lakehouse"))
-}
+use test_support::{Lakehouse, Launch, S3Server, lakehouse_bin};
 
 /// Kill/restart cycles per test.
 const CYCLES: usize = 20;
@@ -437,7 +432,7 @@ async fn kill_9_loop(target: &str, launch: Launch) {
     let mut rng = Rng(seed);
     let started = Instant::now();
 
-    let mut lh = Lakehouse::start(bin(), launch.clone()).await;
+    let mut lh = Lakehouse::start(lakehouse_bin!(), launch.clone()).await;
     let setup = Checker::new(&lh.url);
     let (status, body) = setup
         .json(
@@ -510,7 +505,7 @@ async fn kill_9_loop(target: &str, launch: Launch) {
             .count();
 
         let restart = Instant::now();
-        lh = Lakehouse::start(bin(), launch.clone()).await;
+        lh = Lakehouse::start(lakehouse_bin!(), launch.clone()).await;
         restart_times.push(restart.elapsed());
         let mut checker = Checker::new(&lh.url);
         let mut found_unknown = 0;

@@ -3,17 +3,12 @@
 //! `[gateway] upstream_timeout` a 504 (or, mid-answer, a cut-off body), and a slow upload is
 //! never cut off by that clock.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use test_support::{Lakehouse, Launch, free_port};
+use test_support::{Lakehouse, Launch, free_port, lakehouse_bin};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_lakehouse"))
-}
 
 /// What a fake service does with a request other than `GET /health` (which it answers
 /// 200).
@@ -115,7 +110,7 @@ async fn bad_upstreams_are_502_and_504_and_slow_uploads_are_not_cut() {
         health_url: Some(format!("http://127.0.0.1:{port}")),
         ca: None,
     };
-    let gw = Lakehouse::start(bin(), launch).await;
+    let gw = Lakehouse::start(lakehouse_bin!(), launch).await;
     let http = reqwest::Client::new();
 
     let started = Instant::now();

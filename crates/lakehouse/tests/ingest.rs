@@ -2,15 +2,12 @@
 //! with an independent Parquet reader (pyarrow), kill -9 in the middle of an ingest. The
 //! split deployment's ingest test is in `split.rs`.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use test_support::{Lakehouse, Launch, files_under, free_port, post_csv, run};
-
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_lakehouse"))
-}
+use test_support::{
+    Lakehouse, Launch, files_under, free_port, lakehouse_bin, post_csv, run, wait_until,
+};
 
 const CSV: &str = "id,price,ok,day,at,name\n\
                    1,2.5,true,2024-02-29,2024-02-29 10:11:12.5,\"Zoë, \"\"the\"\" 🦀\"\n\
@@ -43,7 +40,7 @@ print(json.dumps({"types": [f"{f.name}:{f.type}" for f in table.schema], "rows":
 #[tokio::test]
 async fn standalone_ingest_over_http_is_read_back_by_pyarrow() {
     let dir = tempfile::tempdir().unwrap();
-    let lh = Lakehouse::start(bin(), Launch::standalone(dir.path())).await;
+    let lh = Lakehouse::start(lakehouse_bin!(), Launch::standalone(dir.path())).await;
     let (status, m) = post_csv(&format!("{}/v1/ingest/sales", lh.url), CSV).await;
     assert_eq!(status, 201, "{m}");
     assert_eq!(
@@ -168,7 +165,7 @@ async fn standalone_ingest_over_http_is_read_back_by_pyarrow() {
 #[tokio::test]
 async fn the_cli_ingests_with_progress_and_lists_datasets() {
     let dir = tempfile::tempdir().unwrap();
-    let lh = Lakehouse::start(bin(), Launch::standalone(dir.path())).await;
+    let lh = Lakehouse::start(lakehouse_bin!(), Launch::standalone(dir.path())).await;
     let file = dir.path().join("people.csv");
     let mut csv = String::from("name;age\n");
     for i in 0..5000 {
@@ -178,7 +175,7 @@ async fn the_cli_ingests_with_progress_and_lists_datasets() {
     let file = file.display().to_string();
     let server = lh.url.as_str();
     let (code, out, err) = run(
-        bin(),
+        lakehouse_bin!(),
         &["ingest", &file, "--name", "people", "--server", server],
         &[],
     );
@@ -188,7 +185,7 @@ async fn the_cli_ingests_with_progress_and_lists_datasets() {
         "{out}"
     );
     let (code, out, err) = run(
-        bin(),
+        lakehouse_bin!(),
         &[
             "ingest",
             &file,
@@ -206,7 +203,7 @@ async fn the_cli_ingests_with_progress_and_lists_datasets() {
         out.contains("version 1 unchanged"),
         "same bytes are a no-op: {out}"
     );
-    let (code, out, _) = run(bin(), &["datasets", "--server", server], &[]);
+    let (code, out, _) = run(lakehouse_bin!(), &["datasets", "--server", server], &[]);
     assert_eq!(code, 0);
     let line = out
         .lines()
@@ -217,20 +214,20 @@ async fn the_cli_ingests_with_progress_and_lists_datasets() {
 
     // Failures: a refused request exits 1 with the server's message; bad usage exits 2.
     let (code, _, err) = run(
-        bin(),
+        lakehouse_bin!(),
         &["ingest", &file, "--name", "people", "--server", server],
         &[],
     );
     assert_eq!(code, 1);
     assert!(err.contains("already exists"), "{err}");
     let (code, _, err) = run(
-        bin(),
+        lakehouse_bin!(),
         &["ingest", "/no/such.csv", "--name", "p", "--server", server],
         &[],
     );
     assert_eq!(code, 2, "{err}");
     let (code, _, err) = run(
-        bin(),
+        lakehouse_bin!(),
         &["ingest", &file, "--name", "people#x", "--server", server],
         &[],
     );
@@ -242,7 +239,7 @@ async fn the_cli_ingests_with_progress_and_lists_datasets() {
     // Piped input (no size known): `-` and /dev/stdin.
     for source in ["-", "/dev/stdin"] {
         let name = if source == "-" { "piped" } else { "devstdin" };
-        let mut child = std::process::Command::new(bin())
+        let mut child = std::process::Command::new(lakehouse_bin!())
             .args(["ingest", source, "--name", name, "--server", server])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -269,7 +266,7 @@ async fn the_cli_ingests_with_progress_and_lists_datasets() {
         );
     }
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let (code, _, err) = run(bin(), &["datasets", "--server", &dead], &[]);
+    let (code, _, err) = run(lakehouse_bin!(), &["datasets", "--server", &dead], &[]);
     assert_eq!(code, 1);
     assert!(err.contains("cannot connect"), "{err}");
 }
@@ -278,7 +275,7 @@ async fn the_cli_ingests_with_progress_and_lists_datasets() {
 async fn kill_9_during_an_ingest_leaves_the_previous_version_intact() {
     let dir = tempfile::tempdir().unwrap();
     let launch = Launch::standalone(dir.path());
-    let mut lh = Lakehouse::start(bin(), launch.clone()).await;
+    let mut lh = Lakehouse::start(lakehouse_bin!(), launch.clone()).await;
     let (status, v1) = post_csv(
         &format!("{}/v1/ingest/t?mode=create", lh.url),
         "n,s\n1,a\n2,b\n",
@@ -300,7 +297,14 @@ async fn kill_9_during_an_ingest_leaves_the_previous_version_intact() {
             break;
         }
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Killed once the new version's first part is on its way to the store.
+    let new_version = dir.path().join("datasets/t/v2");
+    wait_until(
+        "the overwrite's first part",
+        Duration::from_secs(30),
+        || new_version.exists(),
+    )
+    .await;
     lh.kill9();
     drop(tx);
     let _ = upload.await;
@@ -309,7 +313,7 @@ async fn kill_9_during_an_ingest_leaves_the_previous_version_intact() {
     std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
     std::fs::write(&orphan, b"PAR1 stray").unwrap();
 
-    let lh = Lakehouse::start(bin(), launch).await;
+    let lh = Lakehouse::start(lakehouse_bin!(), launch).await;
     let m: Value = reqwest::get(format!("{}/v1/datasets/t", lh.url))
         .await
         .unwrap()

@@ -4,16 +4,11 @@
 //! 53300; vector adds past `[vectord] memory_limit` get 507 and change nothing. Each
 //! refusal names its limit, and the server serves again once the load is gone.
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use test_support::{Lakehouse, Launch, error_of, send_json};
-
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_lakehouse"))
-}
+use test_support::{Lakehouse, Launch, error_of, lakehouse_bin, send_json};
 
 /// The PostgreSQL port `launch` binds.
 fn pg_port(launch: &Launch) -> String {
@@ -66,7 +61,7 @@ async fn queries_past_the_cap_wait_then_get_503_or_53000() {
         .env("LAKEHOUSE_QUERYD_MAX_CONCURRENT_QUERIES", "1")
         .env("LAKEHOUSE_QUERYD_QUERY_QUEUE_TIMEOUT", "300ms");
     let port = pg_port(&launch);
-    let lh = Lakehouse::start(bin(), launch).await;
+    let lh = Lakehouse::start(lakehouse_bin!(), launch).await;
     let http = reqwest::Client::new();
     let sql = |text: &str| {
         http.post(format!("{}/v1/sql", lh.url))
@@ -172,7 +167,7 @@ async fn connections_past_the_cap_get_53300() {
     let launch = Launch::standalone(&dir.path().join("data"))
         .env("LAKEHOUSE_QUERYD_MAX_PG_CONNECTIONS", "2");
     let port = pg_port(&launch);
-    let _lh = Lakehouse::start(bin(), launch).await;
+    let _lh = Lakehouse::start(lakehouse_bin!(), launch).await;
 
     let first = Session::open(&port);
     let second = Session::open(&port);
@@ -201,7 +196,7 @@ async fn vector_adds_past_the_memory_budget_get_507_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let launch = Launch::standalone(&dir.path().join("data"))
         .env("LAKEHOUSE_VECTORD_MEMORY_LIMIT", "4000000");
-    let lh = Lakehouse::start(bin(), launch).await;
+    let lh = Lakehouse::start(lakehouse_bin!(), launch).await;
     let http = reqwest::Client::new();
     let (status, body) = send_json(
         http.post(format!("{}/v1/vectors", lh.url))

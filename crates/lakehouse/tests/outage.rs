@@ -5,15 +5,10 @@
 //! time, applies nothing; `/health` says the store is down while vector search keeps
 //! answering; and everything works again once the proxy forwards again.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use test_support::{FaultMode, FaultProxy, Lakehouse, Launch, S3Server};
-
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_lakehouse"))
-}
+use test_support::{FaultMode, FaultProxy, Lakehouse, Launch, S3Server, lakehouse_bin};
 
 /// Bounds the test's server uses, so that a stalled store shows within seconds.
 const TIMEOUTS: &str = "connect_timeout = \"1s\"\nread_timeout = \"2s\"\nrequest_timeout = \"4s\"\nmax_retries = 1\nretry_timeout = \"2s\"\n";
@@ -145,7 +140,7 @@ async fn an_s3_outage_answers_503_in_bounded_time_applies_nothing_and_heals() {
         .config_toml(&bucket)
         .replace(s3.endpoint(), &proxy.endpoint());
     std::fs::write(&file, format!("{toml}{TIMEOUTS}")).unwrap();
-    let server = Lakehouse::start(bin(), Launch::standalone_with_config(&file)).await;
+    let server = Lakehouse::start(lakehouse_bin!(), Launch::standalone_with_config(&file)).await;
     let client = Client {
         http: reqwest::Client::new(),
         url: server.url.clone(),

@@ -12,16 +12,13 @@
 //!
 //! Each step prints how long it took (`--nocapture` shows it).
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::{Value, json};
-use test_support::{Lakehouse, Launch, S3Server, SplitDeployment, post_csv, send_json};
-
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_lakehouse"))
-}
+use test_support::{
+    Lakehouse, Launch, S3Server, SplitDeployment, lakehouse_bin, post_csv, send_json,
+};
 
 /// Rows of the large CSV: 2,100,000 lines of ~100 bytes, just over 200 MB.
 const BIG_ROWS: u64 = 2_100_000;
@@ -252,7 +249,8 @@ async fn the_standalone_server_on_s3_takes_real_sizes() {
     let file = dir.path().join("lakehouse.toml");
     let toml = format!("{}\n[catalogd]\n{KEEP}\n", s3.config_toml(&bucket));
     std::fs::write(&file, toml).unwrap();
-    let mut server = Lakehouse::start(bin(), Launch::standalone_with_config(&file)).await;
+    let mut server =
+        Lakehouse::start(lakehouse_bin!(), Launch::standalone_with_config(&file)).await;
     let base = server.url.clone();
     ingest_200_mb(&base).await;
     add_a_large_vector_batch(&base).await;
@@ -260,7 +258,7 @@ async fn the_standalone_server_on_s3_takes_real_sizes() {
     // Everything is in the bucket: a new process (after kill -9) reads it all back.
     server.kill9();
     let launch = Launch::standalone_with_config(&file);
-    let server = Lakehouse::start(bin(), launch).await;
+    let server = Lakehouse::start(lakehouse_bin!(), launch).await;
     vectors_answer(&server.url).await;
     let rows = sql(&server.url, "SELECT count(*) FROM big").await;
     assert_eq!(rows, json!([[BIG_ROWS]]));
@@ -271,8 +269,13 @@ async fn the_split_deployment_on_s3_takes_real_sizes() {
     let s3 = S3Server::start();
     let bucket = s3.bucket("sizes-split").await;
     let dir = tempfile::tempdir().unwrap();
-    let mut split =
-        SplitDeployment::start(bin(), dir, &s3.config_toml(&bucket), &[("catalogd", KEEP)]).await;
+    let mut split = SplitDeployment::start(
+        lakehouse_bin!(),
+        dir,
+        &s3.config_toml(&bucket),
+        &[("catalogd", KEEP)],
+    )
+    .await;
     let base = split.gateway.url.clone();
     ingest_200_mb(&base).await;
     add_a_large_vector_batch(&base).await;

@@ -3,16 +3,11 @@
 //! goes silent, or trickles past the total, fails naming the limit, applies nothing, and
 //! does not hold up the next writer of the same dataset.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use test_support::{Lakehouse, Launch};
+use test_support::{Lakehouse, Launch, lakehouse_bin};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_lakehouse"))
-}
 
 /// Sends the head of a chunked POST to `path`, then `chunks` (each after `gap`), then waits
 /// for the answer without ending the body; returns the answer's text and when it came.
@@ -53,7 +48,7 @@ async fn slow_clients_are_cut_off_naming_the_limit_and_apply_nothing() {
         .env("LAKEHOUSE_GATEWAY_HEADER_READ_TIMEOUT", "1s")
         .env("LAKEHOUSE_GATEWAY_BODY_IDLE_TIMEOUT", "1s")
         .env("LAKEHOUSE_GATEWAY_BODY_TIMEOUT", "3s");
-    let server = Lakehouse::start(bin(), launch).await;
+    let server = Lakehouse::start(lakehouse_bin!(), launch).await;
     let addr = server.url.trim_start_matches("http://").to_string();
 
     // One header line, then silence: closed after the header-read timeout.

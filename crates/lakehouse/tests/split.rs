@@ -2,13 +2,7 @@
 //! separate processes reading `lakehouse.toml`, against a real S3-compatible server on
 //! loopback.
 
-use std::path::Path;
-
-use test_support::{S3Server, SplitDeployment, free_port, post_csv};
-
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_lakehouse"))
-}
+use test_support::{S3Server, SplitDeployment, free_port, lakehouse_bin, post_csv};
 
 /// A split deployment and, when its data is on S3, the S3 server it uses.
 struct Split {
@@ -60,7 +54,7 @@ async fn start_split_with(s3: bool, api_key: Option<&str>) -> Split {
     extra.extend(key.as_deref().map(|line| ("gateway", line)));
     Split {
         _s3: s3,
-        deployment: SplitDeployment::start(bin(), dir, &storage, &extra).await,
+        deployment: SplitDeployment::start(lakehouse_bin!(), dir, &storage, &extra).await,
     }
 }
 
@@ -243,7 +237,7 @@ async fn a_missing_bucket_stops_start_up_with_a_message_naming_it() {
     std::fs::write(&file, s3.config_toml("absent-bucket")).unwrap();
     let port = free_port();
     let (code, _, err) = test_support::run(
-        bin(),
+        lakehouse_bin!(),
         &[
             "serve",
             "--config",

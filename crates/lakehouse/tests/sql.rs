@@ -7,11 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use test_support::{Lakehouse, Launch, post_csv};
-
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_lakehouse"))
-}
+use test_support::{Lakehouse, Launch, lakehouse_bin, post_csv};
 
 /// A deterministic generator (the tests must not depend on a seed source).
 struct Lcg(u64);
@@ -424,7 +420,11 @@ fn duckdb(tables: &[Value], queries: &[&str]) -> Vec<Value> {
 #[tokio::test]
 async fn answers_match_duckdb_on_the_same_csv_files() {
     let dir = tempfile::tempdir().unwrap();
-    let lh = Lakehouse::start(bin(), Launch::standalone(&dir.path().join("data"))).await;
+    let lh = Lakehouse::start(
+        lakehouse_bin!(),
+        Launch::standalone(&dir.path().join("data")),
+    )
+    .await;
     let specs = ingest_tables(&lh, dir.path()).await;
     let queries: Vec<&str> = QUERIES.iter().map(|(q, _)| *q).collect();
     let expected = duckdb(&specs, &queries);
@@ -468,7 +468,11 @@ async fn answers_match_duckdb_on_the_same_csv_files() {
 #[tokio::test]
 async fn writes_and_file_reads_are_refused_with_403_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let lh = Lakehouse::start(bin(), Launch::standalone(&dir.path().join("data"))).await;
+    let lh = Lakehouse::start(
+        lakehouse_bin!(),
+        Launch::standalone(&dir.path().join("data")),
+    )
+    .await;
     let (status, _) = post_csv(&format!("{}/v1/ingest/trips", lh.url), "id,km\n1,2.5\n").await;
     assert_eq!(status, 201);
     let outside = dir.path().join("outside.csv");
@@ -529,7 +533,11 @@ async fn writes_and_file_reads_are_refused_with_403_and_change_nothing() {
 #[tokio::test]
 async fn errors_name_the_table_and_the_position() {
     let dir = tempfile::tempdir().unwrap();
-    let lh = Lakehouse::start(bin(), Launch::standalone(&dir.path().join("data"))).await;
+    let lh = Lakehouse::start(
+        lakehouse_bin!(),
+        Launch::standalone(&dir.path().join("data")),
+    )
+    .await;
     for name in ["trips", "trip_stats", "orders"] {
         let (status, _) = post_csv(&format!("{}/v1/ingest/{name}", lh.url), "id\n1\n").await;
         assert_eq!(status, 201);
@@ -599,7 +607,11 @@ async fn errors_name_the_table_and_the_position() {
 #[tokio::test]
 async fn formats_versions_and_fresh_ingests() {
     let dir = tempfile::tempdir().unwrap();
-    let lh = Lakehouse::start(bin(), Launch::standalone(&dir.path().join("data"))).await;
+    let lh = Lakehouse::start(
+        lakehouse_bin!(),
+        Launch::standalone(&dir.path().join("data")),
+    )
+    .await;
     let url = format!("{}/v1/ingest/t", lh.url);
     assert_eq!(post_csv(&url, "id,name\n1,a\n2,\"b,c\"\n").await.0, 201);
     // Visible to the very next query.
@@ -703,7 +715,11 @@ fn peak_rss_kib(pid: u32) -> u64 {
 async fn a_ten_million_row_result_streams_in_bounded_memory() {
     use futures::StreamExt;
     let dir = tempfile::tempdir().unwrap();
-    let lh = Lakehouse::start(bin(), Launch::standalone(&dir.path().join("data"))).await;
+    let lh = Lakehouse::start(
+        lakehouse_bin!(),
+        Launch::standalone(&dir.path().join("data")),
+    )
+    .await;
     let before = peak_rss_kib(lh.pid());
     let response = reqwest::Client::new()
         .post(format!("{}/v1/sql", lh.url))
@@ -739,7 +755,7 @@ async fn runaway_queries_end_with_a_clear_error() {
     let launch = Launch::standalone(&dir.path().join("data"))
         .env("LAKEHOUSE_QUERYD_QUERY_TIMEOUT", "3s")
         .env("LAKEHOUSE_QUERYD_QUERY_MEMORY_LIMIT", "20000000");
-    let lh = Lakehouse::start(bin(), launch).await;
+    let lh = Lakehouse::start(lakehouse_bin!(), launch).await;
     let started = std::time::Instant::now();
     let (status, body) = sql(
         &lh,
@@ -768,7 +784,11 @@ async fn runaway_queries_end_with_a_clear_error() {
 #[tokio::test]
 async fn the_cli_prints_tables_csv_and_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let lh = Lakehouse::start(bin(), Launch::standalone(&dir.path().join("data"))).await;
+    let lh = Lakehouse::start(
+        lakehouse_bin!(),
+        Launch::standalone(&dir.path().join("data")),
+    )
+    .await;
     let csv = "city,temp,day\nOslo,-3.5,2024-01-02\nLima,21,2024-01-02\nOslo,,2024-01-03\n";
     assert_eq!(
         post_csv(&format!("{}/v1/ingest/weather", lh.url), csv)
@@ -780,7 +800,7 @@ async fn the_cli_prints_tables_csv_and_errors() {
     let cli = move |args: &[&str]| {
         let mut all = vec!["sql", "--server", server.as_str()];
         all.extend_from_slice(args);
-        test_support::run(bin(), &all, &[])
+        test_support::run(lakehouse_bin!(), &all, &[])
     };
     let (code, out, err) = cli(&[
         "SELECT city, count(*) AS n, max(temp) AS hottest FROM weather GROUP BY city ORDER BY city",

@@ -2,17 +2,15 @@
 //! graceful shutdown, auth and metrics, and datasets committed through catalogd.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
-use test_support::{Lakehouse, Launch};
+use test_support::{Lakehouse, Launch, lakehouse_bin, wait_until};
 use tokio::io::AsyncWriteExt;
-
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_lakehouse"))
-}
 
 /// Deterministic pseudo-random chunks, `total` bytes in all, generated as they are sent.
 fn generated(total: usize, seed: u64) -> impl futures::Stream<Item = Vec<u8>> {
@@ -49,7 +47,7 @@ fn staged_files(dir: &Path) -> Vec<String> {
 #[tokio::test]
 async fn put_and_get_256_mib_keeps_every_byte() {
     let dir = tempfile::tempdir().unwrap();
-    let lh = Lakehouse::start(bin(), Launch::standalone(dir.path())).await;
+    let lh = Lakehouse::start(lakehouse_bin!(), Launch::standalone(dir.path())).await;
     let size = 256 << 20;
     let url = format!("{}/v1/storage/big/object.bin", lh.url);
     let client = reqwest::Client::new();
@@ -72,13 +70,15 @@ async fn put_and_get_256_mib_keeps_every_byte() {
 async fn kill_9_during_puts_keeps_every_acknowledged_object() {
     let dir = tempfile::tempdir().unwrap();
     let launch = Launch::standalone(dir.path());
-    let mut lh = Lakehouse::start(bin(), launch.clone()).await;
+    let mut lh = Lakehouse::start(lakehouse_bin!(), launch.clone()).await;
     let client = reqwest::Client::new();
     let (acked_tx, mut acked_rx) = tokio::sync::mpsc::unbounded_channel();
+    let acked_count = Arc::new(AtomicUsize::new(0));
     // Four writers overwrite and create 256 KiB objects until the process dies.
     let writers: Vec<_> = (0..4u64)
         .map(|w| {
             let (client, url, acked) = (client.clone(), lh.url.clone(), acked_tx.clone());
+            let count = acked_count.clone();
             tokio::spawn(async move {
                 for i in 0..2_000u64 {
                     let seed = w * 100_000 + i;
@@ -92,6 +92,7 @@ async fn kill_9_during_puts_keeps_every_acknowledged_object() {
                     {
                         Ok(r) if r.status() == 201 => {
                             let _ = acked.send((key, seed));
+                            count.fetch_add(1, Ordering::Relaxed);
                         }
                         _ => return,
                     }
@@ -99,7 +100,12 @@ async fn kill_9_during_puts_keeps_every_acknowledged_object() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Killed in the middle of the load: after 100 acknowledged writes, every slot written
+    // several times over, with the four writers still going.
+    wait_until("100 acknowledged writes", Duration::from_secs(60), || {
+        acked_count.load(Ordering::Relaxed) >= 100
+    })
+    .await;
     lh.kill9();
     for w in writers {
         tokio::time::timeout(Duration::from_secs(30), w)
@@ -119,7 +125,7 @@ async fn kill_9_during_puts_keeps_every_acknowledged_object() {
         last.len()
     );
 
-    let lh = Lakehouse::start(bin(), launch).await;
+    let lh = Lakehouse::start(lakehouse_bin!(), launch).await;
     assert!(
         staged_files(dir.path()).is_empty(),
         "start-up removed interrupted writes"
@@ -161,7 +167,7 @@ fn sha_seeded(seed: u64, n: usize) -> Vec<u8> {
 #[tokio::test]
 async fn client_disconnect_mid_put_leaves_the_previous_object_and_no_temp_file() {
     let dir = tempfile::tempdir().unwrap();
-    let lh = Lakehouse::start(bin(), Launch::standalone(dir.path())).await;
+    let lh = Lakehouse::start(lakehouse_bin!(), Launch::standalone(dir.path())).await;
     let url = format!("{}/v1/storage/d/obj", lh.url);
     let client = reqwest::Client::new();
     assert_eq!(
@@ -177,18 +183,19 @@ async fn client_disconnect_mid_put_leaves_the_previous_object_and_no_temp_file()
     .await
     .unwrap();
     s.write_all(&vec![7u8; 1 << 20]).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_until("the PUT's staged file", Duration::from_secs(10), || {
+        !staged_files(dir.path()).is_empty()
+    })
+    .await;
     drop(s);
 
-    // The server notices and cleans up; poll (bounded) rather than sleep blindly.
-    let start = Instant::now();
-    while !staged_files(dir.path()).is_empty() && start.elapsed() < Duration::from_secs(10) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        staged_files(dir.path()).is_empty(),
-        "staged file removed after the disconnect"
-    );
+    // The server notices and cleans up.
+    wait_until(
+        "the staged file's removal after the disconnect",
+        Duration::from_secs(10),
+        || staged_files(dir.path()).is_empty(),
+    )
+    .await;
     assert_eq!(
         client.get(&url).send().await.unwrap().text().await.unwrap(),
         "previous"
@@ -198,7 +205,7 @@ async fn client_disconnect_mid_put_leaves_the_previous_object_and_no_temp_file()
 #[tokio::test]
 async fn sigterm_lets_an_in_flight_put_finish() {
     let dir = tempfile::tempdir().unwrap();
-    let mut lh = Lakehouse::start(bin(), Launch::standalone(dir.path())).await;
+    let mut lh = Lakehouse::start(lakehouse_bin!(), Launch::standalone(dir.path())).await;
     let url = format!("{}/v1/storage/slow/obj", lh.url);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     let put = tokio::spawn({
@@ -216,20 +223,20 @@ async fn sigterm_lets_an_in_flight_put_finish() {
     // SIGTERM only once the server is writing the object (its staged file exists): a fixed
     // sleep raced the request's arrival when the whole suite loads the machine.
     let staged = dir.path().join("slow");
-    let started = std::time::Instant::now();
-    while std::fs::read_dir(&staged).map_or(true, |mut d| d.next().is_none()) {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the PUT never started"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until("the PUT's staged file", Duration::from_secs(10), || {
+        std::fs::read_dir(&staged).is_ok_and(|mut d| d.next().is_some())
+    })
+    .await;
     let pid = lh.pid();
     std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The rest of the body only once the server is shutting down.
+    wait_until("the shutdown to begin", Duration::from_secs(10), || {
+        lh.log_text().contains("shutdown signal received")
+    })
+    .await;
     tx.send(Ok(vec![2u8; 1000])).await.unwrap();
     drop(tx);
     let response = tokio::time::timeout(Duration::from_secs(10), put)
@@ -261,7 +268,7 @@ fn tokio_stream_from(
 async fn api_key_guards_every_route_but_health() {
     let dir = tempfile::tempdir().unwrap();
     let launch = Launch::standalone(dir.path()).env("LAKEHOUSE_GATEWAY_API_KEY", "s3cret");
-    let lh = Lakehouse::start(bin(), launch).await;
+    let lh = Lakehouse::start(lakehouse_bin!(), launch).await;
     let client = reqwest::Client::new();
     let url = format!("{}/v1/storage/k", lh.url);
     let r = client.put(&url).body("x").send().await.unwrap();
@@ -292,7 +299,7 @@ async fn an_open_bind_without_a_key_is_warned_about() {
     let dir = tempfile::tempdir().unwrap();
     let open_pg = format!("0.0.0.0:{}", test_support::free_port());
     let launch = Launch::standalone(dir.path()).env("LAKEHOUSE_QUERYD_PG_BIND", &open_pg);
-    let mut lh = Lakehouse::start(bin(), launch).await;
+    let mut lh = Lakehouse::start(lakehouse_bin!(), launch).await;
     lh.terminate(std::time::Duration::from_secs(30));
     let log = lh.log_text();
     assert!(log.contains("NO API KEY"), "{log}");
@@ -311,7 +318,7 @@ async fn an_open_bind_without_a_key_is_warned_about() {
             &format!("0.0.0.0:{}", test_support::free_port()),
         )
         .env("LAKEHOUSE_API_KEY", "from-the-env");
-    let mut lh = Lakehouse::start(bin(), launch).await;
+    let mut lh = Lakehouse::start(lakehouse_bin!(), launch).await;
     let client = reqwest::Client::new();
     let datasets = format!("{}/v1/datasets", lh.url);
     assert_eq!(test_support::status_of(client.get(&datasets)).await, 401);
@@ -327,7 +334,7 @@ async fn an_open_bind_without_a_key_is_warned_about() {
 #[tokio::test]
 async fn metrics_count_requests_per_route_and_status() {
     let dir = tempfile::tempdir().unwrap();
-    let lh = Lakehouse::start(bin(), Launch::standalone(dir.path())).await;
+    let lh = Lakehouse::start(lakehouse_bin!(), Launch::standalone(dir.path())).await;
     let client = reqwest::Client::new();
     client
         .put(format!("{}/v1/storage/m/x", lh.url))
@@ -368,7 +375,7 @@ async fn metrics_count_requests_per_route_and_status() {
 async fn datasets_commit_read_back_and_orphans_are_swept_at_start_up() {
     let dir = tempfile::tempdir().unwrap();
     let launch = Launch::standalone(dir.path());
-    let mut lh = Lakehouse::start(bin(), launch.clone()).await;
+    let mut lh = Lakehouse::start(lakehouse_bin!(), launch.clone()).await;
     let client = reqwest::Client::new();
     let put = |url: String| client.put(url).body("PAR1");
     let referenced = "datasets/trips/v1/part-0.parquet";
@@ -401,13 +408,11 @@ async fn datasets_commit_read_back_and_orphans_are_swept_at_start_up() {
 
     // The next start sweeps what no manifest references (the orphan of a crashed ingest).
     lh.terminate(Duration::from_secs(10)).expect("clean exit");
-    let lh = Lakehouse::start(bin(), launch).await;
-    let start = Instant::now();
-    while !lh.log_text().contains("swept unreferenced data files")
-        && start.elapsed() < Duration::from_secs(10)
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let lh = Lakehouse::start(lakehouse_bin!(), launch).await;
+    wait_until("the start-up sweep", Duration::from_secs(10), || {
+        lh.log_text().contains("swept unreferenced data files")
+    })
+    .await;
     assert!(lh.log_text().contains("removed=1"), "{}", lh.log_text());
     assert!(!dir.path().join(orphan).exists(), "the orphan was swept");
     assert!(

@@ -8,11 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::json;
-use test_support::{Lakehouse, Launch, SplitLayout, client_trusting, send_json};
-
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_lakehouse"))
-}
+use test_support::{Lakehouse, Launch, SplitLayout, client_trusting, lakehouse_bin, send_json};
 
 const KEY: &str = "tls-test-k3y";
 
@@ -158,7 +154,7 @@ async fn standalone_speaks_tls_only_to_real_clients() {
     let url = format!("https://localhost:{port}");
     launch.health_url = Some(url.clone());
     launch.ca = Some(certs.ca.clone());
-    let lh = Lakehouse::start(bin(), launch).await;
+    let lh = Lakehouse::start(lakehouse_bin!(), launch).await;
     let ca = certs.ca.display().to_string();
     let bearer = format!("Authorization: Bearer {KEY}");
 
@@ -218,7 +214,7 @@ async fn standalone_speaks_tls_only_to_real_clients() {
 
     // The CLI, trusting the CA by flag.
     let (code, out, err) = run(
-        bin().to_str().unwrap(),
+        lakehouse_bin!().to_str().unwrap(),
         &[
             "sql",
             "--server",
@@ -292,7 +288,7 @@ async fn a_split_deployment_calls_itself_over_https() {
         let mut launch = layout.launch(role, &file, &[]);
         launch.health_url = Some(format!("https://127.0.0.1:{}", layout.port(role)));
         launch.ca = Some(certs.ca.clone());
-        running.push(Lakehouse::start(bin(), launch).await);
+        running.push(Lakehouse::start(lakehouse_bin!(), launch).await);
     }
     let gateway = format!("https://127.0.0.1:{}", layout.gateway);
     let http = client_trusting(&certs.ca);
@@ -326,7 +322,7 @@ async fn a_split_deployment_calls_itself_over_https() {
     let plain = dir.path().join("plain.toml");
     std::fs::write(&plain, layout.config(&storage, &extra)).unwrap();
     let (code, _, err) = test_support::run(
-        bin(),
+        lakehouse_bin!(),
         &[
             "serve",
             "--config",

@@ -7,11 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use test_support::{Lakehouse, Launch, files_under};
-
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_lakehouse"))
-}
+use test_support::{Lakehouse, Launch, files_under, lakehouse_bin};
 
 async fn call(request: reqwest::RequestBuilder) -> (u16, Value) {
     let response = request.send().await.expect("request sent");
@@ -132,7 +128,7 @@ async fn g1_the_in_memory_api_creates_adds_searches_and_deletes() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let launch = Launch::standalone(&data).env("LAKEHOUSE_VECTORD_PERSIST", "false");
-    let mut lh = Lakehouse::start(bin(), launch.clone()).await;
+    let mut lh = Lakehouse::start(lakehouse_bin!(), launch.clone()).await;
     let api = Api::new(&lh);
     let h = health(&lh).await;
     assert_eq!(h["services"]["vectord"]["status"], "ok", "{h}");
@@ -232,7 +228,7 @@ async fn g1_the_in_memory_api_creates_adds_searches_and_deletes() {
         lh.terminate(Duration::from_secs(30))
             .is_some_and(|s| s.success())
     );
-    let lh = Lakehouse::start(bin(), launch).await;
+    let lh = Lakehouse::start(lakehouse_bin!(), launch).await;
     assert_eq!(Api::new(&lh).get("").await.1, json!({"indexes": []}));
 }
 
@@ -244,7 +240,7 @@ async fn g1p_kill_9_and_restart_keep_the_indexes_and_delete_removes_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let launch = Launch::standalone(&data);
-    let mut lh = Lakehouse::start(bin(), launch.clone()).await;
+    let mut lh = Lakehouse::start(lakehouse_bin!(), launch.clone()).await;
     let api = Api::new(&lh);
     assert_eq!(api.create("g1p", 8, "l2").await.0, 201);
     assert_eq!(api.create("g1p_cos", 16, "cosine").await.0, 201);
@@ -259,7 +255,7 @@ async fn g1p_kill_9_and_restart_keep_the_indexes_and_delete_removes_the_file() {
     assert_eq!(api.add("g1p", &last).await.1["count"], 200);
     lh.kill9();
 
-    let mut lh = Lakehouse::start(bin(), launch.clone()).await;
+    let mut lh = Lakehouse::start(lakehouse_bin!(), launch.clone()).await;
     let api = Api::new(&lh);
     let (_, listed) = api.get("").await;
     assert_eq!(
@@ -305,7 +301,7 @@ async fn g1p_kill_9_and_restart_keep_the_indexes_and_delete_removes_the_file() {
         vec!["_vectors/g1p.lhv1".to_string()]
     );
 
-    let mut lh = Lakehouse::start(bin(), launch.clone()).await;
+    let mut lh = Lakehouse::start(lakehouse_bin!(), launch.clone()).await;
     let api = Api::new(&lh);
     assert_eq!(api.get("/g1p").await.1["count"], 210);
     assert_eq!(api.delete("/g1p").await, 204);
@@ -321,7 +317,7 @@ async fn g1p_kill_9_and_restart_keep_the_indexes_and_delete_removes_the_file() {
     );
     lh.kill9();
 
-    let lh = Lakehouse::start(bin(), launch).await;
+    let lh = Lakehouse::start(lakehouse_bin!(), launch).await;
     let api = Api::new(&lh);
     assert_eq!(api.get("/g1p").await.0, 404);
     let (_, listed) = api.get("").await;
@@ -336,7 +332,7 @@ async fn a_corrupt_index_file_is_skipped_at_start_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let launch = Launch::standalone(&data);
-    let mut lh = Lakehouse::start(bin(), launch.clone()).await;
+    let mut lh = Lakehouse::start(lakehouse_bin!(), launch.clone()).await;
     let api = Api::new(&lh);
     for name in ["good", "bad"] {
         assert_eq!(api.create(name, 4, "l2").await.0, 201);
@@ -351,7 +347,7 @@ async fn a_corrupt_index_file_is_skipped_at_start_and_left_untouched() {
     let corrupt = bytes[..bytes.len() / 2].to_vec();
     std::fs::write(&bad, &corrupt).unwrap();
 
-    let lh = Lakehouse::start(bin(), launch).await;
+    let lh = Lakehouse::start(lakehouse_bin!(), launch).await;
     let api = Api::new(&lh);
     let h = health(&lh).await;
     assert_eq!(h["status"], "ok", "{h}");
@@ -389,7 +385,7 @@ async fn a_corrupt_index_file_is_skipped_at_start_and_left_untouched() {
 
 /// Runs the binary (stdin from `input`), bounded at two minutes.
 fn cli(args: &[&str], input: Option<&str>) -> (i32, String, String) {
-    let mut child = Command::new(bin())
+    let mut child = Command::new(lakehouse_bin!())
         .args(args)
         .stdin(if input.is_some() {
             Stdio::piped()
@@ -445,7 +441,11 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 #[tokio::test]
 async fn the_cli_creates_adds_jsonl_and_csv_searches_lists_and_removes() {
     let dir = tempfile::tempdir().unwrap();
-    let lh = Lakehouse::start(bin(), Launch::standalone(&dir.path().join("data"))).await;
+    let lh = Lakehouse::start(
+        lakehouse_bin!(),
+        Launch::standalone(&dir.path().join("data")),
+    )
+    .await;
     let server = lh.url.as_str();
     let run = |args: &[&str]| {
         let mut all = args.to_vec();
@@ -641,7 +641,7 @@ async fn the_cli_creates_adds_jsonl_and_csv_searches_lists_and_removes() {
 #[test]
 fn lakehouse_config_shows_the_vectord_keys() {
     let (code, out, err) = test_support::run(
-        bin(),
+        lakehouse_bin!(),
         &["config"],
         &[
             ("LAKEHOUSE_VECTORD_PERSIST", "false"),

@@ -170,6 +170,30 @@ pub fn unique() -> String {
     )
 }
 
+/// Waits until `ready` holds, checking every 20 ms, and fails the test naming `what` when
+/// `limit` passes first: the wait for a state the test can observe, where a fixed sleep
+/// would race it on a loaded machine (and waste the time on an idle one).
+pub async fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(
+            start.elapsed() < limit,
+            "waited {limit:?} for {what}, in vain"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The `lakehouse` binary cargo built for the running test: `Path` of
+/// `CARGO_BIN_EXE_lakehouse`, which cargo sets when it compiles an integration test of the
+/// `lakehouse` crate (so a macro: it must expand in that test, not here).
+#[macro_export]
+macro_rules! lakehouse_bin {
+    () => {
+        ::std::path::Path::new(env!("CARGO_BIN_EXE_lakehouse"))
+    };
+}
+
 /// The real binary, running.
 pub struct Lakehouse {
     child: Option<Child>,
