@@ -14,6 +14,7 @@
 use std::io::Cursor;
 
 use bytes::Bytes;
+use catalogd::CatalogError;
 use ingestd::body::BodyLimits;
 use ingestd::schema::{arrow_schema, column_type_of, manifest_schema};
 use ingestd::{Format, IngestError};
@@ -214,7 +215,7 @@ fuzz_target!(|data: &[u8]| {
                 "rows read differ from the rows the row groups declare"
             );
         }
-        Err(IngestError::SchemaMismatch { differences, .. }) => {
+        Err(IngestError::Catalog(CatalogError::SchemaMismatch { differences, .. })) => {
             panic!("appending={appending}: refused for its schema: {differences:?}");
         }
         Err(IngestError::EmptyBody) => assert!(file.is_empty()),

@@ -1,13 +1,16 @@
-//! [`CatalogError`]: every way a catalog operation fails, typed. The one mapping to HTTP
-//! status and code is [`CatalogError::status`] / [`CatalogError::code`] and the
-//! `IntoResponse` impl below; [`crate::CatalogClient`] maps the code back, so both wirings
-//! return the same variants.
+//! [`CatalogError`]: every way a catalog operation fails, typed. Its wire table is written
+//! once, here: [`CatalogError::code`], [`CatalogError::status`] and
+//! [`CatalogError::fields`] on the way out, [`CatalogError::from_wire`] on the way back, so
+//! [`crate::CatalogClient`] returns the variants the in-process catalog does.
 //!
-//! A schema mismatch's differences travel as an extra `differences` array in the error
-//! object (beside `code` and `message`), so the client rebuilds the list exactly.
+//! The fields beside the message carry what a variant holds: the dataset `name`, a
+//! `reason`, a corrupt manifest's `key`, a schema mismatch's `differences` (an array), so
+//! the client rebuilds each exactly.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use common::error::{ErrorDetail, fields};
+use serde_json::{Map, Value};
 use storaged::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -66,23 +69,114 @@ impl CatalogError {
     }
 }
 
+impl CatalogError {
+    /// The structured fields beside the message (a store error's own, for `Store`).
+    pub fn fields(&self) -> Map<String, Value> {
+        match self {
+            CatalogError::InvalidName { name, reason } => fields([
+                ("name", name.as_str().into()),
+                ("reason", reason.as_str().into()),
+            ]),
+            CatalogError::NotFound { name } | CatalogError::Exists { name } => {
+                fields([("name", name.as_str().into())])
+            }
+            CatalogError::SchemaMismatch { name, differences } => fields([
+                ("name", name.as_str().into()),
+                ("differences", differences.clone().into()),
+            ]),
+            CatalogError::Corrupt { key, reason } => fields([
+                ("key", key.as_str().into()),
+                ("reason", reason.as_str().into()),
+            ]),
+            CatalogError::ConcurrentUpdate(_) | CatalogError::BadCommit(_) => Map::new(),
+            CatalogError::Store(e) => e.fields(),
+        }
+    }
+
+    /// The error a response encodes: the inverse of the `IntoResponse` impl; a code that is
+    /// not the catalog's own is a store error's ([`StoreError::from_wire`]).
+    pub fn from_wire(status: StatusCode, detail: ErrorDetail) -> CatalogError {
+        let name = detail.text("name");
+        match detail.code.as_str() {
+            "invalid_name" => CatalogError::InvalidName {
+                name,
+                reason: detail.text("reason"),
+            },
+            "dataset_not_found" => CatalogError::NotFound { name },
+            "dataset_exists" => CatalogError::Exists { name },
+            "schema_mismatch" => CatalogError::SchemaMismatch {
+                name,
+                differences: detail
+                    .fields
+                    .get("differences")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|d| d.as_str().map(str::to_string))
+                    .collect(),
+            },
+            "concurrent_update" => CatalogError::ConcurrentUpdate(detail.message),
+            "bad_commit" => CatalogError::BadCommit(detail.message),
+            "corrupt_manifest" => CatalogError::Corrupt {
+                key: detail.text("key"),
+                reason: detail.text("reason"),
+            },
+            _ => CatalogError::Store(StoreError::from_wire(status, detail)),
+        }
+    }
+}
+
 impl IntoResponse for CatalogError {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
             tracing::warn!(error = %self, "catalog request failed");
         }
-        let message = self.to_string();
-        match self {
-            CatalogError::SchemaMismatch { differences, .. } => {
-                let body = serde_json::json!({"error": {
-                    "code": "schema_mismatch",
-                    "message": message,
-                    "differences": differences,
-                }});
-                (status, axum::Json(body)).into_response()
-            }
-            other => common::error_response(status, other.code(), message),
+        common::error::error_response_with(status, self.code(), self.to_string(), self.fields())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variant, through its response and back.
+    #[tokio::test]
+    async fn every_error_decodes_to_the_variant_it_was() {
+        let all = [
+            CatalogError::InvalidName {
+                name: "1x".into(),
+                reason: "starts with a digit".into(),
+            },
+            CatalogError::NotFound {
+                name: "sales".into(),
+            },
+            CatalogError::Exists {
+                name: "sales".into(),
+            },
+            CatalogError::SchemaMismatch {
+                name: "sales".into(),
+                differences: vec!["column a: int64 vs utf8".into(), "b missing".into()],
+            },
+            CatalogError::ConcurrentUpdate("gave up after 8 tries".into()),
+            CatalogError::BadCommit("a file outside the dataset".into()),
+            CatalogError::Corrupt {
+                key: "_catalog/sales.json".into(),
+                reason: "expected value at line 1".into(),
+            },
+            CatalogError::Store(StoreError::Unavailable("S3 is down".into())),
+            CatalogError::Store(StoreError::NotFound { key: "a".into() }),
+        ];
+        for error in all {
+            let (code, text) = (error.code(), error.to_string());
+            let response = error.into_response();
+            let status = response.status();
+            let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            let body: common::ErrorBody = serde_json::from_slice(&body).unwrap();
+            let back = CatalogError::from_wire(status, body.error);
+            assert_eq!((back.code(), back.to_string()), (code, text));
         }
     }
 }

@@ -1,8 +1,10 @@
-//! The error body every service answers with: `{"error": {"code", "message"}}`.
+//! The error body every service answers with: `{"error": {"code", "message", ...}}`.
 //!
-//! Each service crate has its own error enum and maps it to a status and a stable
-//! snake_case code in its `impl IntoResponse`, through [`error_response`], so the wire shape
-//! is defined once.
+//! Each service crate has its own error enum and writes its wire table once, next to the
+//! enum: the status, the stable snake_case code, and the structured fields an error carries
+//! beside its message (the key or name it is about, a reason, a schema's differences). A
+//! client decodes the error back from the code and those fields, never from the message
+//! text, so both wirings of a seam return the same variants.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -19,6 +21,27 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     pub code: String,
     pub message: String,
+    /// Structured fields beside the message (`key`, `name`, `reason`, `differences`, ...).
+    #[serde(flatten)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ErrorDetail {
+    /// The string field `name`, or empty.
+    pub fn text(&self, name: &str) -> String {
+        self.fields
+            .get(name)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+/// Builds a map of an error's structured fields from `(name, value)` pairs.
+pub fn fields<const N: usize>(
+    pairs: [(&str, serde_json::Value); N],
+) -> serde_json::Map<String, serde_json::Value> {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
 /// An error and its causes as one line, `outer: cause: cause` (many errors, reqwest's
@@ -36,10 +59,21 @@ pub fn chain(e: &dyn std::error::Error) -> String {
 
 /// Builds the JSON error response.
 pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    error_response_with(status, code, message, serde_json::Map::new())
+}
+
+/// Builds the JSON error response with structured fields beside the message.
+pub fn error_response_with(
+    status: StatusCode,
+    code: &str,
+    message: impl Into<String>,
+    fields: serde_json::Map<String, serde_json::Value>,
+) -> Response {
     let body = ErrorBody {
         error: ErrorDetail {
             code: code.to_string(),
             message: message.into(),
+            fields,
         },
     };
     (status, Json(body)).into_response()

@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod browser;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod mem;

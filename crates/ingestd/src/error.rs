@@ -1,5 +1,7 @@
 //! [`IngestError`]: every way an ingest fails, each mapped to one status and a stable code
-//! (the `IntoResponse` impl below). Whatever the error, nothing was registered.
+//! (the `IntoResponse` impl below). Whatever the error, nothing was registered. A dataset
+//! that exists (`mode=create`) or an append of another schema is the catalog's error
+//! ([`CatalogError::Exists`], [`CatalogError::SchemaMismatch`]), as a commit would give it.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -24,13 +26,6 @@ pub enum IngestError {
     },
     #[error("{0}")]
     Type(TypeError),
-    #[error("the upload does not match dataset {name}'s schema: {}", differences.join("; "))]
-    SchemaMismatch {
-        name: String,
-        differences: Vec<String>,
-    },
-    #[error("dataset {0} already exists (use mode=overwrite or mode=append)")]
-    Exists(String),
     #[error(
         "the body is larger than the {limit}-byte limit ([ingestd] max_ingest_bytes; a gzip \
          body counts what it decodes to)"
@@ -74,8 +69,6 @@ impl IngestError {
             IngestError::Malformed { .. } => "malformed_csv",
             IngestError::Ragged { .. } => "ragged_row",
             IngestError::Type(_) => "type_mismatch",
-            IngestError::SchemaMismatch { .. } => "schema_mismatch",
-            IngestError::Exists(_) => "dataset_exists",
             IngestError::TooLarge { .. } | IngestError::GzipRatio { .. } => "too_large",
             IngestError::TooManyColumns { .. } => "too_many_columns",
             IngestError::BadGzip(_) => "invalid_gzip",
@@ -101,7 +94,6 @@ impl IngestError {
             IngestError::Type(_)
             | IngestError::UnsupportedColumn { .. }
             | IngestError::TooManyColumns { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            IngestError::SchemaMismatch { .. } | IngestError::Exists(_) => StatusCode::CONFLICT,
             IngestError::TooLarge { .. } | IngestError::GzipRatio { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
@@ -128,6 +120,12 @@ impl IntoResponse for IngestError {
         if status.is_server_error() {
             tracing::error!(error = %self, "ingest failed");
         }
-        common::error::error_response(status, self.code(), self.to_string())
+        // A catalog's or store's error keeps the structured fields it has on their routes.
+        let fields = match &self {
+            IngestError::Catalog(e) => e.fields(),
+            IngestError::Store(e) => e.fields(),
+            _ => serde_json::Map::new(),
+        };
+        common::error::error_response_with(status, self.code(), self.to_string(), fields)
     }
 }

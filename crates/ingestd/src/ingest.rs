@@ -152,7 +152,10 @@ impl Ingestor {
             });
         }
         if request.mode == CommitMode::Create && current.is_some() {
-            return Err(IngestError::Exists(request.name.to_string()));
+            return Err(CatalogError::Exists {
+                name: request.name.to_string(),
+            }
+            .into());
         }
         let next = current.as_ref().map_or(1, |m| m.current.version + 1);
         let prefix = format!("datasets/{}/v{next}/", request.name);
@@ -413,10 +416,11 @@ pub(crate) fn conform(
     let same_names = by_name(&upload.fields) == by_name(&dataset.fields);
     let differences = dataset.differences(&upload);
     if !same_names || (explicit && !differences.is_empty()) {
-        return Err(IngestError::SchemaMismatch {
+        return Err(CatalogError::SchemaMismatch {
             name: name.to_string(),
             differences,
-        });
+        }
+        .into());
     }
     Ok(Layout {
         columns: dataset

@@ -1,6 +1,7 @@
 //! [`StoreClient`]: the [`Store`] over storaged's HTTP API, for services of a split
 //! deployment. Errors come back as the same [`StoreError`] variants the in-process store
-//! returns, decoded from the JSON error code, never from message text.
+//! returns, decoded from the error's code and fields ([`StoreError::from_wire`]), never
+//! from message text.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -9,7 +10,7 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use reqwest::{Method, StatusCode, header};
 use serde::Deserialize;
 
-use common::ErrorBody;
+use common::client::{CallError, ServiceClient};
 
 use crate::error::StoreError;
 use crate::key::{KeyPrefix, ObjectKey};
@@ -43,114 +44,80 @@ const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// An HTTP client for one storaged (or a gateway in front of it).
 #[derive(Clone, Debug)]
 pub struct StoreClient {
-    http: reqwest::Client,
-    base: String,
-    /// `Authorization: Bearer KEY` when the deployment has an API key.
-    auth: Option<reqwest::header::HeaderValue>,
+    core: ServiceClient,
 }
 
 impl StoreClient {
     /// `base` is the service's URL, e.g. `http://127.0.0.1:3211`.
     pub fn new(base: &str) -> StoreClient {
-        let http = common::tls::http_client()
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
+        // No overall timeout: object bodies stream for as long as they take; each call
+        // without one sets its own (CALL_TIMEOUT).
         StoreClient {
-            http,
-            base: base.trim_end_matches('/').to_string(),
-            auth: None,
+            core: ServiceClient::new("storaged", base, None),
         }
     }
 
     /// Sends the deployment's API key with every request (`None`: no key).
     pub fn with_api_key(mut self, key: Option<&str>) -> StoreClient {
-        self.auth = common::auth::bearer_header(key);
+        self.core = self.core.with_api_key(key);
         self
     }
 
-    fn url(&self, key: &ObjectKey) -> String {
-        format!(
-            "{}/v1/storage/{}",
-            self.base,
+    fn object(&self, method: Method, key: &ObjectKey) -> reqwest::RequestBuilder {
+        let path = format!(
+            "/v1/storage/{}",
             utf8_percent_encode(key.as_str(), PATH_SEGMENT)
-        )
+        );
+        self.core.request(method, &path)
     }
 
+    /// Sends `request` (about `key`); an error answer becomes the [`StoreError`] it encodes.
     async fn send(
         &self,
         request: reqwest::RequestBuilder,
         key: &str,
     ) -> Result<reqwest::Response, StoreError> {
-        let request = match &self.auth {
-            Some(auth) => request.header(reqwest::header::AUTHORIZATION, auth.clone()),
-            None => request,
-        };
-        let response = request.send().await.map_err(|e| {
-            let what = if e.is_connect() {
-                "is unreachable"
-            } else {
-                "failed to answer"
-            };
-            StoreError::Unavailable(format!(
-                "storaged at {} {what}: {}",
-                self.base,
-                common::error::chain(&e)
-            ))
-        })?;
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        Err(decode_error(response, &self.base, key).await)
+        self.core
+            .send(request)
+            .await
+            .map_err(|e| store_error(e, key))
     }
 
     fn unavailable(&self, e: reqwest::Error) -> StoreError {
-        StoreError::Unavailable(format!("storaged at {}: {e}", self.base))
+        StoreError::Unavailable(format!("{}: {e}", self.core.describe()))
     }
 }
 
-async fn decode_error(response: reqwest::Response, base: &str, key: &str) -> StoreError {
-    let status = response.status();
-    let body = response.bytes().await.unwrap_or_default();
-    let Ok(ErrorBody { error }) = serde_json::from_slice::<ErrorBody>(&body) else {
-        let text = String::from_utf8_lossy(&body);
-        return match status {
-            StatusCode::NOT_FOUND => StoreError::NotFound {
+/// The [`StoreError`] a failed call to storaged (or to catalogd, relaying its store's
+/// error) stands for; `key` is what the call was about.
+pub fn store_error(e: CallError, key: &str) -> StoreError {
+    match e {
+        CallError::Unreachable(message) | CallError::Refused(message) => {
+            StoreError::Unavailable(message)
+        }
+        CallError::Answered {
+            status,
+            detail: Some(detail),
+            ..
+        } => match detail.code.as_str() {
+            // A 404 from a gateway may not name the key: it is this one.
+            "not_found" if detail.text("key").is_empty() => StoreError::NotFound {
                 key: key.to_string(),
             },
-            // A HEAD's answer has no body to say more.
-            StatusCode::UNAUTHORIZED => refused_key(base, "401 Unauthorized"),
-            s if s.is_server_error() => {
-                StoreError::Unavailable(format!("storaged answered {s}: {text}"))
-            }
-            s => StoreError::BadRequest(format!("storaged answered {s}: {text}")),
-        };
-    };
-    match error.code.as_str() {
-        "not_found" => StoreError::NotFound {
+            _ => StoreError::from_wire(status, detail),
+        },
+        // No error object: a HEAD's answer, or a proxy's page.
+        CallError::Answered {
+            status: StatusCode::NOT_FOUND,
+            ..
+        } => StoreError::NotFound {
             key: key.to_string(),
         },
-        "invalid_key" => StoreError::InvalidKey {
-            key: key.to_string(),
-            reason: error.message,
-        },
-        "too_large" => StoreError::TooLarge(error.message),
-        "precondition_failed" => StoreError::PreconditionFailed(error.message),
-        "store_unavailable" | "service_unavailable" => StoreError::Unavailable(error.message),
-        "bad_request" => StoreError::BadRequest(error.message),
-        "conflict" => StoreError::Conflict(error.message),
-        "unauthorized" => refused_key(base, &error.message),
-        _ => StoreError::Internal(error.message),
+        CallError::Answered {
+            status, message, ..
+        } if status.is_server_error() => StoreError::Unavailable(message),
+        CallError::Answered { message, .. } => StoreError::BadRequest(message),
     }
-}
-
-/// A 401 from a service this process calls: the two were given different keys. Not the
-/// caller's fault, and nothing a retry mends: unavailable, with the cure.
-pub fn refused_key(base: &str, message: &str) -> StoreError {
-    StoreError::Unavailable(format!(
-        "{base} refused this process's API key ({message}); every process of a deployment \
-         needs the same key ([gateway] api_key or LAKEHOUSE_API_KEY)"
-    ))
 }
 
 fn header_meta(key: &ObjectKey, headers: &header::HeaderMap) -> Result<ObjectMeta, StoreError> {
@@ -184,8 +151,7 @@ impl Store for StoreClient {
         mode: PutMode,
     ) -> Result<ObjectMeta, StoreError> {
         let mut request = self
-            .http
-            .put(self.url(key))
+            .object(Method::PUT, key)
             .body(reqwest::Body::wrap_stream(body));
         request = match mode {
             PutMode::Overwrite => request,
@@ -197,23 +163,21 @@ impl Store for StoreClient {
     }
 
     async fn get(&self, key: &ObjectKey) -> Result<GetObject, StoreError> {
-        let sent = self.send(self.http.get(self.url(key)), key.as_str());
+        let sent = self.send(self.object(Method::GET, key), key.as_str());
         let response = tokio::time::timeout(CALL_TIMEOUT, sent)
             .await
             .map_err(|_| {
                 StoreError::Unavailable(format!(
-                    "storaged at {} did not answer a GET of {key} within {} s",
-                    self.base,
+                    "{} did not answer a GET of {key} within {} s",
+                    self.core.describe(),
                     CALL_TIMEOUT.as_secs()
                 ))
             })??;
         let meta = header_meta(key, response.headers())?;
-        let base = self.base.clone();
+        let source = self.core.describe();
         let body = response
             .bytes_stream()
-            .map_err(move |e| {
-                StoreError::Unavailable(format!("reading from storaged at {base}: {e}"))
-            })
+            .map_err(move |e| StoreError::Unavailable(format!("reading from {source}: {e}")))
             .boxed();
         Ok(GetObject { meta, body })
     }
@@ -221,9 +185,7 @@ impl Store for StoreClient {
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
         let response = self
             .send(
-                self.http
-                    .request(Method::HEAD, self.url(key))
-                    .timeout(CALL_TIMEOUT),
+                self.object(Method::HEAD, key).timeout(CALL_TIMEOUT),
                 key.as_str(),
             )
             .await?;
@@ -231,15 +193,15 @@ impl Store for StoreClient {
     }
 
     async fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
-        let request = self.http.delete(self.url(key)).timeout(CALL_TIMEOUT);
+        let request = self.object(Method::DELETE, key).timeout(CALL_TIMEOUT);
         self.send(request, key.as_str()).await?;
         Ok(())
     }
 
     async fn list(&self, prefix: &KeyPrefix) -> Result<Vec<ObjectMeta>, StoreError> {
         let request = self
-            .http
-            .get(format!("{}/v1/storage", self.base))
+            .core
+            .request(Method::GET, "/v1/storage")
             .query(&[("prefix", prefix.as_str())])
             .timeout(CALL_TIMEOUT);
         let response = self.send(request, prefix.as_str()).await?;
@@ -248,14 +210,14 @@ impl Store for StoreClient {
     }
 
     fn describe(&self) -> String {
-        format!("storaged at {}", self.base)
+        self.core.describe()
     }
 
     /// storaged's own `/health`, which probes its store.
     async fn probe(&self) -> Result<(), StoreError> {
         let request = self
-            .http
-            .get(format!("{}/health", self.base))
+            .core
+            .request(Method::GET, "/health")
             .timeout(PROBE_TIMEOUT);
         let response = self.send(request, "/health").await?;
         let _ = response.bytes().await;

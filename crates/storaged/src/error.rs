@@ -1,10 +1,13 @@
 //! [`StoreError`]: every way a store operation fails, typed, so callers branch on the
-//! variant (a missing object is `NotFound`, never a string match — seed finding O-B1).
-//! The one mapping to HTTP status and code is the `IntoResponse` impl below; the HTTP
-//! client maps the code back, so both wirings return the same variants.
+//! variant (a missing object is `NotFound`, never a string match). Its wire table is
+//! written once, here: [`StoreError::code`], [`StoreError::status`] and
+//! [`StoreError::fields`] on the way out, [`StoreError::from_wire`] on the way back, so the
+//! HTTP client returns the variants the in-process store does.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use common::error::{ErrorDetail, fields};
+use serde_json::{Map, Value};
 
 use crate::key::KeyError;
 
@@ -74,6 +77,44 @@ impl StoreError {
             StoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+
+    /// The structured fields beside the message: what [`StoreError::from_wire`] needs
+    /// besides the code to give back this variant.
+    pub fn fields(&self) -> Map<String, Value> {
+        match self {
+            StoreError::NotFound { key } => fields([("key", key.as_str().into())]),
+            StoreError::InvalidKey { key, reason } => fields([
+                ("key", key.as_str().into()),
+                ("reason", reason.as_str().into()),
+            ]),
+            StoreError::Internal(reason) => fields([("reason", reason.as_str().into())]),
+            _ => Map::new(),
+        }
+    }
+
+    /// The error a response encodes (`status` and its body's `error` object): the inverse
+    /// of the `IntoResponse` impl. A code this enum does not have (a gateway's own error)
+    /// is `Unavailable` when answered 503, `Internal` otherwise, its words kept.
+    pub fn from_wire(status: StatusCode, detail: ErrorDetail) -> StoreError {
+        let message = detail.message.clone();
+        match detail.code.as_str() {
+            "not_found" => StoreError::NotFound {
+                key: detail.text("key"),
+            },
+            "invalid_key" => StoreError::InvalidKey {
+                key: detail.text("key"),
+                reason: detail.text("reason"),
+            },
+            "too_large" => StoreError::TooLarge(message),
+            "precondition_failed" => StoreError::PreconditionFailed(message),
+            "conflict" => StoreError::Conflict(message),
+            "bad_request" => StoreError::BadRequest(message),
+            "store_unavailable" | "service_unavailable" => StoreError::Unavailable(message),
+            "internal" => StoreError::Internal(detail.text("reason")),
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => StoreError::Unavailable(message),
+            code => StoreError::Internal(format!("answered {status} {code}: {message}")),
+        }
+    }
 }
 
 impl IntoResponse for StoreError {
@@ -81,6 +122,45 @@ impl IntoResponse for StoreError {
         if self.status().is_server_error() {
             tracing::warn!(error = %self, "storage request failed");
         }
-        common::error_response(self.status(), self.code(), self.to_string())
+        common::error::error_response_with(
+            self.status(),
+            self.code(),
+            self.to_string(),
+            self.fields(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variant, through its response and back.
+    #[tokio::test]
+    async fn every_error_decodes_to_the_variant_it_was() {
+        let all = [
+            StoreError::NotFound { key: "a/b".into() },
+            StoreError::InvalidKey {
+                key: "a//b".into(),
+                reason: "empty segment".into(),
+            },
+            StoreError::too_large(5),
+            StoreError::PreconditionFailed("If-Match did not hold".into()),
+            StoreError::Conflict("a is an object".into()),
+            StoreError::BadRequest("body broke off".into()),
+            StoreError::Unavailable("S3 is down".into()),
+            StoreError::Internal("disk on fire".into()),
+        ];
+        for error in all {
+            let (code, text) = (error.code(), error.to_string());
+            let response = error.into_response();
+            let status = response.status();
+            let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            let body: common::ErrorBody = serde_json::from_slice(&body).unwrap();
+            let back = StoreError::from_wire(status, body.error);
+            assert_eq!((back.code(), back.to_string()), (code, text));
+        }
     }
 }
