@@ -18,9 +18,9 @@
 
 use catalogd::ColumnType;
 use ingestd::body::BodyLimits;
-use ingestd::csv::convert::{TypeError, to_batch};
-use ingestd::csv::sniff::{CsvOptions, DELIMITERS, SAMPLE_ROWS, SniffError, sniff};
-use ingestd::csv::tokenizer::{BatchLimits, CsvError, Rows, Tokenizer};
+use ingestd::convert::csv::convert::{TypeError, to_batch};
+use ingestd::convert::csv::sniff::{CsvOptions, DELIMITERS, SAMPLE_ROWS, SniffError, sniff};
+use ingestd::convert::csv::tokenizer::{BatchLimits, CsvError, Rows, Tokenizer};
 use ingestd::schema::arrow_schema;
 use ingestd::{Format, IngestError};
 use lakehouse_fuzz::{Chunked, assert_sent_in_order};

@@ -11,8 +11,8 @@
 
 use std::io::Read;
 
-use ingestd::csv::sniff::DELIMITERS;
-use ingestd::csv::tokenizer::{BatchLimits, CsvError, Rows, Tokenizer, parse_sample};
+use ingestd::convert::csv::sniff::DELIMITERS;
+use ingestd::convert::csv::tokenizer::{BatchLimits, CsvError, Rows, Tokenizer, parse_sample};
 use lakehouse_fuzz::Chunked;
 use libfuzzer_sys::fuzz_target;
 

@@ -18,7 +18,7 @@
 use std::io::{Read, Write};
 
 use ingestd::body::{BodyFailure, BodyLimits, BodyReader, BodyState};
-use ingestd::csv::sniff::CsvOptions;
+use ingestd::convert::csv::sniff::CsvOptions;
 use ingestd::{Format, IngestError};
 use lakehouse_fuzz::{Chunked, assert_sent_in_order};
 use libfuzzer_sys::fuzz_target;

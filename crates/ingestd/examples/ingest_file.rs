@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use catalogd::{CommitMode, StoreCatalog};
-use ingestd::csv::sniff::CsvOptions;
+use ingestd::convert::csv::sniff::CsvOptions;
 use ingestd::{Format, IngestRequest, Ingestor};
 use storaged::{ObjectStoreBackend, Store};
 

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use catalogd::CatalogError;
 use storaged::StoreError;
 
-use crate::csv::convert::TypeError;
+use crate::convert::csv::convert::TypeError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -105,11 +105,11 @@ impl IngestError {
     }
 }
 
-impl From<crate::parts::PartError> for IngestError {
-    fn from(e: crate::parts::PartError) -> Self {
+impl From<crate::write::PartError> for IngestError {
+    fn from(e: crate::write::PartError) -> Self {
         match e {
-            crate::parts::PartError::Store(e) => IngestError::Store(e),
-            crate::parts::PartError::Parquet(e) => IngestError::Internal(e.to_string()),
+            crate::write::PartError::Store(e) => IngestError::Store(e),
+            crate::write::PartError::Parquet(e) => IngestError::Internal(e.to_string()),
         }
     }
 }

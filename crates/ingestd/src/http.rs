@@ -13,7 +13,7 @@ use axum::routing::post;
 use catalogd::{CommitMode, DatasetName};
 use futures::TryStreamExt;
 
-use crate::csv::sniff::CsvOptions;
+use crate::convert::csv::sniff::CsvOptions;
 use crate::error::IngestError;
 use crate::ingest::{Format, IngestRequest, Ingestor};
 use crate::schema::parse_schema_option;

@@ -26,11 +26,11 @@ use storaged::{ObjectKey, Store, StoreError};
 use tokio::runtime::Handle;
 
 use crate::body::{BodyLimits, BodyReader, BodyState, hash_and_forward};
-use crate::csv::sniff::{CsvOptions, Layout};
+use crate::convert::csv::sniff::{CsvOptions, Layout};
 use crate::error::IngestError;
 use crate::lease::{IngestLease, LeaseTiming};
-use crate::parts::{PART_BYTES, PartError, PartWriter};
 use crate::schema::manifest_schema;
+use crate::write::{PART_BYTES, PartError, PartWriter};
 
 /// What the body is.
 #[derive(Clone, Debug)]
@@ -358,12 +358,7 @@ pub(crate) fn convert_body(
         Format::Parquet => BodyReader::binary(wire, limits, state.clone()),
         Format::Csv(_) => BodyReader::new(wire, gzip, limits, state.clone()),
     };
-    match format {
-        Format::Csv(options) => {
-            crate::csv_in::convert_csv(&mut reader, &state, options, append_to, tx)
-        }
-        Format::Parquet => crate::parquet_in::convert_parquet(&mut reader, &state, append_to, tx),
-    }
+    crate::convert::convert(&mut reader, &state, format, append_to, tx)
 }
 
 struct Converted {

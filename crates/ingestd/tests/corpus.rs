@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use catalogd::{Catalog, CatalogError, CommitMode, StoreCatalog};
-use ingestd::csv::sniff::CsvOptions;
+use ingestd::convert::csv::sniff::CsvOptions;
 use ingestd::{Format, IngestRequest, Ingestor};
 use storaged::{ObjectStoreBackend, Store};
 

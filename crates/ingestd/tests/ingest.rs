@@ -9,7 +9,7 @@ use arrow_array::cast::AsArray;
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use catalogd::{Catalog, CatalogError, CommitMode, Manifest, StoreCatalog};
 use futures::StreamExt;
-use ingestd::csv::sniff::CsvOptions;
+use ingestd::convert::csv::sniff::CsvOptions;
 use ingestd::{Format, IngestError, IngestOutcome, IngestRequest, Ingestor};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use storaged::{KeyPrefix, ObjectKey, ObjectStoreBackend, Store};

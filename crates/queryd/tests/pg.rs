@@ -14,7 +14,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use common::server::{Shutdown, ShutdownTrigger};
 use fallible_iterator::FallibleIterator;
 use futures::StreamExt;
-use ingestd::csv::sniff::CsvOptions;
+use ingestd::convert::csv::sniff::CsvOptions;
 use ingestd::{Format, IngestRequest, Ingestor};
 use postgres_protocol::message::{backend, frontend};
 use queryd::{QueryEngine, QueryOptions, pg};

@@ -17,8 +17,8 @@ use catalogd::ColumnType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::body::{BodyReader, BodyState};
-use crate::csv::body_error;
-use crate::csv::sniff::Layout;
+use crate::convert::csv::body_error;
+use crate::convert::csv::sniff::Layout;
 use crate::error::IngestError;
 use crate::ingest::{Message, ToEncoder, conform, send};
 use crate::schema::{arrow_schema, column_type_of};
@@ -137,7 +137,7 @@ mod tests {
         // gives a float column a precision that does not exist, and arrow-ipc panics on it
         // while the parquet crate reads the footer. The converter thread died; the upload
         // was answered 500 internal_error rather than 400 bad_parquet.
-        let file = include_bytes!("../testdata/unknown_float_precision.parquet");
+        let file = include_bytes!("../../testdata/unknown_float_precision.parquet");
         let (result, sent) = crate::fuzzing::convert(
             std::io::Cursor::new(file.to_vec()),
             &Format::Parquet,

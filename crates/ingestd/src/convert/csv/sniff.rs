@@ -26,7 +26,7 @@ pub struct CsvOptions {
     /// Every column's name and type, in order.
     pub schema: Option<Vec<(String, ColumnType)>>,
     /// On a value that breaks an inferred type, widen the column and convert again
-    /// instead of failing (see `csv_in`).
+    /// instead of failing (see `convert::widen`).
     pub widen: bool,
 }
 

@@ -15,7 +15,7 @@ use arrow_schema::SchemaRef;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowColumnWriter, compute_leaves};
 use parquet::errors::ParquetError;
 
-use crate::parts::PartError;
+use super::PartError;
 
 /// Batches a worker's queue holds: a row group of 32 Ki-row batches, and the control jobs.
 const QUEUE: usize = 6;

@@ -2,7 +2,7 @@
 //! store while it is encoded.
 //!
 //! Encoding is the costly step (dictionary, statistics, zstd), so row groups are encoded in
-//! parallel: row group k goes to worker k mod N ([`crate::encode`]), whose queue holds a
+//! parallel: row group k goes to worker k mod N ([`encode`]), whose queue holds a
 //! whole row group, so the reader fills one worker's queue and moves on to the next while
 //! the first is still encoding. Finished row groups are spliced into the file in order, so
 //! row order is the input's. Row groups close at [`GROUP_ROWS`] rows or [`GROUP_BYTES`] of
@@ -30,8 +30,11 @@ use parquet::schema::types::ColumnPath;
 use storaged::{ObjectKey, ObjectMeta, PutMode, Store, StoreError};
 use tokio::runtime::Handle;
 
-use crate::encode::GroupWorker;
-use crate::upload::{self, UploadWriter};
+mod encode;
+mod upload;
+
+use encode::GroupWorker;
+use upload::UploadWriter;
 
 /// A part is closed once its encoded size passes this.
 pub const PART_BYTES: usize = 128 << 20;

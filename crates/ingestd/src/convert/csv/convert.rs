@@ -205,7 +205,7 @@ impl Column<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::csv::tokenizer::parse_sample;
+    use crate::convert::csv::tokenizer::parse_sample;
     use arrow_array::Array;
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Float64Type, Int64Type};

@@ -14,9 +14,9 @@ use std::io::{Read, Seek, Write};
 use catalogd::ColumnType;
 
 use crate::body::{BodyReader, BodyState};
-use crate::csv::convert::TypeError;
-use crate::csv::sniff::{CsvOptions, Layout};
-use crate::csv::value::{parse_f64, parse_timestamp};
+use crate::convert::csv::convert::TypeError;
+use crate::convert::csv::sniff::{CsvOptions, Layout};
+use crate::convert::csv::value::{parse_f64, parse_timestamp};
 use crate::error::IngestError;
 use crate::ingest::{Message, ToEncoder, conform, send};
 use crate::schema::arrow_schema;
@@ -46,7 +46,7 @@ pub(crate) fn convert_csv(
         (Err(IngestError::Type(e)), Some(layout)) => (e, layout),
         (result, _) => return result,
     };
-    std::io::copy(reader, &mut spool).map_err(|e| crate::csv::body_error(state, e))?;
+    std::io::copy(reader, &mut spool).map_err(|e| crate::convert::csv::body_error(state, e))?;
     loop {
         widen(&mut layout, &error)?;
         tracing::info!(
@@ -107,7 +107,7 @@ fn convert_once(
         send(tx, Message::Schema(schema.clone()))?;
         Ok((layout, schema))
     };
-    crate::csv::convert_csv(input, state, options, decide, |batch| {
+    crate::convert::csv::convert_csv(input, state, options, decide, |batch| {
         send(tx, Message::Batch(batch))
     })?;
     send(tx, Message::End)?;
