@@ -41,68 +41,40 @@ pub fn standalone(services: Router, health: Health, options: &GatewayOptions) ->
     finish(services, health, options)
 }
 
-/// Upstream URLs of a split deployment (the `[gateway] *_url` keys).
+/// A service of a split deployment, as the gateway reaches it.
 #[derive(Clone, Debug)]
-pub struct Upstreams {
-    pub storaged: String,
-    pub catalogd: String,
-    pub ingestd: String,
-    pub queryd: String,
-    pub vectord: String,
+pub struct Upstream {
+    /// Its name, in `/health` and in errors about it.
+    pub name: &'static str,
+    /// Its base URL (`[gateway] {name}_url`).
+    pub url: String,
+    /// The paths it answers: each, and everything under it, is forwarded to it.
+    pub prefixes: &'static [&'static str],
 }
 
-/// The split gateway: every `/v1/...` route proxied to the service that owns it.
-pub fn split(upstreams: &Upstreams, options: &GatewayOptions) -> Router {
-    let storage = proxy::Proxy::new("storaged", &upstreams.storaged, options.upstream_timeout);
-    let catalog = proxy::Proxy::new("catalogd", &upstreams.catalogd, options.upstream_timeout);
-    let ingest = proxy::Proxy::new("ingestd", &upstreams.ingestd, options.upstream_timeout);
-    let query = proxy::Proxy::new("queryd", &upstreams.queryd, options.upstream_timeout);
-    let vectors = proxy::Proxy::new("vectord", &upstreams.vectord, options.upstream_timeout);
-    let routes = Router::new()
-        .route(
-            "/v1/storage",
-            axum::routing::any(proxy::forward).with_state(storage.clone()),
-        )
-        .route(
-            "/v1/storage/",
-            axum::routing::any(proxy::forward).with_state(storage.clone()),
-        )
-        .route(
-            "/v1/storage/{*key}",
-            axum::routing::any(proxy::forward).with_state(storage),
-        )
-        .route(
-            "/v1/datasets",
-            axum::routing::any(proxy::forward).with_state(catalog.clone()),
-        )
-        .route(
-            "/v1/datasets/{*rest}",
-            axum::routing::any(proxy::forward).with_state(catalog),
-        )
-        .route(
-            "/v1/ingest/{*rest}",
-            axum::routing::any(proxy::forward).with_state(ingest),
-        )
-        .route(
-            "/v1/sql",
-            axum::routing::any(proxy::forward).with_state(query),
-        )
-        .route(
-            "/v1/vectors",
-            axum::routing::any(proxy::forward).with_state(vectors.clone()),
-        )
-        .route(
-            "/v1/vectors/{*rest}",
-            axum::routing::any(proxy::forward).with_state(vectors),
-        );
+/// The split gateway: every path of a service proxied to it; `/health` asks each one.
+pub fn split(upstreams: &[Upstream], options: &GatewayOptions) -> Router {
+    let mut routes = Router::new();
+    for upstream in upstreams {
+        let proxy = proxy::Proxy::new(upstream.name, &upstream.url, options.upstream_timeout);
+        for prefix in upstream.prefixes {
+            for path in [
+                prefix.to_string(),
+                format!("{prefix}/"),
+                format!("{prefix}/{{*rest}}"),
+            ] {
+                routes = routes.route(
+                    &path,
+                    axum::routing::any(proxy::forward).with_state(proxy.clone()),
+                );
+            }
+        }
+    }
     let health = Health::remote(
-        vec![
-            ("storaged".into(), upstreams.storaged.clone()),
-            ("catalogd".into(), upstreams.catalogd.clone()),
-            ("ingestd".into(), upstreams.ingestd.clone()),
-            ("queryd".into(), upstreams.queryd.clone()),
-            ("vectord".into(), upstreams.vectord.clone()),
-        ],
+        upstreams
+            .iter()
+            .map(|u| (u.name.to_string(), u.url.clone()))
+            .collect(),
         options.access.api_key.as_deref(),
     );
     finish(routes, health, options)

@@ -3,6 +3,7 @@
 
 mod cli;
 mod serve;
+mod services;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

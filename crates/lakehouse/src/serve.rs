@@ -1,24 +1,23 @@
 //! `lakehouse serve`: builds the services named on the command line and serves them.
 //!
-//! Standalone (no `--services`): one process, one bind (the gateway's), services wired
-//! in-process. Split (`--services a,b`): each role on its own bind from `lakehouse.toml`,
-//! reaching the others over HTTP.
+//! Standalone (no `--services`): every service in one process (started as a split process
+//! starts each, [`crate::services::start`]), their routes on one bind (the gateway's).
+//! Split (`--services a,b`): each service on its own bind from `lakehouse.toml`, reaching
+//! the others over HTTP.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use catalogd::{Catalog, StoreCatalog};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use clap::Args;
 use common::config::{Config, Overrides, StorageConfig};
 use common::server::{self, Shutdown};
-use ingestd::Ingestor;
-use storaged::http::StorageApi;
 use storaged::{DataDirLock, ObjectStoreBackend, Store, StoreHealth};
 
 use crate::EXIT_CONFIG;
+use crate::services::{self, Deployment, Role, SERVICES, Wiring};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -32,47 +31,6 @@ pub struct ServeArgs {
     /// vectord, gateway.
     #[arg(long, value_delimiter = ',')]
     services: Vec<String>,
-}
-
-/// The roles a split deployment can name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Role {
-    Gateway,
-    Storaged,
-    Catalogd,
-    Ingestd,
-    Queryd,
-    Vectord,
-}
-
-const ROLES: &[(&str, Option<Role>)] = &[
-    ("gateway", Some(Role::Gateway)),
-    ("storaged", Some(Role::Storaged)),
-    ("catalogd", Some(Role::Catalogd)),
-    ("ingestd", Some(Role::Ingestd)),
-    ("queryd", Some(Role::Queryd)),
-    ("vectord", Some(Role::Vectord)),
-];
-
-fn parse_roles(names: &[String]) -> Result<Vec<Role>, String> {
-    let mut roles = Vec::new();
-    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
-        match ROLES.iter().find(|(n, _)| *n == name) {
-            Some((_, Some(role))) if !roles.contains(role) => roles.push(*role),
-            Some((_, Some(_))) => {}
-            Some((_, None)) => {
-                return Err(format!("--services: {name} is not part of this build yet"));
-            }
-            None => {
-                let known: Vec<&str> = ROLES.iter().map(|(n, _)| *n).collect();
-                return Err(format!(
-                    "--services: unknown service {name:?} (known: {})",
-                    known.join(", ")
-                ));
-            }
-        }
-    }
-    Ok(roles)
 }
 
 /// Loads and checks the configuration; on failure prints one message and gives exit code 2.
@@ -198,8 +156,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let roles = match parse_roles(&args.services) {
-        Ok(r) => r,
+    let deployment = match Deployment::parse(&args.services) {
+        Ok(d) => d,
         Err(message) => {
             eprintln!("lakehouse: {message}");
             return ExitCode::from(EXIT_CONFIG);
@@ -216,7 +174,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config, roles)) {
+    match runtime.block_on(serve(config, deployment)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.downcast_ref::<Refused>().is_some() => {
             tracing::error!("{e:#}");
@@ -301,84 +259,37 @@ async fn verify_conditional_writes(backend: &Arc<ObjectStoreBackend>) -> anyhow:
     }
 }
 
-/// The query engine with `[queryd]`'s limits and the PostgreSQL catalog and functions.
-fn query_engine(
-    catalog: Arc<dyn Catalog>,
-    data: Arc<dyn object_store::ObjectStore>,
+/// The store of a split process without storaged, for the first of its services that
+/// uses one (catalogd, ingestd, or vectord when it persists): S3 directly (no hop through
+/// storaged), or, when the data is in a local directory — which belongs to the storaged
+/// process — storaged over HTTP at that service's `storaged_url`.
+async fn split_store(
     config: &Config,
-) -> anyhow::Result<queryd::QueryEngine> {
-    let options = queryd::QueryOptions {
-        timeout: config.queryd.query_timeout,
-        memory_limit: config.queryd.query_memory_limit,
-        max_concurrent: config.queryd.max_concurrent_queries,
-        queue_timeout: config.queryd.query_queue_timeout,
-        ..queryd::QueryOptions::default()
-    };
-    let mut engine = queryd::QueryEngine::new(catalog, data, options)?;
-    queryd::pg::install(&mut engine)?;
-    Ok(engine)
-}
-
-/// The PostgreSQL protocol on `[queryd] pg_bind`; the gateway's API key, when set, is the
-/// password; TLS with the process's certificate.
-async fn serve_postgres(
-    servers: &mut tokio::task::JoinSet<std::io::Result<()>>,
-    engine: queryd::QueryEngine,
-    config: &Config,
-    tls: Option<&common::tls::ServerTls>,
-    shutdown: Shutdown,
-) -> anyhow::Result<()> {
-    let listener = server::bind("queryd (PostgreSQL)", config.queryd.pg_bind).await?;
-    let options = queryd::pg::PgOptions {
-        password: config.gateway.api_key.clone(),
-        max_connections: config.queryd.max_pg_connections,
-        tls: tls.cloned(),
-    };
-    servers.spawn(queryd::pg::serve(engine, listener, shutdown, options));
-    Ok(())
-}
-
-/// The data files a split queryd reads: S3 directly; a local directory — which belongs to
-/// the storaged process on this machine — read in place (queryd never writes to it).
-fn query_data_store(config: &Config) -> anyhow::Result<Arc<dyn object_store::ObjectStore>> {
-    match &config.storage {
-        StorageConfig::S3(s3) => Ok(ObjectStoreBackend::s3(s3)?.object_store()),
-        StorageConfig::Local { data_dir } => {
-            let fs = object_store::local::LocalFileSystem::new_with_prefix(data_dir)
-                .with_context(|| format!("data directory {}", data_dir.display()))?;
-            Ok(Arc::new(fs))
+    deployment: &Deployment,
+) -> anyhow::Result<Option<Arc<dyn Store>>> {
+    let storaged_url = if deployment.runs(Role::Catalogd) {
+        &config.catalogd.storaged_url
+    } else if deployment.runs(Role::Ingestd) {
+        &config.ingestd.storaged_url
+    } else if deployment.runs(Role::Vectord) && config.vectord.persist {
+        if matches!(config.storage, StorageConfig::Local { .. })
+            && config.vectord.storaged_url.is_empty()
+        {
+            anyhow::bail!(
+                "[vectord] persist = true needs [vectord] storaged_url when the data is in a local directory"
+            );
         }
-    }
-}
-
-/// Keeps the engine's dataset list (information_schema, `\dt`) fresh in the background;
-/// table lookups never wait for it.
-fn refresh_in_background(engine: queryd::QueryEngine, every: std::time::Duration) {
-    if every.is_zero() {
-        return;
-    }
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every);
-        loop {
-            ticks.tick().await;
-            if let Err(e) = engine.datasets().refresh_names().await {
-                tracing::debug!(error = %e, "refreshing the dataset list failed");
-            }
-        }
-    });
-}
-
-/// The store of a split role that is not storaged: S3 directly (no hop through storaged),
-/// or, when the data is in a local directory — which belongs to the storaged process —
-/// storaged over HTTP at `storaged_url`.
-async fn store_for_role(config: &Config, storaged_url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    match config.storage {
-        StorageConfig::S3(_) => Ok(open_store(config).await?),
-        StorageConfig::Local { .. } => Ok(Arc::new(
+        &config.vectord.storaged_url
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(match config.storage {
+        StorageConfig::S3(_) => open_store(config).await?,
+        StorageConfig::Local { .. } => Arc::new(
             storaged::StoreClient::new(storaged_url)
                 .with_api_key(config.gateway.api_key.as_deref()),
-        )),
-    }
+        ),
+    }))
 }
 
 /// The vector indexes: persisted under `_vectors/` in `store`, or in memory with
@@ -393,12 +304,19 @@ async fn open_vectors(store: Option<&Arc<dyn Store>>) -> anyhow::Result<vectord:
 }
 
 /// Removes data files no manifest references (left by a crash mid-ingest) in the
-/// background, sparing any written since `older_than` (an ingest may still be committing).
-fn sweep_in_background(
-    store: Arc<dyn Store>,
-    catalog: Arc<dyn Catalog>,
-    older_than: DateTime<Utc>,
-) {
+/// background, once per process that commits (catalogd or ingestd runs here), sparing any
+/// written since the process started (an ingest may still be committing). Ingests in other
+/// processes hold leases the sweep honours; the start time only spares what lease-less
+/// writers (uploads through /v1/storage) wrote since.
+fn sweep_in_background(w: &Wiring) {
+    let Some(store) = w.store.clone() else {
+        return;
+    };
+    if !w.runs(Role::Catalogd) && !w.runs(Role::Ingestd) {
+        return;
+    }
+    let catalog = w.catalog(&w.config.ingestd.catalogd_url);
+    let older_than = w.started;
     tokio::spawn(async move {
         match catalogd::sweep_unreferenced(&*store, &*catalog, older_than).await {
             Ok(removed) => tracing::info!(removed, "swept unreferenced data files"),
@@ -407,74 +325,11 @@ fn sweep_in_background(
     });
 }
 
-/// Every address this process will listen on, by role.
-fn binds(config: &Config, roles: &[Role]) -> Vec<(&'static str, std::net::SocketAddr)> {
-    let runs = |role: Role| roles.is_empty() || roles.contains(&role);
-    let mut binds = Vec::new();
-    if runs(Role::Gateway) {
-        binds.push(("gateway", config.gateway.bind));
-    }
-    if runs(Role::Queryd) {
-        binds.push(("queryd (PostgreSQL)", config.queryd.pg_bind));
-    }
-    let split = [
-        (Role::Storaged, "storaged", config.storaged.bind),
-        (Role::Catalogd, "catalogd", config.catalogd.bind),
-        (Role::Ingestd, "ingestd", config.ingestd.bind),
-        (Role::Queryd, "queryd", config.queryd.bind),
-        (Role::Vectord, "vectord", config.vectord.bind),
-    ];
-    for (role, name, addr) in split {
-        if roles.contains(&role) {
-            binds.push((name, addr));
-        }
-    }
-    binds
-}
-
 /// With TLS on, every server of a split deployment speaks HTTPS only: the URLs this
-/// process's roles call must say `https://`.
-fn check_https_urls(config: &Config, roles: &[Role]) -> Result<(), Refused> {
-    let g = &config.gateway;
-    let calls = [
-        (Role::Gateway, "gateway", "storaged_url", &g.storaged_url),
-        (Role::Gateway, "gateway", "catalogd_url", &g.catalogd_url),
-        (Role::Gateway, "gateway", "ingestd_url", &g.ingestd_url),
-        (Role::Gateway, "gateway", "queryd_url", &g.queryd_url),
-        (Role::Gateway, "gateway", "vectord_url", &g.vectord_url),
-        (
-            Role::Catalogd,
-            "catalogd",
-            "storaged_url",
-            &config.catalogd.storaged_url,
-        ),
-        (
-            Role::Ingestd,
-            "ingestd",
-            "storaged_url",
-            &config.ingestd.storaged_url,
-        ),
-        (
-            Role::Ingestd,
-            "ingestd",
-            "catalogd_url",
-            &config.ingestd.catalogd_url,
-        ),
-        (
-            Role::Vectord,
-            "vectord",
-            "storaged_url",
-            &config.vectord.storaged_url,
-        ),
-        (
-            Role::Queryd,
-            "queryd",
-            "catalogd_url",
-            &config.queryd.catalogd_url,
-        ),
-    ];
-    for (role, section, key, url) in calls {
-        if roles.contains(&role) && url.starts_with("http://") {
+/// process's services call must say `https://`.
+fn check_https_urls(config: &Config, deployment: &Deployment) -> Result<(), Refused> {
+    for (section, key, url) in deployment.calls(config) {
+        if url.starts_with("http://") {
             return Err(Refused(format!(
                 "config: [{section}] {key} = {url:?}: with [gateway] tls_cert set every \
                  service listens on HTTPS only; use an https:// URL"
@@ -487,9 +342,9 @@ fn check_https_urls(config: &Config, roles: &[Role]) -> Result<(), Refused> {
 /// With no API key, anyone who can reach a bind can read and change everything: fine on
 /// loopback (the default), loudly warned about anywhere else; so is a key sent in clear
 /// text (no TLS) beyond loopback.
-fn warn_open_binds(config: &Config, roles: &[Role]) {
+fn warn_open_binds(config: &Config, deployment: &Deployment) {
     let tls = config.gateway.tls.cert.is_some();
-    for (role, addr) in binds(config, roles) {
+    for (role, addr) in deployment.binds(config) {
         if addr.ip().is_loopback() {
             continue;
         }
@@ -515,15 +370,7 @@ fn warn_open_binds(config: &Config, roles: &[Role]) {
     }
 }
 
-/// The ingestor of either deployment, with the `[ingestd]` limits.
-fn ingestor(store: Arc<dyn Store>, catalog: Arc<dyn Catalog>, config: &Config) -> Ingestor {
-    let i = &config.ingestd;
-    Ingestor::new(store, catalog, i.max_ingest_bytes)
-        .with_max_gzip_ratio(i.max_gzip_ratio)
-        .with_max_columns(usize::try_from(i.max_columns).unwrap_or(usize::MAX))
-}
-
-async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
+async fn serve(config: Config, deployment: Deployment) -> anyhow::Result<()> {
     let started = Utc::now();
     let (trigger, shutdown) = Shutdown::new();
     server::on_signals(trigger);
@@ -535,7 +382,7 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
         })
         .map_err(|e| Refused(e.to_string()))?;
     if tls.is_some() {
-        check_https_urls(&config, &roles)?;
+        check_https_urls(&config, &deployment)?;
     }
     let serving = server::ServeOptions {
         limits: config.gateway.client_limits,
@@ -545,41 +392,25 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
         access: access.clone(),
         upstream_timeout: config.gateway.upstream_timeout,
     };
-    let api_key = config.gateway.api_key.as_deref();
-    warn_open_binds(&config, &roles);
-    let mut servers = tokio::task::JoinSet::new();
+    warn_open_binds(&config, &deployment);
 
-    // One store per process, shared by every role in it.
-    let backend = if roles.is_empty() || roles.contains(&Role::Storaged) {
+    // What the services of this process share, built once.
+    let backend = if deployment.runs(Role::Storaged) {
         Some(open_store(&config).await?)
     } else {
         None
     };
-    let store: Option<Arc<dyn Store>> = if let Some(backend) = &backend {
-        Some(backend.clone())
-    } else if roles.contains(&Role::Catalogd) {
-        Some(store_for_role(&config, &config.catalogd.storaged_url).await?)
-    } else if roles.contains(&Role::Ingestd) {
-        Some(store_for_role(&config, &config.ingestd.storaged_url).await?)
-    } else if roles.contains(&Role::Vectord) && config.vectord.persist {
-        if matches!(config.storage, StorageConfig::Local { .. })
-            && config.vectord.storaged_url.is_empty()
-        {
-            anyhow::bail!(
-                "[vectord] persist = true needs [vectord] storaged_url when the data is in a local directory"
-            );
-        }
-        Some(store_for_role(&config, &config.vectord.storaged_url).await?)
-    } else {
-        None
+    let store: Option<Arc<dyn Store>> = match &backend {
+        Some(backend) => Some(backend.clone()),
+        None => split_store(&config, &deployment).await?,
     };
-    // `/health` of every split role that uses the store asks it (one cached probe).
-    let store_check = store
-        .as_ref()
-        .map(|s| StoreHealth::new(s.clone()).as_check());
-    let keep_versions = config.catalogd.keep_versions;
-    // The process's vector indexes (standalone, or the vectord role), flushed at shutdown.
-    let vectors = if roles.is_empty() || roles.contains(&Role::Vectord) {
+    let catalog = match &store {
+        Some(store) if deployment.runs(Role::Catalogd) => {
+            Some(services::local_catalog(store.clone(), &config))
+        }
+        _ => None,
+    };
+    let vectors = if deployment.runs(Role::Vectord) {
         let persisted = store.as_ref().filter(|_| config.vectord.persist);
         Some(
             open_vectors(persisted)
@@ -589,187 +420,39 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     } else {
         None
     };
-
-    if roles.is_empty()
-        && let (Some(backend), Some(vectors)) = (&backend, &vectors)
-    {
-        let store: Arc<dyn Store> = backend.clone();
-        let catalog: Arc<dyn Catalog> = Arc::new(StoreCatalog::new(store.clone(), keep_versions));
-        // Alone on its data: whatever no manifest references was left by an earlier run.
-        sweep_in_background(store.clone(), catalog.clone(), started);
-        let health = gateway::Health::Local {
-            services: vec![
-                ("storaged".into(), store.describe()),
-                (
-                    "catalogd".into(),
-                    format!("manifests in {}", store.describe()),
-                ),
-                ("ingestd".into(), "in-process".into()),
-                ("queryd".into(), "in-process".into()),
-                ("vectord".into(), vectors.describe()),
-            ],
-            store: Some(StoreHealth::new(store.clone())),
-        };
-        let engine = query_engine(catalog.clone(), backend.object_store(), &config)?;
-        serve_postgres(
-            &mut servers,
-            engine.clone(),
-            &config,
-            tls.as_ref(),
-            shutdown.clone(),
-        )
-        .await?;
-        let ingestor = ingestor(store.clone(), catalog.clone(), &config);
-        let api = StorageApi {
-            store: store.clone(),
-            max_object_bytes: config.storaged.max_object_bytes,
-        };
-        let services = storaged::http::router(api)
-            .merge(catalogd::http::router(catalog))
-            .merge(ingestd::http::router(ingestor))
-            .merge(queryd::http::router(engine))
-            .merge(vectord::http::router(vectors.clone()));
-        let router = gateway::standalone(services, health, &gateway_options);
-        let listener = server::bind("gateway", config.gateway.bind).await?;
-        servers.spawn(server::serve(
-            "gateway",
-            listener,
-            router,
-            shutdown.clone(),
-            serving.clone(),
-        ));
-    }
-    if roles.contains(&Role::Storaged)
-        && let Some(store) = &store
-    {
-        let api = StorageApi {
-            store: store.clone(),
-            max_object_bytes: config.storaged.max_object_bytes,
-        };
-        let router = common::server::service_router_checked(
-            storaged::http::router(api),
-            &access,
-            store_check.clone(),
-        );
-        let listener = server::bind("storaged", config.storaged.bind).await?;
-        servers.spawn(server::serve(
-            "storaged",
-            listener,
-            router,
-            shutdown.clone(),
-            serving.clone(),
-        ));
-    }
-    // One in-process catalog per process, so its per-dataset lock orders every commit and
-    // delete made here (catalogd's routes and ingestd's commits alike).
-    let local_catalog: Option<Arc<dyn Catalog>> = match &store {
-        Some(store) if roles.contains(&Role::Catalogd) => {
-            Some(Arc::new(StoreCatalog::new(store.clone(), keep_versions)))
-        }
-        _ => None,
+    let wiring = Wiring {
+        config,
+        deployment,
+        started,
+        backend,
+        store,
+        catalog,
+        vectors,
+        tls,
+        shutdown: shutdown.clone(),
     };
-    if let (Some(store), Some(catalog)) = (&store, &local_catalog) {
-        let catalog = catalog.clone();
-        // Ingests in other processes hold leases the sweep honours; the start time only
-        // spares what lease-less writers (uploads through /v1/storage) wrote since.
-        sweep_in_background(store.clone(), catalog.clone(), started);
-        let router = common::server::service_router_checked(
-            catalogd::http::router(catalog),
-            &access,
-            store_check.clone(),
-        );
-        let listener = server::bind("catalogd", config.catalogd.bind).await?;
-        servers.spawn(server::serve(
-            "catalogd",
-            listener,
-            router,
-            shutdown.clone(),
-            serving.clone(),
-        ));
+    let config = &wiring.config;
+    sweep_in_background(&wiring);
+
+    let mut servers = tokio::task::JoinSet::new();
+    let mut started_services = Vec::new();
+    for service in wiring.deployment.services() {
+        let routes = services::start(service, &wiring, &mut servers).await?;
+        started_services.push((service, routes));
     }
-    if roles.contains(&Role::Ingestd)
-        && let Some(store) = &store
-    {
-        let catalog: Arc<dyn Catalog> = match &local_catalog {
-            Some(catalog) => catalog.clone(),
-            None => Arc::new(
-                catalogd::CatalogClient::new(&config.ingestd.catalogd_url).with_api_key(api_key),
-            ),
+    if wiring.deployment == Deployment::Standalone {
+        // Every service behind the gateway's one bind.
+        let health = gateway::Health::Local {
+            services: started_services
+                .iter()
+                .map(|(s, _)| (s.name.to_string(), services::describe(s, &wiring)))
+                .collect(),
+            store: wiring.store.clone().map(StoreHealth::new),
         };
-        if local_catalog.is_none() {
-            // The parts a crash of this process left behind; other ingestd replicas'
-            // running ingests hold leases the sweep honours.
-            sweep_in_background(store.clone(), catalog.clone(), started);
-        }
-        let ingestor = ingestor(store.clone(), catalog, &config);
-        let router = common::server::service_router_checked(
-            ingestd::http::router(ingestor),
-            &access,
-            store_check.clone(),
-        );
-        let listener = server::bind("ingestd", config.ingestd.bind).await?;
-        servers.spawn(server::serve(
-            "ingestd",
-            listener,
-            router,
-            shutdown.clone(),
-            serving.clone(),
-        ));
-    }
-    if roles.contains(&Role::Queryd) {
-        let catalog: Arc<dyn Catalog> = match &local_catalog {
-            Some(catalog) => catalog.clone(),
-            None => Arc::new(
-                catalogd::CatalogClient::new(&config.queryd.catalogd_url).with_api_key(api_key),
-            ),
-        };
-        let engine = query_engine(catalog, query_data_store(&config)?, &config)?;
-        refresh_in_background(engine.clone(), config.queryd.refresh_every);
-        serve_postgres(
-            &mut servers,
-            engine.clone(),
-            &config,
-            tls.as_ref(),
-            shutdown.clone(),
-        )
-        .await?;
-        let router =
-            common::server::service_router_checked(queryd::http::router(engine), &access, None);
-        let listener = server::bind("queryd", config.queryd.bind).await?;
-        servers.spawn(server::serve(
-            "queryd",
-            listener,
-            router,
-            shutdown.clone(),
-            serving.clone(),
-        ));
-    }
-    if roles.contains(&Role::Vectord)
-        && let Some(vectors) = &vectors
-    {
-        let router = common::server::service_router_checked(
-            vectord::http::router(vectors.clone()),
-            &access,
-            store_check.clone(),
-        );
-        let listener = server::bind("vectord", config.vectord.bind).await?;
-        servers.spawn(server::serve(
-            "vectord",
-            listener,
-            router,
-            shutdown.clone(),
-            serving.clone(),
-        ));
-    }
-    if roles.contains(&Role::Gateway) {
-        let upstreams = gateway::Upstreams {
-            storaged: config.gateway.storaged_url.clone(),
-            catalogd: config.gateway.catalogd_url.clone(),
-            ingestd: config.gateway.ingestd_url.clone(),
-            queryd: config.gateway.queryd_url.clone(),
-            vectord: config.gateway.vectord_url.clone(),
-        };
-        let router = gateway::split(&upstreams, &gateway_options);
+        let routes = started_services
+            .into_iter()
+            .fold(axum::Router::new(), |all, (_, routes)| all.merge(routes));
+        let router = gateway::standalone(routes, health, &gateway_options);
         let listener = server::bind("gateway", config.gateway.bind).await?;
         servers.spawn(server::serve(
             "gateway",
@@ -778,13 +461,51 @@ async fn serve(config: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             shutdown.clone(),
             serving.clone(),
         ));
+    } else {
+        // Each service on its own bind; `/health` of those that use the store asks it
+        // (one cached probe).
+        let store_check = wiring
+            .store
+            .as_ref()
+            .map(|s| StoreHealth::new(s.clone()).as_check());
+        for (service, routes) in started_services {
+            let check = store_check.clone().filter(|_| service.role != Role::Queryd);
+            let router = common::server::service_router_checked(routes, &access, check);
+            let listener = server::bind(service.name, (service.bind)(config)).await?;
+            servers.spawn(server::serve(
+                service.name,
+                listener,
+                router,
+                shutdown.clone(),
+                serving.clone(),
+            ));
+        }
+        if wiring.deployment.gateway() {
+            let upstreams: Vec<gateway::Upstream> = SERVICES
+                .iter()
+                .map(|s| gateway::Upstream {
+                    name: s.name,
+                    url: (s.url)(config).to_string(),
+                    prefixes: s.prefixes,
+                })
+                .collect();
+            let router = gateway::split(&upstreams, &gateway_options);
+            let listener = server::bind("gateway", config.gateway.bind).await?;
+            servers.spawn(server::serve(
+                "gateway",
+                listener,
+                router,
+                shutdown.clone(),
+                serving.clone(),
+            ));
+        }
     }
     while let Some(done) = servers.join_next().await {
         done.context("server task")?.context("server")?;
     }
     // Every request has drained: snapshot the indexes with logged writes not yet in one,
     // so the next start replays nothing (the log keeps them durable regardless).
-    if let Some(vectors) = &vectors {
+    if let Some(vectors) = &wiring.vectors {
         vectors.flush().await;
     }
     Ok(())
