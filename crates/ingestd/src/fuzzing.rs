@@ -30,6 +30,15 @@ pub struct Sent {
     pub disorder: Option<String>,
 }
 
+/// Whether a Parquet ingest refuses `file` for its footer alone, which the parquet crate
+/// would spend unbounded CPU reading: a target must not read such a footer itself.
+pub fn parquet_footer_refused(file: &[u8]) -> bool {
+    crate::convert::parquet::check_footer(file.len() as u64, |offset, len| {
+        Ok(file[offset as usize..(offset + len) as usize].to_vec())
+    })
+    .is_err()
+}
+
 /// Converts `wire` (the body as sent) as an ingest's converter thread would, into a
 /// checking consumer. `append_to` is the dataset's name and schema for an append.
 pub fn convert(

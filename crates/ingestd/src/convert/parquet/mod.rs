@@ -1,0 +1,331 @@
+//! A Parquet body (`Content-Type: application/vnd.apache.parquet`): spooled to a temporary
+//! file (a Parquet footer is at the end, so it cannot be read as it streams), then read
+//! batch by batch, every page decoded — a corrupt file is refused before anything is
+//! registered — and rewritten as the dataset's parts with its column types (see
+//! [`crate::schema::column_type_of`]). Memory stays bounded by a row group, whatever the
+//! file's size. A file the reader panics on is refused like any unreadable one, and so is
+//! one whose Thrift structures would cost the reader unbounded CPU ([`thrift`]).
+
+mod thrift;
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMicrosecondType;
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, TimeUnit};
+use catalogd::ColumnType;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::body::{BodyReader, BodyState};
+use crate::convert::csv::body_error;
+use crate::convert::csv::sniff::Layout;
+use crate::error::IngestError;
+use crate::ingest::{Message, ToEncoder, conform, send};
+use crate::schema::{arrow_schema, column_type_of};
+
+pub(crate) fn convert_parquet(
+    reader: &mut BodyReader,
+    state: &BodyState,
+    append_to: Option<(String, catalogd::Schema)>,
+    tx: &ToEncoder,
+) -> Result<Vec<(String, ColumnType)>, IngestError> {
+    let mut spool = tempfile::tempfile()
+        .map_err(|e| IngestError::Internal(format!("creating a temporary file: {e}")))?;
+    let copied = std::io::copy(reader, &mut spool).map_err(|e| body_error(state, e))?;
+    if copied == 0 {
+        return Err(IngestError::EmptyBody);
+    }
+    spool
+        .flush()
+        .and_then(|_| spool.rewind())
+        .map_err(|e| IngestError::Internal(format!("temporary file: {e}")))?;
+    let bad = |e: parquet::errors::ParquetError| IngestError::BadParquet(e.to_string());
+    let file_len = copied;
+    check_footer(file_len, |offset, len| read_at(&spool, offset, len))?;
+    let for_reader = spool
+        .try_clone()
+        .map_err(|e| IngestError::Internal(format!("temporary file: {e}")))?;
+    let builder = reading(|| ParquetRecordBatchReaderBuilder::try_new(for_reader))?
+        .map_err(bad)?
+        .with_batch_size(32_768);
+    for group in builder.metadata().row_groups() {
+        for column in group.columns() {
+            // (ColumnChunkMetaData::byte_range asserts what a corrupt footer breaks.)
+            let start = column
+                .dictionary_page_offset()
+                .unwrap_or(column.data_page_offset());
+            if let (Ok(start), Ok(len)) =
+                (u64::try_from(start), column.compressed_size().try_into())
+            {
+                check_page_headers(&spool, file_len, start, len)?;
+            }
+        }
+    }
+    let mut columns = Vec::new();
+    for field in builder.schema().fields() {
+        let ty =
+            column_type_of(field.data_type()).ok_or_else(|| IngestError::UnsupportedColumn {
+                column: field.name().clone(),
+                data_type: field.data_type().to_string(),
+            })?;
+        columns.push((field.name().clone(), ty));
+    }
+    let layout = Layout {
+        delimiter: b',',
+        header: true,
+        columns,
+    };
+    let layout = match &append_to {
+        // Types must match too: casting to the dataset's type could truncate (1.5 -> 1).
+        Some((name, schema)) => conform(layout, name, schema, true)?,
+        None => layout,
+    };
+    let schema = arrow_schema(&layout.columns);
+    send(tx, Message::Schema(schema.clone()))?;
+    let mut batches = reading(|| builder.build())?.map_err(bad)?;
+    while let Some(batch) = reading(|| batches.next())? {
+        let batch = batch.map_err(|e| IngestError::BadParquet(e.to_string()))?;
+        send(tx, Message::Batch(cast(&batch, &schema)?))?;
+    }
+    send(tx, Message::End)?;
+    Ok(layout.columns)
+}
+
+/// Refuses a footer the reader would spend unbounded CPU on (see [`thrift`]); any other
+/// fault in it is left to the reader, which names it. `read(offset, len)` reads the file.
+pub(crate) fn check_footer(
+    file_len: u64,
+    read: impl Fn(u64, u64) -> Result<Vec<u8>, IngestError>,
+) -> Result<(), IngestError> {
+    if file_len < 12 {
+        return Ok(());
+    }
+    let tail = read(file_len - 8, 8)?;
+    let footer_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if &tail[4..] != b"PAR1" || footer_len > file_len - 8 {
+        return Ok(());
+    }
+    let footer = read(file_len - 8 - footer_len, footer_len)?;
+    refuse_too_many_elements(thrift::walk_struct(&footer, &[]), "footer")
+}
+
+/// Walks the page headers of the column chunk at `start..start + len`, as the reader will,
+/// refusing one it would spend unbounded CPU on. The walk stops, leaving the reader to name
+/// the fault, at anything else amiss.
+fn check_page_headers(file: &File, file_len: u64, start: u64, len: u64) -> Result<(), IngestError> {
+    // PageHeader.compressed_page_size: the page's bytes after its header.
+    const COMPRESSED_PAGE_SIZE: i16 = 3;
+    let end = start.saturating_add(len).min(file_len);
+    // A window of the file, read a MiB or more at a time: a chunk of many small pages costs
+    // one read per window, not one per page.
+    let mut window = Vec::new();
+    let mut window_at = 0u64;
+    let mut at = start;
+    while at < end {
+        let offset = at - window_at;
+        let in_window = window_at <= at && offset < window.len() as u64;
+        if !in_window {
+            window = read_at(file, at, (1 << 20).min(file_len - at))?;
+            window_at = at;
+            continue;
+        }
+        match thrift::walk_struct(&window[offset as usize..], &[COMPRESSED_PAGE_SIZE]) {
+            thrift::Walk::Read { len, fields } => {
+                let Some(Ok(size)) = fields[0].map(u64::try_from) else {
+                    return Ok(());
+                };
+                at = at.saturating_add(len as u64).saturating_add(size);
+            }
+            // A header longer than what is left of the window: read it whole, if the file
+            // has it.
+            thrift::Walk::Truncated if window_at + (window.len() as u64) < file_len => {
+                let need = (window.len() as u64 - offset)
+                    .saturating_mul(2)
+                    .max(1 << 20);
+                window = read_at(file, at, need.min(file_len - at))?;
+                window_at = at;
+            }
+            thrift::Walk::Truncated | thrift::Walk::Malformed => return Ok(()),
+            too_many => refuse_too_many_elements(too_many, "page header")?,
+        }
+    }
+    Ok(())
+}
+
+fn refuse_too_many_elements(walk: thrift::Walk, what: &str) -> Result<(), IngestError> {
+    match walk {
+        thrift::Walk::TooManyElements { declared, bytes } => Err(IngestError::BadParquet(format!(
+            "a {what} declares {declared} list or map elements in at most {bytes} bytes"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `len` bytes of `file` from `offset` (fewer at its end).
+fn read_at(mut file: &File, offset: u64, len: u64) -> Result<Vec<u8>, IngestError> {
+    let mut bytes = Vec::new();
+    file.seek(SeekFrom::Start(offset))
+        .and_then(|_| file.take(len).read_to_end(&mut bytes))
+        .map_err(|e| IngestError::Internal(format!("reading the temporary file: {e}")))?;
+    Ok(bytes)
+}
+
+/// A call into the Parquet reader, which on some corrupt files panics rather than returning
+/// an error (arrow-ipc, decoding the file's embedded Arrow schema, on a type code it does
+/// not know): such a file is as unreadable as any other, a 400, not a converter thread
+/// that died (a 500).
+fn reading<T>(call: impl FnOnce() -> T) -> Result<T, IngestError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        IngestError::BadParquet(format!("the Parquet reader failed on it: {message}"))
+    })
+}
+
+/// Casts every column to the dataset's Arrow type (safe casts: a value that does not fit
+/// is an error, not a null).
+fn cast(batch: &RecordBatch, schema: &arrow_schema::SchemaRef) -> Result<RecordBatch, IngestError> {
+    let options = arrow_cast::CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    let mut arrays = Vec::with_capacity(batch.num_columns());
+    for (array, field) in batch.columns().iter().zip(schema.fields()) {
+        // A zoned timestamp keeps its instant: arrow's cast to a zone-less type would shift
+        // it to the zone's wall-clock time.
+        let unzoned;
+        let array = match array.data_type() {
+            DataType::Timestamp(_, Some(tz)) => {
+                let micros = arrow_cast::cast_with_options(
+                    array,
+                    &DataType::Timestamp(TimeUnit::Microsecond, Some(tz.clone())),
+                    &options,
+                )
+                .map_err(|e| IngestError::BadParquet(format!("column {:?}: {e}", field.name())))?;
+                unzoned = Arc::new(
+                    micros
+                        .as_primitive::<TimestampMicrosecondType>()
+                        .clone()
+                        .with_timezone_opt(None::<String>),
+                ) as ArrayRef;
+                &unzoned
+            }
+            _ => array,
+        };
+        let cast = arrow_cast::cast_with_options(array, field.data_type(), &options)
+            .map_err(|e| IngestError::BadParquet(format!("column {:?}: {e}", field.name())))?;
+        arrays.push(cast);
+    }
+    RecordBatch::try_new(schema.clone(), arrays).map_err(|e| IngestError::BadParquet(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Int64Array, RecordBatch};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    use crate::body::BodyLimits;
+    use crate::error::IngestError;
+    use crate::fuzzing::Sent;
+    use crate::ingest::Format;
+
+    fn convert(
+        file: Vec<u8>,
+    ) -> (
+        Result<Vec<(String, catalogd::ColumnType)>, IngestError>,
+        Sent,
+    ) {
+        crate::fuzzing::convert(
+            std::io::Cursor::new(file),
+            &Format::Parquet,
+            false,
+            BodyLimits::default(),
+            4096,
+            None,
+        )
+    }
+
+    fn refused_for_elements(file: Vec<u8>, what: &str) {
+        let (result, sent) = convert(file);
+        match result {
+            Err(IngestError::BadParquet(reason)) => {
+                assert!(
+                    reason.starts_with(&format!("a {what} declares ")),
+                    "{reason}"
+                );
+            }
+            other => panic!("expected bad_parquet, got {other:?}"),
+        }
+        assert!(!sent.ended && sent.schemas.is_empty());
+    }
+
+    #[test]
+    fn a_footer_declaring_billions_of_booleans_is_refused_before_the_reader_skips_them() {
+        // Found by the parquet_ingest fuzz target: an unknown footer field holding a map of
+        // 2^31 booleans, which the parquet crate skipped one by one for seconds (a 10 s
+        // timeout in CI's unoptimised build) for 572 bytes.
+        refused_for_elements(
+            include_bytes!("../../../testdata/bool_map_footer.parquet").to_vec(),
+            "footer",
+        );
+    }
+
+    #[test]
+    fn a_page_header_declaring_billions_of_booleans_is_refused_before_the_reader_skips_them() {
+        let batch = RecordBatch::try_from_iter([(
+            "n",
+            Arc::new(Int64Array::from_iter_values(0..1000)) as _,
+        )])
+        .unwrap();
+        let mut file = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut file, batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        assert_eq!(convert(file.clone()).0.unwrap().len(), 1);
+
+        let reader = SerializedFileReader::new(bytes::Bytes::from(file.clone())).unwrap();
+        let chunk = reader.metadata().row_group(0).column(0);
+        let at = chunk
+            .dictionary_page_offset()
+            .unwrap_or(chunk.data_page_offset()) as usize;
+        // The first page header now opens with an unknown field 100 holding a list of
+        // 2^31 - 1 booleans.
+        let header = [0x09, 0xc8, 0x01, 0xf1, 0xff, 0xff, 0xff, 0xff, 0x07];
+        file[at..at + header.len()].copy_from_slice(&header);
+        refused_for_elements(file, "page header");
+    }
+
+    #[test]
+    fn an_embedded_arrow_schema_that_does_not_decode_is_a_bad_file() {
+        // Found by the parquet_ingest fuzz target (minimised): the footer's ARROW:schema
+        // gives a float column a precision that does not exist, and arrow-ipc panics on it
+        // while the parquet crate reads the footer. The converter thread died; the upload
+        // was answered 500 internal_error rather than 400 bad_parquet.
+        let file = include_bytes!("../../../testdata/unknown_float_precision.parquet");
+        let (result, sent) = crate::fuzzing::convert(
+            std::io::Cursor::new(file.to_vec()),
+            &Format::Parquet,
+            false,
+            BodyLimits::default(),
+            4096,
+            None,
+        );
+        match result {
+            Err(IngestError::BadParquet(reason)) => {
+                assert!(reason.contains("FloatingPoint"), "{reason}");
+            }
+            other => panic!("expected bad_parquet, got {other:?}"),
+        }
+        assert!(!sent.ended && sent.schemas.is_empty());
+    }
+}
