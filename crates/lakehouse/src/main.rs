@@ -52,11 +52,16 @@ enum Command {
         after_help = "Examples:\n  lakehouse vectors create docs --dim 3 --metric cosine\n  lakehouse vectors add docs items.jsonl\n  lakehouse vectors search docs --vector '[0.1, 0.2, 0.3]' -k 5\n  lakehouse vectors ls\n  lakehouse vectors rm docs"
     )]
     Vectors(cli::vectors::VectorsArgs),
-    /// Print the effective configuration (file + LAKEHOUSE_* overrides), secrets redacted.
+    /// Print the configuration in effect (defaults, the file, LAKEHOUSE_* overrides), every
+    /// key of every section, secrets hidden; or, with --reference, every key's default and
+    /// doc line (docs/configuration.md).
     Config {
         /// lakehouse.toml to load (the Go system's file loads unchanged).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Print the Markdown reference of every key instead.
+        #[arg(long, conflicts_with = "config")]
+        reference: bool,
     },
 }
 
@@ -73,10 +78,16 @@ fn main() -> ExitCode {
         Command::Sql(args) => cli::run(cli::sql::run(args)),
         Command::Storage(args) => cli::run(cli::storage::run(args)),
         Command::Vectors(args) => cli::run(cli::vectors::run(args)),
-        Command::Config { config } => {
+        Command::Config {
+            reference: true, ..
+        } => {
+            print!("{}", common::config::keys::reference());
+            ExitCode::SUCCESS
+        }
+        Command::Config { config, .. } => {
             match serve::load_config(config.as_deref(), &Default::default()) {
-                Ok(config) => {
-                    println!("{}", serve::describe_config(&config));
+                Ok((config, report)) => {
+                    print!("{}", config.describe(&report.effective));
                     ExitCode::SUCCESS
                 }
                 Err(code) => code,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::Utc;
 use clap::Args;
-use common::config::{Config, Overrides, StorageConfig};
+use common::config::{Config, LoadReport, Overrides, StorageConfig};
 use common::server::{self, Shutdown};
 use storaged::{DataDirLock, ObjectStoreBackend, Store, StoreHealth};
 
@@ -33,18 +33,22 @@ pub struct ServeArgs {
     services: Vec<String>,
 }
 
-/// Loads and checks the configuration; on failure prints one message and gives exit code 2.
-pub fn load_config(path: Option<&Path>, overrides: &Overrides) -> Result<Config, ExitCode> {
+/// Loads and checks the configuration, logging its warnings; on failure prints one message
+/// and gives exit code 2.
+pub fn load_config(
+    path: Option<&Path>,
+    overrides: &Overrides,
+) -> Result<(Config, LoadReport), ExitCode> {
     let env = |k: &str| std::env::var(k).ok();
     match Config::load(path, &env, overrides) {
         Ok((config, report)) => {
             common::telemetry::init_logging(
                 common::config::tracing_level(&config.log_level).unwrap_or("info"),
             );
-            for warning in report.warnings {
+            for warning in &report.warnings {
                 tracing::warn!("{warning}");
             }
-            Ok(config)
+            Ok((config, report))
         }
         Err(e) => {
             eprintln!("lakehouse: {e}");
@@ -53,107 +57,12 @@ pub fn load_config(path: Option<&Path>, overrides: &Overrides) -> Result<Config,
     }
 }
 
-/// The effective configuration as TOML-ish text, secrets redacted.
-pub fn describe_config(c: &Config) -> String {
-    let redact = |v: &Option<String>| if v.is_some() { "\"<set>\"" } else { "\"\"" };
-    let storage = match &c.storage {
-        StorageConfig::Local { data_dir } => {
-            format!(
-                "[storage]\nbackend = \"local\"\ndata_dir = {:?}\n",
-                data_dir.display().to_string()
-            )
-        }
-        StorageConfig::S3(s3) => format!(
-            "[storage]\nbackend = \"s3\"\n\n[s3]\nendpoint = {:?}\nregion = {:?}\nbucket = {:?}\n\
-             access_key_id = {}\nsecret_access_key = {}\nuse_path_style = {}\n",
-            s3.endpoint.clone().unwrap_or_default(),
-            s3.region,
-            s3.bucket,
-            redact(&s3.access_key_id),
-            redact(&s3.secret_access_key),
-            s3.use_path_style
-        ),
-    };
-    let g = &c.gateway;
-    let i = &c.ingestd;
-    [
-        format!(
-            "[gateway]\nbind = \"{}\"\nstoraged_url = {:?}\ncatalogd_url = {:?}\ningestd_url = {:?}\n\
-             queryd_url = {:?}\nvectord_url = {:?}\napi_key = {}\nupstream_timeout = \"{}s\"\n\
-             allowed_hosts = {:?}\nallowed_origins = {:?}\nheader_read_timeout = \"{}ms\"\n\
-             body_idle_timeout = \"{}ms\"\nbody_timeout = \"{}ms\"\ntls_cert = {:?}\ntls_key = {:?}\n\
-             tls_ca = {:?}\n",
-            g.bind,
-            g.storaged_url,
-            g.catalogd_url,
-            g.ingestd_url,
-            g.queryd_url,
-            g.vectord_url,
-            redact(&g.api_key),
-            g.upstream_timeout.as_secs(),
-            g.allowed_hosts,
-            g.allowed_origins,
-            g.client_limits.header_read_timeout.as_millis(),
-            g.client_limits.body_idle_timeout.as_millis(),
-            g.client_limits.body_timeout.map_or(0, |d| d.as_millis()),
-            shown_path(&g.tls.cert),
-            shown_path(&g.tls.key),
-            shown_path(&g.tls.ca),
-        ),
-        format!(
-            "[storaged]\nbind = \"{}\"\nmax_object_bytes = {}\n",
-            c.storaged.bind, c.storaged.max_object_bytes
-        ),
-        format!(
-            "[catalogd]\nbind = \"{}\"\nstoraged_url = {:?}\nkeep_versions = {}\n",
-            c.catalogd.bind, c.catalogd.storaged_url, c.catalogd.keep_versions
-        ),
-        format!(
-            "[ingestd]\nbind = \"{}\"\nstoraged_url = {:?}\ncatalogd_url = {:?}\nmax_ingest_bytes = {}\n\
-             max_gzip_ratio = {}\nmax_columns = {}\n",
-            i.bind, i.storaged_url, i.catalogd_url, i.max_ingest_bytes, i.max_gzip_ratio,
-            i.max_columns
-        ),
-        format!(
-            "[queryd]\nbind = \"{}\"\ncatalogd_url = {:?}\npg_bind = \"{}\"\nrefresh_every = \"{}s\"\n\
-             query_timeout = \"{}s\"\nquery_memory_limit = {}\nmax_concurrent_queries = {}\n\
-             query_queue_timeout = \"{}ms\"\nmax_pg_connections = {}\n",
-            c.queryd.bind,
-            c.queryd.catalogd_url,
-            c.queryd.pg_bind,
-            c.queryd.refresh_every.as_secs(),
-            c.queryd.query_timeout.as_secs(),
-            c.queryd.query_memory_limit,
-            c.queryd.max_concurrent_queries,
-            c.queryd.query_queue_timeout.as_millis(),
-            c.queryd.max_pg_connections,
-        ),
-        format!(
-            "[vectord]\nbind = \"{}\"\nstoraged_url = {:?}\npersist = {}\nmemory_limit = {}\n",
-            c.vectord.bind,
-            c.vectord.storaged_url,
-            c.vectord.persist,
-            c.vectord.memory_limit.unwrap_or(0)
-        ),
-        storage,
-        format!("[log]\nlevel = {:?}", c.log_level),
-    ]
-    .join("\n")
-}
-
-/// A path as a TOML string, empty when unset.
-fn shown_path(path: &Option<std::path::PathBuf>) -> String {
-    path.as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default()
-}
-
 pub fn run(args: ServeArgs) -> ExitCode {
     let overrides = Overrides {
         data_dir: args.data_dir.clone(),
     };
     let config = match load_config(args.config.as_deref(), &overrides) {
-        Ok(c) => c,
+        Ok((config, _)) => config,
         Err(code) => return code,
     };
     let deployment = match Deployment::parse(&args.services) {

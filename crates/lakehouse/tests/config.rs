@@ -57,7 +57,7 @@ fn the_example_file_loads_and_its_defaults_are_the_defaults() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(all, out, "uncommenting the defaults changes nothing");
     for line in [
-        "upstream_timeout = \"600s\"",
+        "upstream_timeout = \"10m\"",
         "keep_versions = 10",
         "query_timeout = \"300s\"",
     ] {

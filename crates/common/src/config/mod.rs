@@ -1,18 +1,19 @@
 //! Configuration: the Go system's `lakehouse.toml` plus this system's own keys (docs/api.md, docs/lakehouse.example.toml).
 //!
 //! Loading is three layers, later wins: built-in defaults, the TOML file, then
-//! `LAKEHOUSE_<SECTION>_<KEY>` environment variables. Every key the loader knows is listed
-//! once in [`KEYS`]; that table drives the unknown-key warnings and the typing of
-//! environment overrides, so a new key is added in one place (plus its struct field).
-//! Values are checked once, here: past [`Config::load`] a bind is a `SocketAddr`, a URL a
-//! `Url`-shaped string, a duration a `Duration`.
+//! `LAKEHOUSE_<SECTION>_<KEY>` environment variables. Every key is declared once, in
+//! [`keys::KEYS`] (type, default, doc line): that table gives the defaults, drives the
+//! unknown-key warnings, the typing of environment overrides, `lakehouse config` and
+//! docs/configuration.md. Values are checked once, here: past [`Config::load`] a bind is a
+//! `SocketAddr`, a URL a `Url`-shaped string, a duration a `Duration`.
+
+pub mod keys;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
 use toml::Value;
 
 /// A configuration problem: the message names the key and the value at fault.
@@ -24,7 +25,7 @@ impl ConfigError {
     /// Names the key and shows its value — except for a secret's, which never appears in
     /// a message (errors reach logs and terminals).
     fn key(section: &str, key: &str, value: impl std::fmt::Display, why: &str) -> Self {
-        if SECRET_KEYS.contains(&key) {
+        if keys::find(section, key).is_some_and(|k| k.secret) {
             return ConfigError(format!(
                 "config: [{section}] {key} (value not shown): {why}"
             ));
@@ -32,9 +33,6 @@ impl ConfigError {
         ConfigError(format!("config: [{section}] {key} = {value}: {why}"))
     }
 }
-
-/// Keys whose values are secrets: never echoed in an error.
-const SECRET_KEYS: &[&str] = &["api_key", "access_key_id", "secret_access_key"];
 
 /// Where a TOML file is broken, without its text (which may hold secrets): `line L, column
 /// C: what` from the parser's span and message (the message of a syntax error names tokens
@@ -51,109 +49,6 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
         None => what.to_string(),
     }
 }
-
-/// How an environment override is typed before it joins the TOML tree.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Str,
-    Int,
-    Bool,
-    /// A list of strings; in the environment, comma-separated.
-    List,
-}
-
-/// Every key the loader knows, by section. Keys of the Go file first, then the new ones.
-const KEYS: &[(&str, &[(&str, Kind)])] = &[
-    (
-        "gateway",
-        &[
-            ("bind", Kind::Str),
-            ("storaged_url", Kind::Str),
-            ("catalogd_url", Kind::Str),
-            ("ingestd_url", Kind::Str),
-            ("queryd_url", Kind::Str),
-            ("vectord_url", Kind::Str),
-            ("api_key", Kind::Str),
-            ("upstream_timeout", Kind::Str),
-            ("allowed_hosts", Kind::List),
-            ("allowed_origins", Kind::List),
-            ("header_read_timeout", Kind::Str),
-            ("body_idle_timeout", Kind::Str),
-            ("body_timeout", Kind::Str),
-            ("tls_cert", Kind::Str),
-            ("tls_key", Kind::Str),
-            ("tls_ca", Kind::Str),
-        ],
-    ),
-    (
-        "storaged",
-        &[("bind", Kind::Str), ("max_object_bytes", Kind::Int)],
-    ),
-    (
-        "catalogd",
-        &[
-            ("bind", Kind::Str),
-            ("storaged_url", Kind::Str),
-            ("keep_versions", Kind::Int),
-        ],
-    ),
-    (
-        "ingestd",
-        &[
-            ("bind", Kind::Str),
-            ("storaged_url", Kind::Str),
-            ("catalogd_url", Kind::Str),
-            ("max_ingest_bytes", Kind::Int),
-            ("max_gzip_ratio", Kind::Int),
-            ("max_columns", Kind::Int),
-        ],
-    ),
-    (
-        "vectord",
-        &[
-            ("bind", Kind::Str),
-            ("storaged_url", Kind::Str),
-            ("persist", Kind::Bool),
-            ("memory_limit", Kind::Int),
-        ],
-    ),
-    (
-        "queryd",
-        &[
-            ("bind", Kind::Str),
-            ("catalogd_url", Kind::Str),
-            ("secrets_path", Kind::Str),
-            ("refresh_every", Kind::Str),
-            ("pg_bind", Kind::Str),
-            ("query_timeout", Kind::Str),
-            ("query_memory_limit", Kind::Int),
-            ("max_concurrent_queries", Kind::Int),
-            ("query_queue_timeout", Kind::Str),
-            ("max_pg_connections", Kind::Int),
-        ],
-    ),
-    (
-        "s3",
-        &[
-            ("endpoint", Kind::Str),
-            ("region", Kind::Str),
-            ("bucket", Kind::Str),
-            ("access_key_id", Kind::Str),
-            ("secret_access_key", Kind::Str),
-            ("use_path_style", Kind::Bool),
-            ("connect_timeout", Kind::Str),
-            ("read_timeout", Kind::Str),
-            ("request_timeout", Kind::Str),
-            ("max_retries", Kind::Int),
-            ("retry_timeout", Kind::Str),
-        ],
-    ),
-    (
-        "storage",
-        &[("backend", Kind::Str), ("data_dir", Kind::Str)],
-    ),
-    ("log", &[("level", Kind::Str)]),
-];
 
 /// The whole configuration, typed and checked.
 #[derive(Clone, Debug)]
@@ -260,9 +155,6 @@ pub struct QuerydConfig {
     pub max_pg_connections: usize,
 }
 
-/// `[queryd] query_memory_limit` when unset: 2 GiB.
-pub const DEFAULT_QUERY_MEMORY_LIMIT: u64 = 2 << 30;
-
 /// Where objects live.
 #[derive(Clone, Debug)]
 pub enum StorageConfig {
@@ -302,38 +194,26 @@ pub struct S3Timeouts {
 }
 
 impl Default for S3Timeouts {
+    /// The declared defaults ([`keys::KEYS`]).
     fn default() -> S3Timeouts {
-        S3Timeouts {
-            connect_timeout: Duration::from_secs(3),
-            read_timeout: Duration::from_secs(15),
-            request_timeout: Duration::from_secs(30),
-            max_retries: 2,
-            retry_timeout: Duration::from_secs(20),
-        }
+        s3_timeouts(&Raw::default().fields("s3")).expect("declared defaults are valid")
     }
 }
 
-/// The raw file shape: every field optional so that defaults and overrides can be told apart.
-#[derive(Debug, Default, Deserialize)]
-struct Raw {
-    #[serde(default)]
-    gateway: RawSection,
-    #[serde(default)]
-    storaged: RawSection,
-    #[serde(default)]
-    catalogd: RawSection,
-    #[serde(default)]
-    ingestd: RawSection,
-    #[serde(default)]
-    vectord: RawSection,
-    #[serde(default)]
-    queryd: RawSection,
-    #[serde(default)]
-    s3: Option<RawSection>,
-    #[serde(default)]
-    storage: RawSection,
-    #[serde(default)]
-    log: RawSection,
+/// The merged TOML tree: the file, then the environment, then the command line.
+#[derive(Debug, Default)]
+struct Raw(toml::Table);
+
+impl Raw {
+    /// `[section]`'s keys, read with their declared defaults (none when the section is
+    /// absent or not a table, which [`warn_unknown`] reports as ignored).
+    fn fields(&self, section: &'static str) -> Fields {
+        let raw = match self.0.get(section) {
+            Some(Value::Table(t)) => t.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            _ => RawSection::new(),
+        };
+        Fields { section, raw }
+    }
 }
 
 type RawSection = BTreeMap<String, Value>;
@@ -343,6 +223,9 @@ type RawSection = BTreeMap<String, Value>;
 pub struct LoadReport {
     /// Unknown sections and keys, named, for the caller to log as warnings.
     pub warnings: Vec<String>,
+    /// The keys set by the file, the environment and the command line, merged (what
+    /// [`Config::describe`] shows beside the defaults).
+    pub effective: toml::Table,
 }
 
 /// Options the command line adds on top of the file.
@@ -411,97 +294,169 @@ impl Config {
             storage.insert("backend".into(), Value::String("local".into()));
             storage.insert("data_dir".into(), Value::String(dir.display().to_string()));
         }
-        let raw: Raw = Value::Table(tree)
-            .try_into()
-            .map_err(|e| ConfigError(format!("config: {e}")))?;
-        let config = Config::from_raw(raw, env)?;
+        let raw = Raw(tree);
+        let config = Config::from_raw(&raw, env)?;
+        report.effective = raw.0;
         Ok((config, report))
     }
 
     /// The embedded default: standalone, local storage in `./lakehouse-data`.
     pub fn default_standalone() -> Config {
-        Config::from_raw(Raw::default(), &|_| None).expect("built-in defaults are valid")
+        Config::from_raw(&Raw::default(), &|_| None).expect("built-in defaults are valid")
     }
 
-    fn from_raw(raw: Raw, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let g = Fields::new("gateway", &raw.gateway);
+    /// `lakehouse config`: every declared key, section by section, as TOML — the value the
+    /// file, the environment or the command line set (`effective`, from [`LoadReport`]),
+    /// else the default, worked out where it is computed; secrets as `"<set>"`, unset keys
+    /// as a comment.
+    pub fn describe(&self, effective: &toml::Table) -> String {
+        let mut text = String::new();
+        for section in keys::sections() {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text += &format!("[{section}]\n");
+            let set = effective.get(section).and_then(Value::as_table);
+            for key in keys::KEYS.iter().filter(|k| k.section == section) {
+                let value = set.and_then(|t| t.get(key.name));
+                let shown = match (key.secret, value, key.default) {
+                    (true, _, _) => self
+                        .secret_is_set(key.section, key.name)
+                        .then(|| "\"<set>\"".to_string()),
+                    // An empty string leaves an optional key unset (as from_raw reads it).
+                    (false, Some(Value::String(s)), keys::Default::Unset) if s.is_empty() => None,
+                    (false, Some(value), _) => Some(value.to_string()),
+                    (false, None, keys::Default::Str(s)) => Some(Value::from(s).to_string()),
+                    (false, None, keys::Default::Int(n)) => Some(n.to_string()),
+                    (false, None, keys::Default::Bool(b)) => Some(b.to_string()),
+                    (false, None, keys::Default::Empty) => Some("[]".into()),
+                    (false, None, keys::Default::Unset) => None,
+                    (false, None, keys::Default::Computed(_)) => {
+                        self.computed(key.section, key.name)
+                    }
+                };
+                match shown {
+                    Some(v) => text += &format!("{} = {v}\n", key.name),
+                    None => text += &format!("# {}: unset\n", key.name),
+                }
+            }
+        }
+        text
+    }
+
+    fn secret_is_set(&self, section: &str, name: &str) -> bool {
+        let s3 = match &self.storage {
+            StorageConfig::S3(s3) => Some(s3),
+            StorageConfig::Local { .. } => None,
+        };
+        match (section, name) {
+            ("gateway", "api_key") => self.gateway.api_key.is_some(),
+            ("s3", "access_key_id") => s3.is_some_and(|s3| s3.access_key_id.is_some()),
+            ("s3", "secret_access_key") => s3.is_some_and(|s3| s3.secret_access_key.is_some()),
+            _ => unreachable!("[{section}] {name} is not a declared secret"),
+        }
+    }
+
+    /// The value in effect of a key whose default is [`keys::Default::Computed`], as TOML;
+    /// `None` when it stays unset.
+    fn computed(&self, section: &str, name: &str) -> Option<String> {
+        let s3 = match &self.storage {
+            StorageConfig::S3(s3) => Some(s3),
+            StorageConfig::Local { .. } => None,
+        };
+        let quoted = |s: &str| Value::from(s).to_string();
+        match (section, name) {
+            ("vectord", "persist") => Some(self.vectord.persist.to_string()),
+            ("vectord", "memory_limit") => Some(self.vectord.memory_limit.unwrap_or(0).to_string()),
+            ("s3", "endpoint") => s3.and_then(|s3| s3.endpoint.as_deref()).map(quoted),
+            ("s3", "region") => s3.map(|s3| quoted(&s3.region)),
+            ("storage", "backend") => Some(quoted(match self.storage {
+                StorageConfig::Local { .. } => "local",
+                StorageConfig::S3(_) => "s3",
+            })),
+            _ => unreachable!("[{section}] {name} is not declared as computed"),
+        }
+    }
+
+    fn from_raw(raw: &Raw, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let g = raw.fields("gateway");
         let gateway = GatewayConfig {
-            bind: g.addr("bind", "127.0.0.1:3110")?,
-            storaged_url: g.url("storaged_url", "http://127.0.0.1:3211")?,
-            catalogd_url: g.url("catalogd_url", "http://127.0.0.1:3212")?,
-            ingestd_url: g.url("ingestd_url", "http://127.0.0.1:3213")?,
-            queryd_url: g.url("queryd_url", "http://127.0.0.1:3214")?,
-            vectord_url: g.url("vectord_url", "http://127.0.0.1:3215")?,
+            bind: g.addr("bind")?,
+            storaged_url: g.url("storaged_url")?,
+            catalogd_url: g.url("catalogd_url")?,
+            ingestd_url: g.url("ingestd_url")?,
+            queryd_url: g.url("queryd_url")?,
+            vectord_url: g.url("vectord_url")?,
             api_key: g
                 .opt_str("api_key")?
                 .or_else(|| env("LAKEHOUSE_API_KEY"))
                 .filter(|k| !k.is_empty()),
-            upstream_timeout: g.duration("upstream_timeout", "10m")?,
+            upstream_timeout: g.duration("upstream_timeout")?,
             allowed_hosts: g.list("allowed_hosts", check_host_name)?,
             allowed_origins: g.list("allowed_origins", check_origin)?,
             client_limits: crate::server::ClientLimits {
-                header_read_timeout: g.positive_duration("header_read_timeout", "10s")?,
-                body_idle_timeout: g.positive_duration("body_idle_timeout", "30s")?,
-                body_timeout: Some(g.duration("body_timeout", "1h")?).filter(|d| !d.is_zero()),
+                header_read_timeout: g.positive_duration("header_read_timeout")?,
+                body_idle_timeout: g.positive_duration("body_idle_timeout")?,
+                body_timeout: Some(g.duration("body_timeout")?).filter(|d| !d.is_zero()),
             },
             tls: tls_config(&g)?,
         };
-        let s = Fields::new("storaged", &raw.storaged);
+        let s = raw.fields("storaged");
         let storaged = StoragedConfig {
-            bind: s.addr("bind", "127.0.0.1:3211")?,
-            max_object_bytes: s.uint("max_object_bytes", 5 << 30)?,
+            bind: s.addr("bind")?,
+            max_object_bytes: s.uint("max_object_bytes")?,
         };
-        let c = Fields::new("catalogd", &raw.catalogd);
+        let c = raw.fields("catalogd");
         let catalogd = ServiceLink {
-            bind: c.addr("bind", "127.0.0.1:3212")?,
-            storaged_url: c.url("storaged_url", "http://127.0.0.1:3211")?,
-            keep_versions: u32::try_from(c.uint("keep_versions", 10)?)
+            bind: c.addr("bind")?,
+            storaged_url: c.url("storaged_url")?,
+            keep_versions: u32::try_from(c.uint("keep_versions")?)
                 .ok()
                 .filter(|k| *k >= 1)
                 .ok_or_else(|| {
                     ConfigError::key("catalogd", "keep_versions", "…", "must be 1..=4294967295")
                 })?,
         };
-        let i = Fields::new("ingestd", &raw.ingestd);
+        let i = raw.fields("ingestd");
         let ingestd = IngestdConfig {
-            bind: i.addr("bind", "127.0.0.1:3213")?,
-            storaged_url: i.url("storaged_url", "http://127.0.0.1:3211")?,
-            catalogd_url: i.url("catalogd_url", "http://127.0.0.1:3212")?,
-            max_ingest_bytes: i.uint("max_ingest_bytes", 0)?,
-            max_gzip_ratio: i.uint("max_gzip_ratio", 200)?,
-            max_columns: i.uint("max_columns", 4096)?,
+            bind: i.addr("bind")?,
+            storaged_url: i.url("storaged_url")?,
+            catalogd_url: i.url("catalogd_url")?,
+            max_ingest_bytes: i.uint("max_ingest_bytes")?,
+            max_gzip_ratio: i.uint("max_gzip_ratio")?,
+            max_columns: i.uint("max_columns")?,
         };
-        let v = Fields::new("vectord", &raw.vectord);
-        let vectord_url = v.url_or_empty("storaged_url", "http://127.0.0.1:3211")?;
+        let v = raw.fields("vectord");
+        let vectord_url = v.url_or_empty("storaged_url")?;
         let vectord = VectordConfig {
-            bind: v.addr("bind", "127.0.0.1:3215")?,
+            bind: v.addr("bind")?,
             // The Go file's empty storaged_url meant "no persistence"; keep that meaning.
-            persist: v.bool("persist", !vectord_url.is_empty())?,
+            persist: v.opt_bool("persist")?.unwrap_or(!vectord_url.is_empty()),
             storaged_url: vectord_url,
             memory_limit: match v.raw.get("memory_limit") {
                 None => Some(crate::mem::physical_memory() / 2),
-                Some(_) => Some(v.uint("memory_limit", 0)?).filter(|b| *b > 0),
+                Some(_) => Some(v.uint("memory_limit")?).filter(|b| *b > 0),
             },
         };
-        let q = Fields::new("queryd", &raw.queryd);
+        let q = raw.fields("queryd");
         let queryd = QuerydConfig {
-            bind: q.addr("bind", "127.0.0.1:3214")?,
-            catalogd_url: q.url("catalogd_url", "http://127.0.0.1:3212")?,
+            bind: q.addr("bind")?,
+            catalogd_url: q.url("catalogd_url")?,
             secrets_path: q
                 .opt_str("secrets_path")?
                 .filter(|p| !p.is_empty())
                 .map(PathBuf::from),
-            refresh_every: q.duration("refresh_every", "30s")?,
-            pg_bind: q.addr("pg_bind", "127.0.0.1:5433")?,
-            query_timeout: q.duration("query_timeout", "300s")?,
-            query_memory_limit: q.uint("query_memory_limit", DEFAULT_QUERY_MEMORY_LIMIT)?,
-            max_concurrent_queries: q.usize("max_concurrent_queries", 8)?,
-            query_queue_timeout: q.duration("query_queue_timeout", "10s")?,
-            max_pg_connections: q.usize("max_pg_connections", 100)?,
+            refresh_every: q.duration("refresh_every")?,
+            pg_bind: q.addr("pg_bind")?,
+            query_timeout: q.duration("query_timeout")?,
+            query_memory_limit: q.uint("query_memory_limit")?,
+            max_concurrent_queries: q.usize("max_concurrent_queries")?,
+            query_queue_timeout: q.duration("query_queue_timeout")?,
+            max_pg_connections: q.usize("max_pg_connections")?,
         };
-        let storage = storage_config(&raw, &queryd, env)?;
-        let l = Fields::new("log", &raw.log);
-        let log_level = l.str("level", "info")?;
+        let storage = storage_config(raw, &queryd, env)?;
+        let l = raw.fields("log");
+        let log_level = l.str("level")?;
         if tracing_level(&log_level).is_none() {
             return Err(ConfigError::key(
                 "log",
@@ -547,9 +502,8 @@ fn storage_config(
     queryd: &QuerydConfig,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<StorageConfig, ConfigError> {
-    let st = Fields::new("storage", &raw.storage);
-    let empty = RawSection::new();
-    let s3 = Fields::new("s3", raw.s3.as_ref().unwrap_or(&empty));
+    let st = raw.fields("storage");
+    let s3 = raw.fields("s3");
     let bucket = s3.opt_str("bucket")?.filter(|b| !b.is_empty());
     let backend = match st.opt_str("backend")? {
         Some(b) => b,
@@ -558,7 +512,7 @@ fn storage_config(
     };
     match backend.as_str() {
         "local" => Ok(StorageConfig::Local {
-            data_dir: PathBuf::from(st.str("data_dir", "./lakehouse-data")?),
+            data_dir: PathBuf::from(st.str("data_dir")?),
         }),
         "s3" => {
             let bucket = bucket.ok_or_else(|| {
@@ -587,7 +541,7 @@ fn storage_config(
                 secret_access_key: non_empty(s3.opt_str("secret_access_key")?)
                     .or(secrets.secret_access_key)
                     .or_else(|| non_empty(env("AWS_SECRET_ACCESS_KEY"))),
-                use_path_style: s3.bool("use_path_style", false)?,
+                use_path_style: s3.bool("use_path_style")?,
                 timeouts: s3_timeouts(&s3)?,
             }))
         }
@@ -602,21 +556,7 @@ fn storage_config(
 
 /// `[s3]`'s timeouts and retries; a zero timeout is refused (it would fail every call).
 fn s3_timeouts(s3: &Fields) -> Result<S3Timeouts, ConfigError> {
-    let d = S3Timeouts::default();
-    let secs = |t: Duration| format!("{}ms", t.as_millis());
-    let positive = |key: &str, default: Duration| -> Result<Duration, ConfigError> {
-        let t = s3.duration(key, &secs(default))?;
-        if t.is_zero() {
-            return Err(ConfigError::key(
-                "s3",
-                key,
-                "\"0s\"",
-                "must be more than zero",
-            ));
-        }
-        Ok(t)
-    };
-    let max_retries = s3.uint("max_retries", d.max_retries.into())?;
+    let max_retries = s3.uint("max_retries")?;
     let max_retries = u32::try_from(max_retries)
         .ok()
         .filter(|r| *r <= 10)
@@ -629,11 +569,11 @@ fn s3_timeouts(s3: &Fields) -> Result<S3Timeouts, ConfigError> {
             )
         })?;
     Ok(S3Timeouts {
-        connect_timeout: positive("connect_timeout", d.connect_timeout)?,
-        read_timeout: positive("read_timeout", d.read_timeout)?,
-        request_timeout: positive("request_timeout", d.request_timeout)?,
+        connect_timeout: s3.positive_duration("connect_timeout")?,
+        read_timeout: s3.positive_duration("read_timeout")?,
+        request_timeout: s3.positive_duration("request_timeout")?,
         max_retries,
-        retry_timeout: s3.duration("retry_timeout", &secs(d.retry_timeout))?,
+        retry_timeout: s3.duration("retry_timeout")?,
     })
 }
 
@@ -687,23 +627,20 @@ pub fn tracing_level(level: &str) -> Option<&'static str> {
     }
 }
 
-fn known_keys(section: &str) -> Option<&'static [(&'static str, Kind)]> {
-    KEYS.iter().find(|(s, _)| *s == section).map(|(_, k)| *k)
-}
-
 fn warn_unknown(tree: &toml::Table, report: &mut LoadReport) {
     for (section, value) in tree {
-        match (known_keys(section), value) {
-            (None, _) => report
+        let known = keys::sections().contains(&section.as_str());
+        match (known, value) {
+            (false, _) => report
                 .warnings
                 .push(format!("config: unknown section [{section}] ignored")),
-            (Some(_), Value::Table(_)) => {}
-            (Some(_), _) => report
+            (true, Value::Table(_)) => {}
+            (true, _) => report
                 .warnings
                 .push(format!("config: [{section}] should be a table; ignored")),
         }
-        if let (Some(keys), Value::Table(t)) = (known_keys(section), value) {
-            for key in t.keys().filter(|k| !keys.iter().any(|(name, _)| name == k)) {
+        if let (true, Value::Table(t)) = (known, value) {
+            for key in t.keys().filter(|k| keys::find(section, k).is_none()) {
                 report
                     .warnings
                     .push(format!("config: unknown key [{section}] {key} ignored"));
@@ -722,33 +659,29 @@ fn section_mut<'a>(tree: &'a mut toml::Table, section: &str) -> &'a mut toml::Ta
     entry.as_table_mut().expect("just made a table")
 }
 
-/// Applies `LAKEHOUSE_<SECTION>_<KEY>` for every known key, typed by [`KEYS`].
+/// Applies `LAKEHOUSE_<SECTION>_<KEY>` for every declared key, typed as declared.
 fn apply_env(
     tree: &mut toml::Table,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), ConfigError> {
-    for (section, keys) in KEYS {
-        for (key, kind) in *keys {
-            let var = format!(
-                "LAKEHOUSE_{}_{}",
-                section.to_uppercase(),
-                key.to_uppercase()
-            );
+    for key in keys::KEYS {
+        {
+            let var = key.env_var();
             let Some(text) = env(&var) else { continue };
             let value =
-                match kind {
-                    Kind::Str => Value::String(text),
-                    Kind::List => Value::Array(
+                match key.kind {
+                    keys::Kind::Str => Value::String(text),
+                    keys::Kind::List => Value::Array(
                         text.split(',')
                             .map(str::trim)
                             .filter(|item| !item.is_empty())
                             .map(|item| Value::String(item.to_string()))
                             .collect(),
                     ),
-                    Kind::Int => Value::Integer(text.trim().parse().map_err(|_| {
+                    keys::Kind::Int => Value::Integer(text.trim().parse().map_err(|_| {
                         ConfigError(format!("config: {var}={text:?}: not an integer"))
                     })?),
-                    Kind::Bool => Value::Boolean(match text.trim() {
+                    keys::Kind::Bool => Value::Boolean(match text.trim() {
                         "true" | "1" | "yes" => true,
                         "false" | "0" | "no" => false,
                         _ => {
@@ -758,28 +691,30 @@ fn apply_env(
                         }
                     }),
                 };
-            section_mut(tree, section).insert((*key).to_string(), value);
+            section_mut(tree, key.section).insert(key.name.to_string(), value);
         }
     }
     Ok(())
 }
 
-/// Typed access to one section's raw values, with the key named in every error.
-struct Fields<'a> {
+/// Typed access to one section's raw values, with the key named in every error and the
+/// declared default ([`keys::KEYS`]) for a key the section leaves unset.
+struct Fields {
     section: &'static str,
-    raw: &'a RawSection,
+    raw: RawSection,
 }
 
-impl<'a> Fields<'a> {
-    fn new(section: &'static str, raw: &'a RawSection) -> Self {
-        Fields { section, raw }
-    }
-
+impl Fields {
     fn err(&self, key: &str, value: &Value, why: &str) -> ConfigError {
         ConfigError::key(self.section, key, value, why)
     }
 
     fn opt_str(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        debug_assert!(
+            keys::find(self.section, key).is_some(),
+            "[{}] {key} is read but not declared",
+            self.section
+        );
         match self.raw.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -808,12 +743,31 @@ impl<'a> Fields<'a> {
             .collect()
     }
 
-    fn str(&self, key: &str, default: &str) -> Result<String, ConfigError> {
-        Ok(self.opt_str(key)?.unwrap_or_else(|| default.to_string()))
+    /// The declared default of `key`; a key read but not declared is a bug.
+    fn default(&self, key: &str) -> keys::Default {
+        keys::find(self.section, key)
+            .unwrap_or_else(|| panic!("[{}] {key} is read but not declared", self.section))
+            .default
     }
 
-    fn addr(&self, key: &str, default: &str) -> Result<SocketAddr, ConfigError> {
-        let text = self.str(key, default)?;
+    fn default_mismatch(&self, key: &str) -> ! {
+        panic!(
+            "[{}] {key} is declared with a default its reader cannot use: {:?}",
+            self.section,
+            self.default(key)
+        )
+    }
+
+    fn str(&self, key: &str) -> Result<String, ConfigError> {
+        match (self.opt_str(key)?, self.default(key)) {
+            (Some(s), _) => Ok(s),
+            (None, keys::Default::Str(s)) => Ok(s.to_string()),
+            (None, _) => self.default_mismatch(key),
+        }
+    }
+
+    fn addr(&self, key: &str) -> Result<SocketAddr, ConfigError> {
+        let text = self.str(key)?;
         text.parse().map_err(|_| {
             self.err(
                 key,
@@ -823,52 +777,62 @@ impl<'a> Fields<'a> {
         })
     }
 
-    fn url(&self, key: &str, default: &str) -> Result<String, ConfigError> {
-        let text = self.str(key, default)?;
+    fn url(&self, key: &str) -> Result<String, ConfigError> {
+        let text = self.str(key)?;
         check_url(self.section, key, &text)?;
         Ok(text.trim_end_matches('/').to_string())
     }
 
-    fn url_or_empty(&self, key: &str, default: &str) -> Result<String, ConfigError> {
+    fn url_or_empty(&self, key: &str) -> Result<String, ConfigError> {
         match self.opt_str(key)? {
             Some(s) if s.is_empty() => Ok(s),
-            _ => self.url(key, default),
+            _ => self.url(key),
         }
     }
 
-    fn uint(&self, key: &str, default: u64) -> Result<u64, ConfigError> {
+    fn uint(&self, key: &str) -> Result<u64, ConfigError> {
         match self.raw.get(key) {
-            None => Ok(default),
+            None => match self.default(key) {
+                keys::Default::Int(n) => Ok(n),
+                _ => self.default_mismatch(key),
+            },
             Some(Value::Integer(i)) if *i >= 0 => Ok(*i as u64),
             Some(v) => Err(self.err(key, v, "must be a non-negative integer")),
         }
     }
 
-    fn usize(&self, key: &str, default: usize) -> Result<usize, ConfigError> {
-        let n = self.uint(key, default as u64)?;
+    fn usize(&self, key: &str) -> Result<usize, ConfigError> {
+        let n = self.uint(key)?;
         usize::try_from(n).map_err(|_| self.err(key, &Value::Integer(n as i64), "too large"))
     }
 
-    fn bool(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+    fn opt_bool(&self, key: &str) -> Result<Option<bool>, ConfigError> {
         match self.raw.get(key) {
-            None => Ok(default),
-            Some(Value::Boolean(b)) => Ok(*b),
+            None => Ok(None),
+            Some(Value::Boolean(b)) => Ok(Some(*b)),
             Some(v) => Err(self.err(key, v, "must be true or false")),
         }
     }
 
+    fn bool(&self, key: &str) -> Result<bool, ConfigError> {
+        match (self.opt_bool(key)?, self.default(key)) {
+            (Some(b), _) | (None, keys::Default::Bool(b)) => Ok(b),
+            (None, _) => self.default_mismatch(key),
+        }
+    }
+
     /// A duration that must not be zero.
-    fn positive_duration(&self, key: &str, default: &str) -> Result<Duration, ConfigError> {
-        let d = self.duration(key, default)?;
+    fn positive_duration(&self, key: &str) -> Result<Duration, ConfigError> {
+        let d = self.duration(key)?;
         if d.is_zero() {
-            let shown = Value::String(self.str(key, default)?);
+            let shown = Value::String(self.str(key)?);
             return Err(self.err(key, &shown, "must be more than 0"));
         }
         Ok(d)
     }
 
-    fn duration(&self, key: &str, default: &str) -> Result<Duration, ConfigError> {
-        let text = self.str(key, default)?;
+    fn duration(&self, key: &str) -> Result<Duration, ConfigError> {
+        let text = self.str(key)?;
         parse_duration(&text).ok_or_else(|| {
             self.err(
                 key,
@@ -950,7 +914,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 mod tests {
     use super::*;
 
-    const SEED: &str = include_str!("../tests/data/lakehouse-go.toml");
+    const SEED: &str = include_str!("../../tests/data/lakehouse-go.toml");
 
     fn no_env(_: &str) -> Option<String> {
         None
@@ -1044,6 +1008,33 @@ mod tests {
         assert_eq!(c.queryd.pg_bind.to_string(), "127.0.0.1:6543");
         assert_eq!(c.storaged.max_object_bytes, 1024);
         assert!(!c.vectord.persist);
+    }
+
+    #[test]
+    fn describe_shows_every_declared_key_and_never_a_secret() {
+        let text = "[gateway]\napi_key = \"hunter2\"\nupstream_timeout = \"5m\"\n\
+                    [s3]\nbucket = \"b\"\nsecret_access_key = \"s3cr3t\"\n";
+        let (c, report) = load_str(text, &no_env).unwrap();
+        let out = c.describe(&report.effective);
+        assert!(!out.contains("hunter2") && !out.contains("s3cr3t"), "{out}");
+        for line in [
+            "api_key = \"<set>\"",
+            "secret_access_key = \"<set>\"",
+            "# access_key_id: unset",
+            "upstream_timeout = \"5m\"",
+            "body_timeout = \"1h\"",
+            "backend = \"s3\"",
+            "region = \"us-east-1\"",
+            "# endpoint: unset",
+        ] {
+            assert!(out.lines().any(|l| l == line), "{line:?} in {out}");
+        }
+        let keys = out
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('['))
+            .count();
+        assert_eq!(keys, keys::KEYS.len(), "one line per declared key: {out}");
+        assert!(toml::from_str::<toml::Table>(&out).is_ok(), "{out}");
     }
 
     #[test]
