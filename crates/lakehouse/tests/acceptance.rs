@@ -11,15 +11,9 @@
 //! persistence across kill -9; G1 the vector API in memory.
 
 use serde_json::{Value, json};
-use test_support::{Lakehouse, Launch, S3Server, SplitLayout, lakehouse_bin};
+use test_support::{S3Server, Shape, lakehouse_bin};
 
 const KEY: &str = "acceptance-k3y";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Shape {
-    Standalone,
-    Split,
-}
 
 /// Each scenario as two tests, `scenario::standalone` and `scenario::split`.
 macro_rules! in_both_deployments {
@@ -47,15 +41,12 @@ in_both_deployments!(
     g1p_vectors_survive_kill_9,
 );
 
-/// A running deployment of either shape.
+/// A running deployment of either shape ([`test_support::Deployment`]) and a client that
+/// sends the key.
 struct Deployment {
-    shape: Shape,
     _s3: Option<S3Server>,
-    _dir: tempfile::TempDir,
-    /// Every process: its role, how to start it again, the running process.
-    processes: Vec<(&'static str, Launch, Lakehouse)>,
+    running: test_support::Deployment,
     gateway: String,
-    pg_port: u16,
     http: reqwest::Client,
 }
 
@@ -72,39 +63,25 @@ impl Deployment {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         env.push(("LAKEHOUSE_API_KEY".into(), KEY.into()));
-        let (s3, launches, gateway, pg_port) = match shape {
+        let (s3, storage) = match shape {
             Shape::Standalone => {
-                let mut launch = Launch::standalone(&dir.path().join("data"));
-                launch.env.extend(env);
-                let pg_port = launch
-                    .env
-                    .iter()
-                    .find(|(k, _)| k == "LAKEHOUSE_QUERYD_PG_BIND")
-                    .and_then(|(_, v)| v.rsplit(':').next()?.parse().ok())
-                    .unwrap();
-                let gateway = launch.health_url.clone().unwrap();
-                (None, vec![("lakehouse", launch)], gateway, pg_port)
+                let data = dir.path().join("data");
+                let storage = format!(
+                    "[storage]\nbackend = \"local\"\ndata_dir = {:?}\n",
+                    data.display().to_string()
+                );
+                (None, storage)
             }
             Shape::Split => {
                 let s3 = S3Server::start();
                 let bucket = s3.bucket("acceptance").await;
-                let layout = SplitLayout::new();
-                let file = dir.path().join("lakehouse.toml");
-                let config = layout.config(&s3.config_toml(&bucket), &[]);
-                std::fs::write(&file, config).unwrap();
-                let launches = SplitLayout::ROLES
-                    .into_iter()
-                    .map(|role| (role, layout.launch(role, &file, &env)))
-                    .collect();
-                let gateway = SplitLayout::url(layout.gateway);
-                (Some(s3), launches, gateway, layout.pg)
+                let storage = s3.config_toml(&bucket);
+                (Some(s3), storage)
             }
         };
-        let mut processes = Vec::new();
-        for (role, launch) in launches {
-            let running = Lakehouse::start(lakehouse_bin!(), launch.clone()).await;
-            processes.push((role, launch, running));
-        }
+        let running =
+            test_support::Deployment::start(lakehouse_bin!(), shape, dir, &storage, &[], &env)
+                .await;
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(
             reqwest::header::AUTHORIZATION,
@@ -115,12 +92,9 @@ impl Deployment {
             .build()
             .unwrap();
         Deployment {
-            shape,
             _s3: s3,
-            _dir: dir,
-            processes,
-            gateway,
-            pg_port,
+            gateway: running.gateway().to_string(),
+            running,
             http,
         }
     }
@@ -179,25 +153,12 @@ impl Deployment {
     /// kill -9 of the process holding the vector indexes (standalone: the one process;
     /// split: vectord), then the same process started again on the same data.
     async fn kill_9_and_restart_vectors(&mut self) {
-        let role = match self.shape {
-            Shape::Standalone => "lakehouse",
-            Shape::Split => "vectord",
-        };
-        let at = self
-            .processes
-            .iter()
-            .position(|(r, ..)| *r == role)
-            .unwrap();
-        let (_, launch, running) = &mut self.processes[at];
-        running.kill9();
-        *running = Lakehouse::start(lakehouse_bin!(), launch.clone()).await;
+        self.running.kill9("vectord");
+        self.running.restart("vectord").await;
     }
 
     fn logs(&self) -> String {
-        self.processes
-            .iter()
-            .map(|(role, _, p)| format!("--- {role}\n{}", p.log_text()))
-            .collect()
+        self.running.logs()
     }
 }
 
@@ -355,7 +316,7 @@ async fn d4_query_over_http_and_psql(shape: Shape) {
 
     let psql = |password: &str, sql: &str| {
         std::process::Command::new("psql")
-            .args(["-h", "127.0.0.1", "-p", &d.pg_port.to_string()])
+            .args(["-h", "127.0.0.1", "-p", &d.running.pg_port().to_string()])
             .args(["-U", "lakehouse", "-d", "lakehouse", "-At", "-c", sql])
             .env("PGPASSWORD", password)
             .env("PGCONNECT_TIMEOUT", "10")

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use test_support::{
-    Lakehouse, Launch, S3Server, SplitDeployment, lakehouse_bin, post_csv, send_json,
+    Deployment, Lakehouse, Launch, S3Server, Shape, lakehouse_bin, post_csv, send_json,
 };
 
 /// Rows of the large CSV: 2,100,000 lines of ~100 bytes, just over 200 MB.
@@ -269,18 +269,20 @@ async fn the_split_deployment_on_s3_takes_real_sizes() {
     let s3 = S3Server::start();
     let bucket = s3.bucket("sizes-split").await;
     let dir = tempfile::tempdir().unwrap();
-    let mut split = SplitDeployment::start(
+    let mut split = Deployment::start(
         lakehouse_bin!(),
+        Shape::Split,
         dir,
         &s3.config_toml(&bucket),
         &[("catalogd", KEEP)],
+        &[],
     )
     .await;
-    let base = split.gateway.url.clone();
+    let base = split.gateway().to_string();
     ingest_200_mb(&base).await;
     add_a_large_vector_batch(&base).await;
     // vectord alone, killed and started again, loads the batch back from the bucket.
-    split.vectord.kill9();
+    split.kill9("vectord");
     split.restart("vectord").await;
     vectors_answer(&base).await;
     append_after_1000_versions(&base).await;

@@ -2,23 +2,23 @@
 //! separate processes reading `lakehouse.toml`, against a real S3-compatible server on
 //! loopback.
 
-use test_support::{S3Server, SplitDeployment, free_port, lakehouse_bin, post_csv};
+use test_support::{Deployment, S3Server, Shape, free_port, lakehouse_bin, post_csv};
 
 /// A split deployment and, when its data is on S3, the S3 server it uses.
 struct Split {
     _s3: Option<S3Server>,
-    deployment: SplitDeployment,
+    deployment: Deployment,
 }
 
 impl std::ops::Deref for Split {
-    type Target = SplitDeployment;
-    fn deref(&self) -> &SplitDeployment {
+    type Target = Deployment;
+    fn deref(&self) -> &Deployment {
         &self.deployment
     }
 }
 
 impl std::ops::DerefMut for Split {
-    fn deref_mut(&mut self) -> &mut SplitDeployment {
+    fn deref_mut(&mut self) -> &mut Deployment {
         &mut self.deployment
     }
 }
@@ -54,7 +54,8 @@ async fn start_split_with(s3: bool, api_key: Option<&str>) -> Split {
     extra.extend(key.as_deref().map(|line| ("gateway", line)));
     Split {
         _s3: s3,
-        deployment: SplitDeployment::start(lakehouse_bin!(), dir, &storage, &extra).await,
+        deployment: Deployment::start(lakehouse_bin!(), Shape::Split, dir, &storage, &extra, &[])
+            .await,
     }
 }
 
@@ -62,7 +63,7 @@ async fn start_split_with(s3: bool, api_key: Option<&str>) -> Split {
 async fn the_storage_contract_holds_directly_and_through_the_gateway() {
     let split = start_split().await;
     let client = reqwest::Client::new();
-    for base in [&split.storaged.url, &split.gateway.url] {
+    for base in [&split.process("storaged").url, &split.gateway().to_string()] {
         let url = format!("{base}/v1/storage/dir/a%2Fb.bin");
         let body = vec![9u8; 3 << 20];
         let r = client.put(&url).body(body.clone()).send().await.unwrap();
@@ -95,7 +96,7 @@ async fn the_storage_contract_holds_directly_and_through_the_gateway() {
         assert_eq!(test_support::status_of(client.delete(&url)).await, 204);
     }
     let health: serde_json::Value = client
-        .get(format!("{}/health", split.gateway.url))
+        .get(format!("{}/health", split.gateway()))
         .send()
         .await
         .unwrap()
@@ -110,7 +111,7 @@ async fn the_storage_contract_holds_directly_and_through_the_gateway() {
 async fn datasets_commit_through_the_gateway_and_read_back_from_every_process() {
     let split = start_split().await;
     let client = reqwest::Client::new();
-    let gateway = &split.gateway.url;
+    let gateway = &split.gateway().to_string();
     let files: Vec<String> = (1..=3)
         .map(|v| format!("datasets/sales/v{v}/part-0.parquet"))
         .collect();
@@ -143,7 +144,7 @@ async fn datasets_commit_through_the_gateway_and_read_back_from_every_process() 
             .unwrap();
         assert_eq!(r.status(), 200);
     }
-    for base in [gateway, &split.catalogd.url] {
+    for base in [gateway, &split.process("catalogd").url] {
         let m: serde_json::Value = client
             .get(format!("{base}/v1/datasets/sales"))
             .send()
@@ -208,10 +209,10 @@ async fn datasets_commit_through_the_gateway_and_read_back_from_every_process() 
 #[tokio::test]
 async fn the_gateway_answers_503_when_storaged_is_down() {
     let mut split = start_split().await;
-    split.storaged.kill9();
+    split.kill9("storaged");
     let client = reqwest::Client::new();
     let r = client
-        .get(format!("{}/v1/storage/x", split.gateway.url))
+        .get(format!("{}/v1/storage/x", split.gateway()))
         .send()
         .await
         .unwrap();
@@ -222,7 +223,7 @@ async fn the_gateway_answers_503_when_storaged_is_down() {
         "{v}"
     );
     let r = client
-        .get(format!("{}/health", split.gateway.url))
+        .get(format!("{}/health", split.gateway()))
         .send()
         .await
         .unwrap();
@@ -257,7 +258,7 @@ async fn a_missing_bucket_stops_start_up_with_a_message_naming_it() {
 #[tokio::test]
 async fn the_gateway_refuses_dot_segments_instead_of_resolving_them() {
     let split = start_split().await;
-    let addr = split.gateway.url.trim_start_matches("http://").to_string();
+    let addr = split.gateway().trim_start_matches("http://").to_string();
     for path in [
         "/v1/storage/tmp/%2e%2e/_catalog/t.json",
         "/v1/storage/tmp/../x",
@@ -270,12 +271,13 @@ async fn the_gateway_refuses_dot_segments_instead_of_resolving_them() {
         assert_eq!(status, 400, "{path}: {body}");
         assert!(body.contains("invalid_path"), "{path}: {body}");
     }
-    let list: serde_json::Value = reqwest::get(format!("{}/v1/storage", split.storaged.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: serde_json::Value =
+        reqwest::get(format!("{}/v1/storage", split.process("storaged").url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
     // The sweep's store-clock probe (`_leases/clock.json`) is the server's own object.
     let stored = list["keys"]
         .as_array()
@@ -296,11 +298,14 @@ const CSV: &str = "id,price,day\n1,2.5,2024-02-29\n2,,\n3,-1e3,1999-12-31\n";
 #[tokio::test]
 async fn ingest_through_the_gateway_and_directly_writes_parquet_to_s3() {
     let split = start_split().await;
-    let gw = &split.gateway.url;
+    let gw = &split.gateway().to_string();
     let (status, m) = post_csv(&format!("{gw}/v1/ingest/sales"), CSV).await;
     assert_eq!(status, 201, "{m}");
     // Straight to the ingestd process too (it reaches catalogd over HTTP, S3 directly).
-    let direct = format!("{}/v1/ingest/sales?mode=append", split.ingestd.url);
+    let direct = format!(
+        "{}/v1/ingest/sales?mode=append",
+        split.process("ingestd").url
+    );
     let (status, m) = post_csv(&direct, CSV).await;
     assert_eq!(
         (status, m["version"].as_u64(), m["rows"].as_u64()),
@@ -315,9 +320,12 @@ async fn ingest_through_the_gateway_and_directly_writes_parquet_to_s3() {
     assert_eq!(got["rows"], 6);
     for f in got["files"].as_array().unwrap() {
         let key = f["key"].as_str().unwrap();
-        let r = reqwest::get(format!("{}/v1/storage/{key}", split.storaged.url))
-            .await
-            .unwrap();
+        let r = reqwest::get(format!(
+            "{}/v1/storage/{key}",
+            split.process("storaged").url
+        ))
+        .await
+        .unwrap();
         assert_eq!(r.status(), 200, "{key}");
         let bytes = r.bytes().await.unwrap();
         assert_eq!(
@@ -327,7 +335,7 @@ async fn ingest_through_the_gateway_and_directly_writes_parquet_to_s3() {
     }
     // queryd (its own process, reading S3 directly) sees the append at once, through the
     // gateway and directly.
-    for base in [gw, &split.queryd.url] {
+    for base in [gw, &split.process("queryd").url] {
         let (status, r) = query(base, "SELECT count(*), sum(price) FROM sales").await;
         assert_eq!(
             (status, &r["rows"]),
@@ -354,7 +362,7 @@ async fn ingest_through_the_gateway_and_directly_writes_parquet_to_s3() {
 #[tokio::test]
 async fn split_on_a_local_directory_goes_through_storaged() {
     let split = start_split_on(false).await;
-    let gw = &split.gateway.url;
+    let gw = &split.gateway().to_string();
     let (status, m) = post_csv(&format!("{gw}/v1/ingest/local"), CSV).await;
     assert_eq!(status, 201, "{m}");
     let (status, m) = post_csv(&format!("{gw}/v1/ingest/local?mode=append"), CSV).await;
@@ -365,9 +373,12 @@ async fn split_on_a_local_directory_goes_through_storaged() {
     // The files are in storaged's directory, read back through its API.
     for f in m["files"].as_array().unwrap() {
         let key = f["key"].as_str().unwrap();
-        let r = reqwest::get(format!("{}/v1/storage/{key}", split.storaged.url))
-            .await
-            .unwrap();
+        let r = reqwest::get(format!(
+            "{}/v1/storage/{key}",
+            split.process("storaged").url
+        ))
+        .await
+        .unwrap();
         assert_eq!(r.status(), 200, "{key}");
     }
     let listed: serde_json::Value = reqwest::get(format!("{gw}/v1/datasets"))
@@ -400,7 +411,7 @@ async fn split_on_a_local_directory_goes_through_storaged() {
 /// directly, or storaged's directory through storaged) and kept across a kill -9.
 async fn vectors_in_split(s3: bool) {
     let mut split = start_split_on(s3).await;
-    let gw = split.gateway.url.clone();
+    let gw = split.gateway().to_string();
     let http = reqwest::Client::new();
     let send = |request: reqwest::RequestBuilder| async move {
         let r = request.send().await.unwrap();
@@ -424,7 +435,7 @@ async fn vectors_in_split(s3: bool) {
         (200, serde_json::json!({"added": 30, "count": 30}))
     );
     let search = serde_json::json!({"vector": v(5), "k": 2});
-    for base in [&gw, &split.vectord.url] {
+    for base in [&gw, &split.process("vectord").url] {
         let (status, r) = send(
             http.post(format!("{base}/v1/vectors/emb/search"))
                 .json(&search),
@@ -448,9 +459,12 @@ async fn vectors_in_split(s3: bool) {
         let body: serde_json::Value = r.json().await.unwrap();
         body["keys"].as_array().unwrap().len()
     };
-    assert_eq!(listing(http.clone(), split.storaged.url.clone()).await, 1);
+    assert_eq!(
+        listing(http.clone(), split.process("storaged").url.clone()).await,
+        1
+    );
 
-    split.vectord.kill9();
+    split.kill9("vectord");
     let (status, e) = send(
         http.post(format!("{gw}/v1/vectors/emb/search"))
             .json(&search),
@@ -479,7 +493,10 @@ async fn vectors_in_split(s3: bool) {
     );
     let (status, _) = send(http.delete(format!("{gw}/v1/vectors/emb"))).await;
     assert_eq!(status, 204);
-    assert_eq!(listing(http.clone(), split.storaged.url.clone()).await, 0);
+    assert_eq!(
+        listing(http.clone(), split.process("storaged").url.clone()).await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -510,13 +527,13 @@ async fn query(base: &str, sql: &str) -> (u16, serde_json::Value) {
 async fn the_api_key_guards_the_gateway_and_every_service() {
     let split = start_split_with(false, Some("s3cr3t-key")).await;
     let http = reqwest::Client::new();
-    let gw = split.gateway.url.clone();
+    let gw = split.gateway().to_string();
     let services = [
-        (&split.storaged.url, "GET", "/v1/storage?prefix="),
-        (&split.catalogd.url, "GET", "/v1/datasets"),
-        (&split.ingestd.url, "POST", "/v1/ingest/t"),
-        (&split.queryd.url, "POST", "/v1/sql"),
-        (&split.vectord.url, "GET", "/v1/vectors"),
+        (&split.process("storaged").url, "GET", "/v1/storage?prefix="),
+        (&split.process("catalogd").url, "GET", "/v1/datasets"),
+        (&split.process("ingestd").url, "POST", "/v1/ingest/t"),
+        (&split.process("queryd").url, "POST", "/v1/sql"),
+        (&split.process("vectord").url, "GET", "/v1/vectors"),
         (&gw, "GET", "/v1/datasets"),
         (&gw, "POST", "/v1/sql"),
     ];
@@ -578,7 +595,8 @@ async fn the_api_key_guards_the_gateway_and_every_service() {
         .await
         .unwrap();
     assert_eq!(
-        holder["services"]["catalogd"]["url"], split.catalogd.url,
+        holder["services"]["catalogd"]["url"],
+        split.process("catalogd").url,
         "{holder}"
     );
     let r = keyed(http.post(format!("{gw}/v1/ingest/t")))
@@ -614,7 +632,7 @@ async fn the_api_key_guards_the_gateway_and_every_service() {
     );
     // The scheme is case-insensitive; a service answers a keyed request directly too.
     let r = http
-        .get(format!("{}/v1/vectors", split.vectord.url))
+        .get(format!("{}/v1/vectors", split.process("vectord").url))
         .header("authorization", "bearer s3cr3t-key")
         .send()
         .await

@@ -254,8 +254,8 @@ impl Launch {
     }
 }
 
-/// A split deployment on fresh ports: its `lakehouse.toml` and the launch of each of its
-/// six roles, one process each.
+/// A deployment's ports, fresh: its `lakehouse.toml` and the launch of each of its six
+/// roles (split), or of the one process (standalone).
 #[derive(Clone, Copy, Debug)]
 pub struct SplitLayout {
     pub storaged: u16,
@@ -375,72 +375,127 @@ impl SplitLayout {
     }
 }
 
+impl SplitLayout {
+    /// How to start every service in one process (standalone) from the config file `file`:
+    /// the gateway's bind serves every route.
+    pub fn launch_standalone(&self, file: &Path, env: &[(String, String)]) -> Launch {
+        Launch {
+            args: vec![
+                "serve".into(),
+                "--config".into(),
+                file.display().to_string(),
+            ],
+            env: env.to_vec(),
+            health_url: Some(SplitLayout::url(self.gateway)),
+            ca: None,
+        }
+    }
+}
+
 impl Default for SplitLayout {
     fn default() -> Self {
         SplitLayout::new()
     }
 }
 
-/// A split deployment running: one process per role, reading `lakehouse.toml` in `dir`.
-pub struct SplitDeployment {
-    pub dir: tempfile::TempDir,
-    pub layout: SplitLayout,
-    pub storaged: Lakehouse,
-    pub catalogd: Lakehouse,
-    pub ingestd: Lakehouse,
-    pub queryd: Lakehouse,
-    pub vectord: Lakehouse,
-    pub gateway: Lakehouse,
+/// The two deployments: every service in one process, or one process per role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    Standalone,
+    Split,
 }
 
-impl SplitDeployment {
+/// A deployment running, of either shape, every process reading the same
+/// `lakehouse.toml` ([`SplitLayout::config`]) in `dir`: standalone serves every route on
+/// the gateway's bind, split runs [`SplitLayout::ROLES`] as six processes.
+pub struct Deployment {
+    pub shape: Shape,
+    pub dir: tempfile::TempDir,
+    pub layout: SplitLayout,
+    /// Each process: its role (`lakehouse` standalone), how it starts, the process.
+    processes: Vec<(&'static str, Launch, Lakehouse)>,
+}
+
+impl Deployment {
     /// Writes `dir/lakehouse.toml` ([`SplitLayout::config`] of `storage` and `extra`) and
-    /// starts every role of `bin` in turn, each healthy before the next starts.
+    /// starts `bin` as `shape` with `env`, each process healthy before the next starts.
     pub async fn start(
         bin: &Path,
+        shape: Shape,
         dir: tempfile::TempDir,
         storage: &str,
         extra: &[(&str, &str)],
-    ) -> SplitDeployment {
+        env: &[(String, String)],
+    ) -> Deployment {
         let layout = SplitLayout::new();
         let file = dir.path().join("lakehouse.toml");
         std::fs::write(&file, layout.config(storage, extra)).expect("write lakehouse.toml");
-        let mut running = Vec::new();
-        for role in SplitLayout::ROLES {
-            running.push(Lakehouse::start(bin, layout.launch(role, &file, &[])).await);
-        }
-        let Ok([storaged, catalogd, ingestd, queryd, vectord, gateway]) =
-            <[Lakehouse; 6]>::try_from(running)
-        else {
-            unreachable!("one process per role")
+        let launches: Vec<(&'static str, Launch)> = match shape {
+            Shape::Standalone => vec![("lakehouse", layout.launch_standalone(&file, env))],
+            Shape::Split => SplitLayout::ROLES
+                .into_iter()
+                .map(|role| (role, layout.launch(role, &file, env)))
+                .collect(),
         };
-        SplitDeployment {
+        let mut processes = Vec::new();
+        for (role, launch) in launches {
+            let running = Lakehouse::start(bin, launch.clone()).await;
+            processes.push((role, launch, running));
+        }
+        Deployment {
+            shape,
             dir,
             layout,
-            storaged,
-            catalogd,
-            ingestd,
-            queryd,
-            vectord,
-            gateway,
+            processes,
         }
     }
 
-    /// Starts `role` again (after a kill) from the same config file.
+    /// The gateway's base URL: every route of the deployment.
+    pub fn gateway(&self) -> &str {
+        &self.process("gateway").url
+    }
+
+    /// queryd's PostgreSQL port.
+    pub fn pg_port(&self) -> u16 {
+        self.layout.pg
+    }
+
+    fn index(&self, role: &str) -> usize {
+        let role = match self.shape {
+            Shape::Standalone => "lakehouse",
+            Shape::Split => role,
+        };
+        self.processes
+            .iter()
+            .position(|(r, ..)| *r == role)
+            .unwrap_or_else(|| panic!("no role {role:?} in a {:?} deployment", self.shape))
+    }
+
+    /// The process running `role` (standalone: the one process, whatever the role).
+    pub fn process(&self, role: &str) -> &Lakehouse {
+        &self.processes[self.index(role)].2
+    }
+
+    /// kill -9 of the process running `role`.
+    pub fn kill9(&mut self, role: &str) {
+        let at = self.index(role);
+        self.processes[at].2.kill9();
+    }
+
+    /// Starts the process running `role` again (after a kill), as it first started.
     pub async fn restart(&mut self, role: &str) {
-        let file = self.dir.path().join("lakehouse.toml");
-        let launch = self.layout.launch(role, &file, &[]);
-        let bin = self.gateway.bin.clone();
-        let started = Lakehouse::start(&bin, launch).await;
-        *match role {
-            "storaged" => &mut self.storaged,
-            "catalogd" => &mut self.catalogd,
-            "ingestd" => &mut self.ingestd,
-            "queryd" => &mut self.queryd,
-            "vectord" => &mut self.vectord,
-            "gateway" => &mut self.gateway,
-            other => panic!("no role {other:?} in a split deployment"),
-        } = started;
+        let at = self.index(role);
+        let (_, launch, running) = &mut self.processes[at];
+        let bin = running.bin.clone();
+        *running = Lakehouse::start(&bin, launch.clone()).await;
+    }
+
+    /// Every process's log, headed by its role.
+    pub fn logs(&self) -> String {
+        self.processes
+            .iter()
+            .map(|(role, _, p)| format!("--- {role}\n{}", p.log_text()))
+            .collect()
     }
 }
 
