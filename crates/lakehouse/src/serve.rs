@@ -349,8 +349,10 @@ async fn serve(config: Config, deployment: Deployment) -> anyhow::Result<()> {
         let routes = services::start(service, &wiring, &mut servers).await?;
         started_services.push((service, routes));
     }
+    // What each HTTP server serves, and where: standalone, every service behind the
+    // gateway's one bind; split, each service on its own and the gateway, if named.
+    let mut binds: Vec<(&str, std::net::SocketAddr, axum::Router)> = Vec::new();
     if wiring.deployment == Deployment::Standalone {
-        // Every service behind the gateway's one bind.
         let health = gateway::Health::Local {
             services: started_services
                 .iter()
@@ -362,14 +364,7 @@ async fn serve(config: Config, deployment: Deployment) -> anyhow::Result<()> {
             .into_iter()
             .fold(axum::Router::new(), |all, (_, routes)| all.merge(routes));
         let router = gateway::standalone(routes, health, &gateway_options);
-        let listener = server::bind("gateway", config.gateway.bind).await?;
-        servers.spawn(server::serve(
-            "gateway",
-            listener,
-            router,
-            shutdown.clone(),
-            serving.clone(),
-        ));
+        binds.push(("gateway", config.gateway.bind, router));
     } else {
         // Each service on its own bind; `/health` of those that use the store asks it
         // (one cached probe).
@@ -380,14 +375,7 @@ async fn serve(config: Config, deployment: Deployment) -> anyhow::Result<()> {
         for (service, routes) in started_services {
             let check = store_check.clone().filter(|_| service.role != Role::Queryd);
             let router = common::server::service_router_checked(routes, &access, check);
-            let listener = server::bind(service.name, (service.bind)(config)).await?;
-            servers.spawn(server::serve(
-                service.name,
-                listener,
-                router,
-                shutdown.clone(),
-                serving.clone(),
-            ));
+            binds.push((service.name, (service.bind)(config), router));
         }
         if wiring.deployment.gateway() {
             let upstreams: Vec<gateway::Upstream> = SERVICES
@@ -399,15 +387,18 @@ async fn serve(config: Config, deployment: Deployment) -> anyhow::Result<()> {
                 })
                 .collect();
             let router = gateway::split(&upstreams, &gateway_options);
-            let listener = server::bind("gateway", config.gateway.bind).await?;
-            servers.spawn(server::serve(
-                "gateway",
-                listener,
-                router,
-                shutdown.clone(),
-                serving.clone(),
-            ));
+            binds.push(("gateway", config.gateway.bind, router));
         }
+    }
+    for (name, bind, router) in binds {
+        let listener = server::bind(name, bind).await?;
+        servers.spawn(server::serve(
+            name,
+            listener,
+            router,
+            shutdown.clone(),
+            serving.clone(),
+        ));
     }
     while let Some(done) = servers.join_next().await {
         done.context("server task")?.context("server")?;
