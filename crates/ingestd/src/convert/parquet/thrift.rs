@@ -10,6 +10,10 @@
 //! the elements the crate would visit, with the crate's own reading of every type, and
 //! stops the file at that count. Any other malformation is left to the crate, which names
 //! it.
+//!
+//! The walk reads every field by its wire type; the crate reads a field it knows by its
+//! declared type whatever the wire says, so a structure lying about a known field's type
+//! can still steer the crate into bytes the walk skipped (docs/benchmarks.md, Fuzzing).
 
 /// What a walk found.
 #[derive(Debug, PartialEq, Eq)]
