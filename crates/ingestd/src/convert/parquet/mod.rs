@@ -120,8 +120,10 @@ fn check_page_headers(file: &File, file_len: u64, start: u64, len: u64) -> Resul
     // PageHeader.compressed_page_size: the page's bytes after its header.
     const COMPRESSED_PAGE_SIZE: i16 = 3;
     let end = start.saturating_add(len).min(file_len);
-    // A window of the file, read a MiB or more at a time: a chunk of many small pages costs
-    // one read per window, not one per page.
+    // A window of the file, 64 KiB or more at a time: a chunk of many small pages costs one
+    // read per window, not one per page, and one of large pages reads little beyond its
+    // headers (a header is rarely over a few hundred bytes).
+    const WINDOW: u64 = 64 << 10;
     let mut window = Vec::new();
     let mut window_at = 0u64;
     let mut at = start;
@@ -129,7 +131,7 @@ fn check_page_headers(file: &File, file_len: u64, start: u64, len: u64) -> Resul
         let offset = at - window_at;
         let in_window = window_at <= at && offset < window.len() as u64;
         if !in_window {
-            window = read_at(file, at, (1 << 20).min(file_len - at))?;
+            window = read_at(file, at, WINDOW.min(file_len - at))?;
             window_at = at;
             continue;
         }
@@ -143,9 +145,7 @@ fn check_page_headers(file: &File, file_len: u64, start: u64, len: u64) -> Resul
             // A header longer than what is left of the window: read it whole, if the file
             // has it.
             thrift::Walk::Truncated if window_at + (window.len() as u64) < file_len => {
-                let need = (window.len() as u64 - offset)
-                    .saturating_mul(2)
-                    .max(1 << 20);
+                let need = (window.len() as u64 - offset).saturating_mul(2).max(WINDOW);
                 window = read_at(file, at, need.min(file_len - at))?;
                 window_at = at;
             }
@@ -232,7 +232,8 @@ mod tests {
 
     use arrow_array::{Int64Array, RecordBatch};
     use parquet::arrow::ArrowWriter;
-    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader};
+    use parquet::file::properties::WriterProperties;
 
     use crate::body::BodyLimits;
     use crate::error::IngestError;
@@ -282,27 +283,42 @@ mod tests {
 
     #[test]
     fn a_page_header_declaring_billions_of_booleans_is_refused_before_the_reader_skips_them() {
+        // 200,000 distinct integers in pages of at most 64 KiB: about 25 pages, walked
+        // through several windows of the file.
         let batch = RecordBatch::try_from_iter([(
             "n",
-            Arc::new(Int64Array::from_iter_values(0..1000)) as _,
+            Arc::new(Int64Array::from_iter_values(
+                (0..200_000i64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15u64 as i64)),
+            )) as _,
         )])
         .unwrap();
+        let properties = WriterProperties::builder()
+            .set_dictionary_enabled(false)
+            .set_data_page_size_limit(64 << 10)
+            .build();
         let mut file = Vec::new();
-        let mut writer = ArrowWriter::try_new(&mut file, batch.schema(), None).unwrap();
+        let mut writer = ArrowWriter::try_new(&mut file, batch.schema(), Some(properties)).unwrap();
         writer.write(&batch).unwrap();
         writer.close().unwrap();
-        assert_eq!(convert(file.clone()).0.unwrap().len(), 1);
+        let (converted, sent) = convert(file.clone());
+        assert_eq!(converted.unwrap().len(), 1);
+        assert_eq!(sent.rows, 200_000);
 
-        let reader = SerializedFileReader::new(bytes::Bytes::from(file.clone())).unwrap();
-        let chunk = reader.metadata().row_group(0).column(0);
-        let at = chunk
-            .dictionary_page_offset()
-            .unwrap_or(chunk.data_page_offset()) as usize;
-        // The first page header now opens with an unknown field 100 holding a list of
-        // 2^31 - 1 booleans.
-        let header = [0x09, 0xc8, 0x01, 0xf1, 0xff, 0xff, 0xff, 0xff, 0x07];
-        file[at..at + header.len()].copy_from_slice(&header);
-        refused_for_elements(file, "page header");
+        let metadata = ParquetMetaDataReader::new()
+            .with_page_index_policy(PageIndexPolicy::Required)
+            .parse_and_finish(&bytes::Bytes::from(file.clone()))
+            .unwrap();
+        let pages = metadata.offset_index().unwrap()[0][0].page_locations();
+        assert!(pages.len() > 10, "{} pages", pages.len());
+        for page in [pages.first().unwrap(), pages.last().unwrap()] {
+            // The page's header now opens with an unknown field 100 holding a list of
+            // 2^31 - 1 booleans.
+            let mut planted = file.clone();
+            let at = page.offset as usize;
+            let header = [0x09, 0xc8, 0x01, 0xf1, 0xff, 0xff, 0xff, 0xff, 0x07];
+            planted[at..at + header.len()].copy_from_slice(&header);
+            refused_for_elements(planted, "page header");
+        }
     }
 
     #[test]
