@@ -6,8 +6,9 @@
 //!   that does not is an error, never a panic, and `End` is not sent.
 //! - Appending a file to a dataset whose schema is the file's own is never refused for
 //!   its schema.
-//! - A footer declaring more list or map elements than it has bytes is refused before the
-//!   reader reads it (and the target does not read it either).
+//! - A footer declaring more list or map elements than it has bytes, or giving a field of
+//!   the format another type, is refused before the reader reads it (and the target does
+//!   not read it either).
 //!
 //! Input: one control byte (append or not, a column limit, a byte limit), then the file.
 
