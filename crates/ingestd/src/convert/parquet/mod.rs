@@ -18,7 +18,7 @@ use arrow_array::types::TimestampMicrosecondType;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
 use catalogd::ColumnType;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 
 use crate::body::{BodyReader, BodyState};
 use crate::convert::csv::body_error;
@@ -49,10 +49,9 @@ pub(crate) fn convert_parquet(
     let for_reader = spool
         .try_clone()
         .map_err(|e| IngestError::Internal(format!("temporary file: {e}")))?;
-    let builder = reading(|| ParquetRecordBatchReaderBuilder::try_new(for_reader))?
-        .map_err(bad)?
-        .with_batch_size(32_768);
-    for group in builder.metadata().row_groups() {
+    let metadata =
+        reading(|| ArrowReaderMetadata::load(&for_reader, Default::default()))?.map_err(bad)?;
+    for group in metadata.metadata().row_groups() {
         for column in group.columns() {
             // (ColumnChunkMetaData::byte_range asserts what a corrupt footer breaks.)
             let start = column
@@ -66,7 +65,7 @@ pub(crate) fn convert_parquet(
         }
     }
     let mut columns = Vec::new();
-    for field in builder.schema().fields() {
+    for field in metadata.schema().fields() {
         let ty =
             column_type_of(field.data_type()).ok_or_else(|| IngestError::UnsupportedColumn {
                 column: field.name().clone(),
@@ -86,10 +85,30 @@ pub(crate) fn convert_parquet(
     };
     let schema = arrow_schema(&layout.columns);
     send(tx, Message::Schema(schema.clone()))?;
-    let mut batches = reading(|| builder.build())?.map_err(bad)?;
-    while let Some(batch) = reading(|| batches.next())? {
-        let batch = batch.map_err(|e| IngestError::BadParquet(e.to_string()))?;
-        send(tx, Message::Batch(cast(&batch, &schema)?))?;
+    // Row group by row group, each checked to hold the rows it declares: the reader reads
+    // what the pages hold, and a file whose groups say otherwise has lost rows (or gained
+    // some) since it was written.
+    for (index, group) in metadata.metadata().row_groups().iter().enumerate() {
+        let for_reader = for_reader
+            .try_clone()
+            .map_err(|e| IngestError::Internal(format!("temporary file: {e}")))?;
+        let builder =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(for_reader, metadata.clone())
+                .with_batch_size(32_768)
+                .with_row_groups(vec![index]);
+        let mut batches = reading(|| builder.build())?.map_err(bad)?;
+        let mut rows = 0u64;
+        while let Some(batch) = reading(|| batches.next())? {
+            let batch = batch.map_err(|e| IngestError::BadParquet(e.to_string()))?;
+            rows += batch.num_rows() as u64;
+            send(tx, Message::Batch(cast(&batch, &schema)?))?;
+        }
+        if i64::try_from(rows) != Ok(group.num_rows()) {
+            return Err(IngestError::BadParquet(format!(
+                "row group {index} declares {} rows but its pages hold {rows}",
+                group.num_rows()
+            )));
+        }
     }
     send(tx, Message::End)?;
     Ok(layout.columns)
@@ -311,6 +330,42 @@ mod tests {
             other => panic!("expected bad_parquet, got {other:?}"),
         }
         assert!(!sent.ended && sent.schemas.is_empty());
+    }
+
+    #[test]
+    fn a_row_group_holding_other_rows_than_it_declares_is_refused() {
+        // Found by the parquet_ingest fuzz target: the reader reads the rows the pages
+        // hold, whatever their row group declares; a file that disagrees with itself has
+        // lost (or gained) rows since it was written, and is not ingested as if whole.
+        let batch = RecordBatch::try_from_iter([(
+            "n",
+            Arc::new(Int64Array::from_iter_values(0..1000)) as _,
+        )])
+        .unwrap();
+        let mut file = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut file, batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        // 1000 rows is the i64 field header 0x16 then the zigzag varint d0 0f: the file's
+        // num_rows, the column's num_values, then (last) the row group's num_rows.
+        let at = file
+            .windows(3)
+            .rposition(|w| w == [0x16, 0xd0, 0x0f])
+            .unwrap();
+        for (declared, zigzag) in [(999, [0xce, 0x0f]), (1001, [0xd2, 0x0f])] {
+            let mut lying = file.clone();
+            lying[at + 1..at + 3].copy_from_slice(&zigzag);
+            let (result, sent) = convert(lying);
+            match result {
+                Err(IngestError::BadParquet(reason)) => assert_eq!(
+                    reason,
+                    format!("row group 0 declares {declared} rows but its pages hold 1000")
+                ),
+                other => panic!("expected bad_parquet, got {other:?}"),
+            }
+            assert!(!sent.ended);
+        }
+        assert!(convert(file).0.is_ok());
     }
 
     #[test]
