@@ -134,10 +134,12 @@ fuzz_target!(|data: &[u8]| {
                 decoded.len()
             );
         }
+        // (Of a corrupt stream, flate2's one read_to_end may stop short of what reads of
+        // other sizes decode before the fault: then its length bounds nothing.)
         (Err(_), Some(BodyFailure::TooLarge { limit })) => {
             assert_eq!(limit, limits.max_bytes);
             assert!(
-                decoded.len() as u64 > limit,
+                decoded.len() as u64 > limit || reference.is_err(),
                 "too large at {} bytes",
                 decoded.len()
             );
@@ -145,7 +147,7 @@ fuzz_target!(|data: &[u8]| {
         (Err(_), Some(BodyFailure::GzipRatio { ratio })) => {
             assert_eq!(ratio, limits.max_gzip_ratio);
             assert!(
-                decoded.len() > RATIO_GRACE,
+                decoded.len() > RATIO_GRACE || reference.is_err(),
                 "the ratio checked before its grace"
             );
         }
