@@ -2,7 +2,7 @@
 //! base URL, the deployment's API key, the process's trust (`[gateway] tls_ca`), a connect
 //! timeout, and the decoding of an error answer into its [`ErrorDetail`] — so that
 //! `StoreClient`, `CatalogClient` and the CLI each add only their own routes and their own
-//! error enum.
+//! errors.
 
 use std::time::Duration;
 
@@ -28,11 +28,13 @@ pub struct ServiceClient {
 /// Why a call got no successful answer.
 #[derive(Debug)]
 pub enum CallError {
-    /// No answer: the service is unreachable or broke off; the message names it.
-    Unreachable(String),
+    /// No answer: no connection opened (`connect`), or the service broke off or sent an
+    /// unreadable answer; the message names it.
+    Unreachable { connect: bool, message: String },
     /// The service refused this process's API key (a 401): the deployment's processes were
-    /// given different keys. Nothing a retry mends; the message says so.
-    Refused(String),
+    /// given different keys. Nothing a retry mends; the message says so. `said` is the
+    /// service's own message.
+    Refused { said: String, message: String },
     /// An error answer: its status, its error object when the body has one, and a message
     /// naming the service and what it answered (all there is when the body has no error
     /// object: a proxy's page, or nothing for a HEAD).
@@ -91,11 +93,10 @@ impl ServiceClient {
             } else {
                 "failed to answer"
             };
-            CallError::Unreachable(format!(
-                "{} {what}: {}",
-                self.describe(),
-                crate::error::chain(&e)
-            ))
+            CallError::Unreachable {
+                connect: e.is_connect(),
+                message: format!("{} {what}: {}", self.describe(), crate::error::chain(&e)),
+            }
         })?;
         let status = response.status();
         if status.is_success() {
@@ -109,11 +110,12 @@ impl ServiceClient {
             || detail.as_ref().is_some_and(|d| d.code == "unauthorized")
         {
             let said = detail.map_or_else(|| status.to_string(), |d| d.message);
-            return Err(CallError::Refused(format!(
+            let message = format!(
                 "{} refused this process's API key ({said}); every process of a deployment \
                  needs the same key ([gateway] api_key or LAKEHOUSE_API_KEY)",
                 self.describe()
-            )));
+            );
+            return Err(CallError::Refused { said, message });
         }
         let text = String::from_utf8_lossy(&body);
         let message = match text.trim() {
@@ -132,11 +134,9 @@ impl ServiceClient {
         &self,
         response: Response,
     ) -> Result<T, CallError> {
-        response.json().await.map_err(|e| {
-            CallError::Unreachable(format!(
-                "{} sent an unreadable answer: {e}",
-                self.describe()
-            ))
+        response.json().await.map_err(|e| CallError::Unreachable {
+            connect: false,
+            message: format!("{} sent an unreadable answer: {e}", self.describe()),
         })
     }
 }

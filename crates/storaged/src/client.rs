@@ -92,7 +92,7 @@ impl StoreClient {
 /// error) stands for; `key` is what the call was about.
 pub fn store_error(e: CallError, key: &str) -> StoreError {
     match e {
-        CallError::Unreachable(message) | CallError::Refused(message) => {
+        CallError::Unreachable { message, .. } | CallError::Refused { message, .. } => {
             StoreError::Unavailable(message)
         }
         CallError::Answered {

@@ -4,7 +4,9 @@
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use super::{Failure, Remote, align, error_message, human_bytes, json_body, print_json};
+use reqwest::Method;
+
+use super::{Failure, Remote, align, human_bytes, print_json, segment};
 
 #[derive(Args, Debug)]
 pub struct DatasetsArgs {
@@ -134,15 +136,9 @@ pub async fn run(args: DatasetsArgs) -> Result<(), Failure> {
             Ok(())
         }
         Some(DatasetsCommand::Rm { name, remote }) => {
-            let response = remote
-                .client()
-                .delete(remote.url(&format!("/v1/datasets/{}", segment(&name))))
-                .send()
-                .await
-                .map_err(|e| Failure::transport(&remote, e))?;
-            if !response.status().is_success() {
-                return Err(Failure::Request(error_message(response).await));
-            }
+            let api = remote.api();
+            let path = format!("/v1/datasets/{}", segment(&name));
+            api.send(api.request(Method::DELETE, &path)).await?;
             eprintln!("deleted dataset {name}");
             Ok(())
         }
@@ -178,23 +174,8 @@ async fn list(remote: &Remote, json: bool) -> Result<(), Failure> {
 }
 
 async fn get(remote: &Remote, path: &str) -> Result<Value, Failure> {
-    let response = remote
-        .client()
-        .get(remote.url(path))
-        .send()
-        .await
-        .map_err(|e| Failure::transport(remote, e))?;
-    json_body(response).await
-}
-
-/// A name as one URL path segment (the server rejects a bad name with its own message).
-fn segment(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    let api = remote.api();
+    api.json(api.request(Method::GET, path)).await
 }
 
 /// `2026-11-26T07:09:48.89Z` → `2026-11-26 07:09:48`.

@@ -10,7 +10,9 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::io::ReaderStream;
 
-use super::{Failure, Remote, human_bytes, json_body, print_json};
+use reqwest::Method;
+
+use super::{Failure, Remote, human_bytes, print_json, segment};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Mode {
@@ -62,25 +64,16 @@ pub async fn run(args: IngestArgs) -> Result<(), Failure> {
         .name
         .parse()
         .map_err(|e| Failure::Usage(format!("--name: {e}")))?;
-    let mut url = reqwest::Url::parse(&remote.url("/v1/ingest/"))
-        .map_err(|e| Failure::Usage(format!("--server {}: {e}", remote.server)))?;
-    url.path_segments_mut()
-        .map_err(|_| Failure::Usage(format!("--server {}: not an http URL", remote.server)))?
-        .pop_if_empty()
-        .push(name.as_str());
-    {
-        let mut query = url.query_pairs_mut();
-        query.append_pair("mode", &format!("{:?}", args.mode).to_lowercase());
-        for (key, value) in [
-            ("delimiter", args.delimiter.clone()),
-            ("header", args.header.map(|h| h.to_string())),
-            ("null", args.null.clone()),
-            ("schema", args.schema.clone()),
-            ("widen", args.widen.then(|| "true".to_string())),
-        ] {
-            if let Some(value) = value {
-                query.append_pair(key, &value);
-            }
+    let mut query = vec![("mode", format!("{:?}", args.mode).to_lowercase())];
+    for (key, value) in [
+        ("delimiter", args.delimiter.clone()),
+        ("header", args.header.map(|h| h.to_string())),
+        ("null", args.null.clone()),
+        ("schema", args.schema.clone()),
+        ("widen", args.widen.then(|| "true".to_string())),
+    ] {
+        if let Some(value) = value {
+            query.push((key, value));
         }
     }
     let (reader, size): (Box<dyn tokio::io::AsyncRead + Send + Unpin>, Option<u64>) =
@@ -106,13 +99,15 @@ pub async fn run(args: IngestArgs) -> Result<(), Failure> {
             counter.inc(chunk.len() as u64);
         }
     });
-    let name = args.file.to_string_lossy().to_lowercase();
-    let mut request = remote.client().post(url);
-    if name.ends_with(".parquet") {
+    let file_name = args.file.to_string_lossy().to_lowercase();
+    let api = remote.api();
+    let path = format!("/v1/ingest/{}", segment(name.as_str()));
+    let mut request = api.request(Method::POST, &path).query(&query);
+    if file_name.ends_with(".parquet") {
         request = request.header("content-type", "application/vnd.apache.parquet");
     } else {
         request = request.header("content-type", "text/csv");
-        if name.ends_with(".gz") {
+        if file_name.ends_with(".gz") {
             request = request.header("content-encoding", "gzip");
         }
     }
@@ -123,15 +118,13 @@ pub async fn run(args: IngestArgs) -> Result<(), Failure> {
         request = request.header("idempotency-key", key);
     }
     let started = Instant::now();
-    let response = request
-        .body(reqwest::Body::wrap_stream(body))
-        .send()
-        .await
-        .map_err(|e| Failure::transport(remote, e));
+    let response = api
+        .send(request.body(reqwest::Body::wrap_stream(body)))
+        .await;
     progress.finish_and_clear();
     let response = response?;
     let status = response.status();
-    let manifest = json_body(response).await?;
+    let manifest = api.body(response).await?;
     if args.json {
         print_json(&manifest);
         return Ok(());

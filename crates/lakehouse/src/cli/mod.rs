@@ -12,6 +12,9 @@ pub mod vectors;
 use std::process::ExitCode;
 
 use clap::Args;
+use common::client::{CallError, ServiceClient};
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::Value;
 
 /// Where the server is and how to authenticate.
 #[derive(Args, Debug, Clone)]
@@ -33,26 +36,82 @@ pub struct Remote {
 }
 
 impl Remote {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.server.trim_end_matches('/'))
-    }
-
-    pub fn client(&self) -> reqwest::Client {
+    /// The server's HTTP API with this command's key and trust, on the client core every
+    /// service client uses.
+    pub fn api(&self) -> Api {
         if let Err(e) = common::tls::trust(self.ca_file.as_ref(), "--ca-file") {
             // Bad usage, like an unreadable input file: exit 2.
             eprintln!("lakehouse: {e}");
             std::process::exit(2);
         }
-        let mut headers = reqwest::header::HeaderMap::new();
-        if let Some(value) = common::auth::bearer_header(self.api_key.as_deref()) {
-            headers.insert(reqwest::header::AUTHORIZATION, value);
+        Api {
+            server: self.server.clone(),
+            // No bound on a whole call: uploads and results stream for as long as they take.
+            core: ServiceClient::new("the server", &self.server, None)
+                .with_api_key(self.api_key.as_deref()),
         }
-        common::tls::http_client()
-            .default_headers(headers)
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .build()
-            .unwrap_or_default()
     }
+}
+
+/// Calls to the server, each failure a [`Failure`] worded for the command line.
+#[derive(Clone)]
+pub struct Api {
+    server: String,
+    core: ServiceClient,
+}
+
+impl Api {
+    /// A request to `path` (from `/v1/...`; segments through [`segment`]).
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.core.request(method, path)
+    }
+
+    /// Sends `request`: the 2xx answer (its body not yet read), or why there was none.
+    pub async fn send(&self, request: RequestBuilder) -> Result<Response, Failure> {
+        self.core.send(request).await.map_err(|e| self.failure(e))
+    }
+
+    /// Sends `request` and reads its JSON answer.
+    pub async fn json(&self, request: RequestBuilder) -> Result<Value, Failure> {
+        let response = self.send(request).await?;
+        self.body(response).await
+    }
+
+    /// The JSON body of an answer [`Api::send`] gave.
+    pub async fn body(&self, response: Response) -> Result<Value, Failure> {
+        self.core.json(response).await.map_err(|e| self.failure(e))
+    }
+
+    fn failure(&self, e: CallError) -> Failure {
+        Failure::Request(match e {
+            CallError::Unreachable { connect: true, .. } => format!(
+                "{}: cannot connect (is `lakehouse serve` running?)",
+                self.server
+            ),
+            CallError::Unreachable { message, .. } => message,
+            CallError::Refused { said, .. } => format!(
+                "{said} (401, unauthorized): give the server's key with --api-key or \
+                 LAKEHOUSE_API_KEY"
+            ),
+            CallError::Answered {
+                status,
+                detail: Some(detail),
+                ..
+            } => format!("{} ({status}, {})", detail.message, detail.code),
+            CallError::Answered { message, .. } => message,
+        })
+    }
+}
+
+/// A name or id as one URL path segment: all but `[A-Za-z0-9_-]` percent-encoded (the
+/// server refuses a bad name with its own message).
+pub fn segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Why a client command failed.
@@ -76,38 +135,6 @@ impl Failure {
             }
         }
     }
-
-    /// A transport error, naming the server.
-    pub fn transport(remote: &Remote, e: reqwest::Error) -> Failure {
-        let why = if e.is_connect() {
-            "cannot connect (is `lakehouse serve` running?)".to_string()
-        } else {
-            e.to_string()
-        };
-        Failure::Request(format!("{}: {why}", remote.server))
-    }
-}
-
-/// The server's error message from a non-2xx response, or the status when there is none.
-pub async fn error_message(response: reqwest::Response) -> String {
-    let status = response.status();
-    let text = response.text().await.unwrap_or_default();
-    match serde_json::from_str::<common::error::ErrorBody>(&text) {
-        Ok(body) => format!("{} ({status}, {})", body.error.message, body.error.code),
-        Err(_) if text.trim().is_empty() => format!("the server answered {status}"),
-        Err(_) => format!("the server answered {status}: {}", text.trim()),
-    }
-}
-
-/// The JSON body of a successful response; the server's message as a failure otherwise.
-pub async fn json_body(response: reqwest::Response) -> Result<serde_json::Value, Failure> {
-    if !response.status().is_success() {
-        return Err(Failure::Request(error_message(response).await));
-    }
-    response
-        .json()
-        .await
-        .map_err(|e| Failure::Request(format!("unreadable answer: {e}")))
 }
 
 /// Prints a JSON value for `--json`.

@@ -6,7 +6,9 @@ use std::io::{Read, Write};
 use clap::{Args, ValueEnum};
 use futures::StreamExt;
 
-use super::{Failure, Remote, align, error_message, json_body};
+use reqwest::Method;
+
+use super::{Failure, Remote, align};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Output {
@@ -48,24 +50,19 @@ pub async fn run(args: SqlArgs) -> Result<(), Failure> {
         Output::Csv => "csv",
         Output::Ndjson => "ndjson",
     };
-    let response = remote
-        .client()
-        .post(remote.url("/v1/sql"))
-        .json(&serde_json::json!({"sql": query, "format": format}))
-        .send()
-        .await
-        .map_err(|e| Failure::transport(remote, e))?;
+    let api = remote.api();
+    let request = api
+        .request(Method::POST, "/v1/sql")
+        .json(&serde_json::json!({"sql": query, "format": format}));
+    let response = api.send(request).await?;
     match args.format {
-        Output::Table => print_table(&json_body(response).await?),
+        Output::Table => print_table(&api.body(response).await?),
         Output::Json | Output::Csv | Output::Ndjson => stream(response).await,
     }
 }
 
 /// Copies the body to stdout as it arrives (a large result never sits in memory).
 async fn stream(response: reqwest::Response) -> Result<(), Failure> {
-    if !response.status().is_success() {
-        return Err(Failure::Request(error_message(response).await));
-    }
     let mut body = response.bytes_stream();
     let mut out = std::io::stdout().lock();
     while let Some(chunk) = body.next().await {

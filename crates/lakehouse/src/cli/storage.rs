@@ -76,15 +76,9 @@ fn key(text: &str) -> Result<ObjectKey, Failure> {
     ObjectKey::parse(text).map_err(|e| Failure::Usage(e.to_string()))
 }
 
-/// A store error as the command's failure, naming the server when it is unreachable.
-fn failed(remote: &Remote, e: StoreError) -> Failure {
-    match e {
-        StoreError::Unavailable(m) if m.contains("is unreachable") => Failure::Request(format!(
-            "{}: cannot connect (is `lakehouse serve` running?)",
-            remote.server
-        )),
-        e => Failure::Request(e.to_string()),
-    }
+/// A store error as the command's failure (an unreachable server is named in it).
+fn failed(e: StoreError) -> Failure {
+    Failure::Request(e.to_string())
 }
 
 pub async fn run(args: StorageArgs) -> Result<(), Failure> {
@@ -121,16 +115,13 @@ pub async fn run(args: StorageArgs) -> Result<(), Failure> {
                         )));
                     }
                     Err(StoreError::NotFound { .. }) => {}
-                    Err(e) => return Err(failed(&remote, e)),
+                    Err(e) => return Err(failed(e)),
                 }
                 PutMode::Create
             } else {
                 PutMode::Overwrite
             };
-            let meta = store
-                .put(&key, body, mode)
-                .await
-                .map_err(|e| failed(&remote, e))?;
+            let meta = store.put(&key, body, mode).await.map_err(failed)?;
             eprintln!("stored {} ({})", meta.key, human_bytes(meta.size));
             Ok(())
         }
@@ -140,10 +131,7 @@ pub async fn run(args: StorageArgs) -> Result<(), Failure> {
             remote,
         } => {
             let key = key(&k)?;
-            let object = client(&remote)
-                .get(&key)
-                .await
-                .map_err(|e| failed(&remote, e))?;
+            let object = client(&remote).get(&key).await.map_err(failed)?;
             match output {
                 Some(path) => download(object, &path).await,
                 None => {
@@ -162,10 +150,7 @@ pub async fn run(args: StorageArgs) -> Result<(), Failure> {
         } => {
             let prefix = KeyPrefix::parse(prefix.as_deref().unwrap_or(""))
                 .map_err(|e| Failure::Usage(e.to_string()))?;
-            let objects = client(&remote)
-                .list(&prefix)
-                .await
-                .map_err(|e| failed(&remote, e))?;
+            let objects = client(&remote).list(&prefix).await.map_err(failed)?;
             if json {
                 print_json(&serde_json::json!({ "keys": objects }));
                 return Ok(());
@@ -186,10 +171,7 @@ pub async fn run(args: StorageArgs) -> Result<(), Failure> {
         }
         StorageCommand::Rm { key: k, remote } => {
             let key = key(&k)?;
-            client(&remote)
-                .delete(&key)
-                .await
-                .map_err(|e| failed(&remote, e))?;
+            client(&remote).delete(&key).await.map_err(failed)?;
             eprintln!("deleted {key}");
             Ok(())
         }

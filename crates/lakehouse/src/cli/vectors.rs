@@ -18,7 +18,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead};
 
 use self::input::{Batch, Format};
-use super::{Failure, Remote, align, error_message, human_bytes, json_body, print_json};
+use reqwest::Method;
+
+use super::{Api, Failure, Remote, align, human_bytes, print_json, segment};
 
 /// The most JSON one add request carries (the server takes up to 64 MiB).
 const MAX_BATCH_BYTES: usize = 16 << 20;
@@ -175,41 +177,20 @@ pub async fn run(args: VectorsArgs) -> Result<(), Failure> {
     }
 }
 
-/// `{server}/v1/vectors/{segments...}`, each segment percent-encoded.
-fn url(remote: &Remote, segments: &[&str]) -> Result<reqwest::Url, Failure> {
-    let mut url = reqwest::Url::parse(&remote.url("/v1/vectors"))
-        .map_err(|e| Failure::Usage(format!("--server {}: {e}", remote.server)))?;
-    url.path_segments_mut()
-        .map_err(|_| Failure::Usage(format!("--server {}: not an http URL", remote.server)))?
-        .pop_if_empty()
-        .extend(segments);
-    Ok(url)
+/// `/v1/vectors/{segments...}`, each segment percent-encoded.
+fn path(segments: &[&str]) -> String {
+    let mut path = "/v1/vectors".to_string();
+    for s in segments {
+        path.push('/');
+        path.push_str(&segment(s));
+    }
+    path
 }
 
 fn checked_name(name: &str) -> Result<&str, Failure> {
     name.parse::<vectord::IndexName>()
         .map_err(|e| Failure::Usage(e.to_string()))?;
     Ok(name)
-}
-
-async fn send(remote: &Remote, request: reqwest::RequestBuilder) -> Result<Value, Failure> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| Failure::transport(remote, e))?;
-    json_body(response).await
-}
-
-/// Sends a request whose success has no body (204).
-async fn send_empty(remote: &Remote, request: reqwest::RequestBuilder) -> Result<(), Failure> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| Failure::transport(remote, e))?;
-    if !response.status().is_success() {
-        return Err(Failure::Request(error_message(response).await));
-    }
-    Ok(())
 }
 
 fn parse_json_arg(flag: &str, text: &str) -> Result<Value, Failure> {
@@ -226,7 +207,10 @@ async fn create(args: CreateArgs) -> Result<(), Failure> {
     if let Some(ef) = args.ef_construction {
         body["ef_construction"] = ef.into();
     }
-    let info = send(remote, remote.client().post(url(remote, &[])?).json(&body)).await?;
+    let api = remote.api();
+    let info = api
+        .json(api.request(Method::POST, &path(&[])).json(&body))
+        .await?;
     if args.json {
         print_json(&info);
         return Ok(());
@@ -271,11 +255,11 @@ async fn search(args: SearchArgs) -> Result<(), Failure> {
         }
         body["filter"] = filter;
     }
-    let request = remote
-        .client()
-        .post(url(remote, &[name, "search"])?)
+    let api = remote.api();
+    let request = api
+        .request(Method::POST, &path(&[name, "search"]))
         .json(&body);
-    let answer = send(remote, request).await?;
+    let answer = api.json(request).await?;
     if args.json {
         print_json(&answer);
         return Ok(());
@@ -300,7 +284,8 @@ async fn search(args: SearchArgs) -> Result<(), Failure> {
 
 async fn ls(args: LsArgs) -> Result<(), Failure> {
     let remote = &args.remote;
-    let body = send(remote, remote.client().get(url(remote, &[])?)).await?;
+    let api = remote.api();
+    let body = api.json(api.request(Method::GET, &path(&[]))).await?;
     if args.json {
         print_json(&body);
         return Ok(());
@@ -329,7 +314,8 @@ async fn ls(args: LsArgs) -> Result<(), Failure> {
 async fn info(args: InfoArgs) -> Result<(), Failure> {
     let remote = &args.remote;
     let name = checked_name(&args.name)?;
-    let info = send(remote, remote.client().get(url(remote, &[name])?)).await?;
+    let api = remote.api();
+    let info = api.json(api.request(Method::GET, &path(&[name]))).await?;
     if args.json {
         print_json(&info);
         return Ok(());
@@ -360,7 +346,7 @@ async fn info(args: InfoArgs) -> Result<(), Failure> {
 }
 
 async fn rm(args: RmArgs) -> Result<(), Failure> {
-    let remote = &args.remote;
+    let api = args.remote.api();
     let name = checked_name(&args.name)?;
     match &args.item {
         Some(id) => {
@@ -370,12 +356,13 @@ async fn rm(args: RmArgs) -> Result<(), Failure> {
                     "--item {id:?}: this id cannot be named in a URL path"
                 )));
             }
-            let request = remote.client().delete(url(remote, &[name, "items", id])?);
-            send_empty(remote, request).await?;
+            let request = api.request(Method::DELETE, &path(&[name, "items", id]));
+            api.send(request).await?;
             println!("deleted item {id:?} of index {name}");
         }
         None => {
-            send_empty(remote, remote.client().delete(url(remote, &[name])?)).await?;
+            api.send(api.request(Method::DELETE, &path(&[name])))
+                .await?;
             println!("deleted index {name}");
         }
     }
@@ -383,8 +370,8 @@ async fn rm(args: RmArgs) -> Result<(), Failure> {
 }
 
 /// The index's parameters, as the server reports them (to check lines before sending).
-async fn index_params(remote: &Remote, name: &str) -> Result<vectord::IndexParams, Failure> {
-    let info = send(remote, remote.client().get(url(remote, &[name])?)).await?;
+async fn index_params(api: &Api, name: &str) -> Result<vectord::IndexParams, Failure> {
+    let info = api.json(api.request(Method::GET, &path(&[name]))).await?;
     let number = |k: &str| info[k].as_u64().map(|n| n as usize);
     let metric = serde_json::from_value(info["metric"].clone()).ok();
     match (
@@ -435,7 +422,8 @@ impl Totals {
 async fn add(args: AddArgs) -> Result<(), Failure> {
     let remote = &args.remote;
     let name = checked_name(&args.name)?.to_string();
-    let params = index_params(remote, &name).await?;
+    let api = remote.api();
+    let params = index_params(&api, &name).await?;
     let shown = if args.file.as_os_str() == "-" {
         "standard input".to_string()
     } else {
@@ -444,8 +432,7 @@ async fn add(args: AddArgs) -> Result<(), Failure> {
     let (reader, size) = open_input(&args.file).await?;
     let mut lines = tokio::io::BufReader::with_capacity(256 << 10, reader);
     let progress = progress_bar(size);
-    let add_url = url(remote, &[&name, "add"])?;
-    let client = remote.client();
+    let add_path = path(&[&name, "add"]);
     let started = Instant::now();
     let mut format = args.format;
     let mut totals = Totals::default();
@@ -511,13 +498,13 @@ async fn add(args: AddArgs) -> Result<(), Failure> {
                 totals.added += full.len() as u64;
             } else {
                 settle(&mut inflight, &mut totals).await?;
-                let request = client
-                    .post(add_url.clone())
+                let request = api
+                    .request(Method::POST, &add_path)
                     .header("content-type", "application/json")
                     .body(full.body());
-                let remote = remote.clone();
+                let api = api.clone();
                 inflight = Some(InFlight {
-                    task: tokio::spawn(async move { send(&remote, request).await }),
+                    task: tokio::spawn(async move { api.json(request).await }),
                     batch: full,
                     first_line: batch_first,
                     last_line: line_no,
