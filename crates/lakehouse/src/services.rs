@@ -281,6 +281,7 @@ pub async fn start(
                 password: config.gateway.api_key.clone(),
                 max_connections: config.queryd.max_pg_connections,
                 tls: w.tls.clone(),
+                startup_timeout: Some(config.queryd.pg_startup_timeout),
             };
             servers.spawn(queryd::pg::serve(
                 engine.clone(),

@@ -1,8 +1,9 @@
 //! Greedy clients meet the limits, through the real binary: queries past
 //! `[queryd] max_concurrent_queries` wait `query_queue_timeout`, then get 503 with
 //! `Retry-After` (HTTP) or SQLSTATE 53000 (psql); connections past `max_pg_connections` get
-//! 53300; vector adds past `[vectord] memory_limit` get 507 and change nothing. Each
-//! refusal names its limit, and the server serves again once the load is gone.
+//! 53300, and one silent past `pg_startup_timeout` is closed; vector adds past
+//! `[vectord] memory_limit` get 507 and change nothing. Each refusal names its limit, and
+//! the server serves again once the load is gone.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -189,6 +190,49 @@ async fn connections_past_the_cap_get_53300() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(second);
+}
+
+#[tokio::test]
+async fn a_connection_silent_past_pg_startup_timeout_is_closed_and_frees_its_place() {
+    use tokio::io::AsyncReadExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let launch = Launch::standalone(&dir.path().join("data"))
+        .env("LAKEHOUSE_QUERYD_MAX_PG_CONNECTIONS", "1")
+        .env("LAKEHOUSE_QUERYD_PG_STARTUP_TIMEOUT", "2s");
+    let port = pg_port(&launch);
+    let _lh = Lakehouse::start(lakehouse_bin!(), launch).await;
+
+    // A client that connects and says nothing takes the one place (connections are
+    // accepted in order, so psql's comes after it)...
+    let mut silent = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let connected = Instant::now();
+    let (status, _, stderr) = psql(&port, "SELECT 1");
+    assert_ne!(status, 0, "let in past the cap");
+    assert!(stderr.contains("too many clients"), "{stderr}");
+
+    // ...until pg_startup_timeout closes it (not pgwire's own 60 s)...
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(15), silent.read(&mut buf))
+        .await
+        .expect("the silent connection was not closed within 15 s");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    let held = connected.elapsed();
+    assert!(held >= Duration::from_millis(1500), "closed after {held:?}");
+
+    // ...and a client gets in.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, stdout, stderr) = psql(&port, "SELECT 6 * 7");
+        if status == 0 {
+            assert_eq!(stdout.trim(), "42");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never let in again: {stderr}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]

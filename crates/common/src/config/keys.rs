@@ -368,6 +368,13 @@ pub const KEYS: &[Key] = &[
         "open PostgreSQL connections (0 = none); one more gets `FATAL 53300` too many clients",
     ),
     key(
+        "queryd",
+        "pg_startup_timeout",
+        S,
+        Str("10s"),
+        "how long a PostgreSQL connection may take from accept to ready for queries (TLS, startup, authentication) before it is closed, freeing its place under `max_pg_connections`",
+    ),
+    key(
         "s3",
         "endpoint",
         S,

@@ -153,6 +153,8 @@ pub struct QuerydConfig {
     pub query_queue_timeout: Duration,
     /// Open PostgreSQL connections; past it a new one gets `53300 too_many_connections`.
     pub max_pg_connections: usize,
+    /// From accept to ready for queries; past it the connection is closed.
+    pub pg_startup_timeout: Duration,
 }
 
 /// Where objects live.
@@ -453,6 +455,7 @@ impl Config {
             max_concurrent_queries: q.usize("max_concurrent_queries")?,
             query_queue_timeout: q.duration("query_queue_timeout")?,
             max_pg_connections: q.usize("max_pg_connections")?,
+            pg_startup_timeout: q.positive_duration("pg_startup_timeout")?,
         };
         let storage = storage_config(raw, &queryd, env)?;
         let l = raw.fields("log");

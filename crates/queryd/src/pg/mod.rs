@@ -36,7 +36,8 @@ mod statements;
 mod types;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use common::server::Shutdown;
 use pgwire::api::cancel::DefaultCancelHandler;
@@ -50,7 +51,7 @@ use crate::engine::QueryEngine;
 use crate::error::QueryError;
 use backend::Backend;
 use extended::Parser;
-use startup::Startup;
+use startup::{ConnectionStartup, Startup};
 
 /// Registers `pg_catalog` and the functions PostgreSQL clients call (`version()`,
 /// `current_database()`, `format_type(...)`, ...). Call once, before the engine is
@@ -79,6 +80,10 @@ pub struct PgOptions {
     /// With a certificate, connections must negotiate TLS (`sslmode=require`); plain ones
     /// are refused with `28000`.
     pub tls: Option<common::tls::ServerTls>,
+    /// How long a connection may take from accept to ready for queries (TLS, startup,
+    /// authentication) before it is closed, freeing its place under `max_connections`
+    /// (`[queryd] pg_startup_timeout`). `None`: pgwire's own 60 s.
+    pub startup_timeout: Option<Duration>,
 }
 
 /// Serves the PostgreSQL protocol on `listener` until `shutdown` fires. At shutdown the
@@ -96,7 +101,8 @@ pub async fn serve(
         .map(|tls| pgwire::tokio::TlsAcceptor::from(tls.postgres()));
     tracing::info!(role = "queryd-pg", %addr, tls = acceptor.is_some(), "listening");
     let open = Arc::new(AtomicUsize::new(0));
-    let handlers = Arc::new(Handlers::new(engine, &options, open.clone()));
+    let handlers = Handlers::new(engine, &options, open.clone());
+    let startup_timeout = options.startup_timeout;
     let mut connections = JoinSet::new();
     let stop = shutdown.wait();
     tokio::pin!(stop);
@@ -105,7 +111,8 @@ pub async fn serve(
             () = &mut stop => break,
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
-                    let handlers = handlers.clone();
+                    let ready = Arc::new(AtomicBool::new(false));
+                    let handlers = Arc::new(handlers.for_connection(ready.clone()));
                     let acceptor = acceptor.clone();
                     let span = tracing::info_span!("pg_connection", %peer);
                     // Counted from accept to close; the startup handler refuses the ones
@@ -113,10 +120,17 @@ pub async fn serve(
                     let counted = Counted::new(open.clone());
                     connections.spawn(
                         async move {
-                            if let Err(e) =
-                                pgwire::tokio::process_socket(socket, acceptor, handlers).await
-                            {
-                                tracing::debug!(error = %e, "PostgreSQL connection ended");
+                            let served =
+                                pgwire::tokio::process_socket(socket, acceptor, handlers);
+                            match within_startup(served, startup_timeout, &ready).await {
+                                Some(Err(e)) => {
+                                    tracing::debug!(error = %e, "PostgreSQL connection ended");
+                                }
+                                Some(Ok(())) => {}
+                                None => tracing::debug!(
+                                    "PostgreSQL connection closed: not ready for queries \
+                                     within pg_startup_timeout"
+                                ),
                             }
                             drop(counted);
                         }
@@ -137,6 +151,28 @@ pub async fn serve(
     Ok(())
 }
 
+/// Runs a connection to its end, or drops it (closing the socket) when `timeout` passes
+/// before it is `ready` for queries: `None` then.
+async fn within_startup<F: std::future::Future>(
+    served: F,
+    timeout: Option<Duration>,
+    ready: &AtomicBool,
+) -> Option<F::Output> {
+    tokio::pin!(served);
+    let Some(timeout) = timeout else {
+        return Some(served.await);
+    };
+    tokio::select! {
+        output = &mut served => return Some(output),
+        () = tokio::time::sleep(timeout) => {}
+    }
+    if ready.load(Ordering::Acquire) {
+        Some(served.await)
+    } else {
+        None
+    }
+}
+
 /// One open connection in the count, until dropped.
 struct Counted(Arc<AtomicUsize>);
 
@@ -153,10 +189,12 @@ impl Drop for Counted {
     }
 }
 
-/// The pgwire handlers of every connection.
+/// The pgwire handlers, shared by every connection but for the startup handler, which
+/// notes when its connection is ready for queries.
+#[derive(Clone)]
 struct Handlers {
     handler: Arc<Handler>,
-    startup: Arc<Startup>,
+    startup: Arc<ConnectionStartup>,
     cancel: Arc<DefaultCancelHandler>,
 }
 
@@ -171,8 +209,22 @@ impl Handlers {
                 }),
                 backend,
             }),
-            startup: Arc::new(Startup::new(options, open, connections.clone())),
+            startup: Arc::new(ConnectionStartup {
+                shared: Arc::new(Startup::new(options, open, connections.clone())),
+                ready: Arc::new(AtomicBool::new(false)),
+            }),
             cancel: Arc::new(DefaultCancelHandler::new(connections)),
+        }
+    }
+
+    /// The handlers of one connection, which sets `ready` once through its startup.
+    fn for_connection(&self, ready: Arc<AtomicBool>) -> Handlers {
+        Handlers {
+            startup: Arc::new(ConnectionStartup {
+                shared: self.startup.shared.clone(),
+                ready,
+            }),
+            ..self.clone()
         }
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use futures::Sink;
@@ -18,7 +18,9 @@ use pgwire::api::auth::{
     AuthDriver, AuthOutcome, AuthSource, LoginInfo, Password, ServerParameterProvider,
     StartupHandler, protocol_negotiation, save_startup_parameters_to_metadata,
 };
-use pgwire::api::{ClientInfo, ConnectionManager, METADATA_APPLICATION_NAME, METADATA_USER};
+use pgwire::api::{
+    ClientInfo, ConnectionManager, METADATA_APPLICATION_NAME, METADATA_USER, PgWireConnectionState,
+};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
@@ -157,6 +159,33 @@ fn fatal(code: &str, message: impl Into<String>) -> PgWireError {
         code.to_string(),
         message.into(),
     )))
+}
+
+/// One connection's startup: [`Startup`]'s, noting when the client is through it (ready
+/// for queries), which ends the connection's startup deadline.
+pub(super) struct ConnectionStartup {
+    pub(super) shared: Arc<Startup>,
+    pub(super) ready: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl StartupHandler for ConnectionStartup {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let result = self.shared.on_startup(client, message).await;
+        if matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            self.ready.store(true, Ordering::Release);
+        }
+        result
+    }
 }
 
 #[async_trait]
