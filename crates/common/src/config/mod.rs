@@ -164,6 +164,16 @@ pub enum StorageConfig {
     S3(S3Config),
 }
 
+impl StorageConfig {
+    /// The S3 settings, when objects live there.
+    pub fn s3(&self) -> Option<&S3Config> {
+        match self {
+            StorageConfig::S3(s3) => Some(s3),
+            StorageConfig::Local { .. } => None,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct S3Config {
     pub endpoint: Option<String>,
@@ -347,10 +357,7 @@ impl Config {
     }
 
     fn secret_is_set(&self, section: &str, name: &str) -> bool {
-        let s3 = match &self.storage {
-            StorageConfig::S3(s3) => Some(s3),
-            StorageConfig::Local { .. } => None,
-        };
+        let s3 = self.storage.s3();
         match (section, name) {
             ("gateway", "api_key") => self.gateway.api_key.is_some(),
             ("s3", "access_key_id") => s3.is_some_and(|s3| s3.access_key_id.is_some()),
@@ -362,10 +369,7 @@ impl Config {
     /// The value in effect of a key whose default is [`keys::Default::Computed`], as TOML;
     /// `None` when it stays unset.
     fn computed(&self, section: &str, name: &str) -> Option<String> {
-        let s3 = match &self.storage {
-            StorageConfig::S3(s3) => Some(s3),
-            StorageConfig::Local { .. } => None,
-        };
+        let s3 = self.storage.s3();
         let quoted = |s: &str| Value::from(s).to_string();
         match (section, name) {
             ("vectord", "persist") => Some(self.vectord.persist.to_string()),
