@@ -14,7 +14,7 @@ use common::client::{CallError, ServiceClient};
 
 use crate::error::StoreError;
 use crate::key::{KeyPrefix, ObjectKey};
-use crate::store::{ByteStream, GetObject, ObjectMeta, PutMode, Store};
+use crate::store::{self, ByteStream, GetObject, ObjectMeta, ObjectRange, PutMode, Store};
 
 /// Characters escaped when a canonical key becomes a URL path. `%` is not among them: in
 /// canonical text it only ever starts `%25` or `%2F`, which the server decodes back.
@@ -137,6 +137,14 @@ fn header_meta(key: &ObjectKey, headers: &header::HeaderMap) -> Result<ObjectMet
     })
 }
 
+/// `bytes a-b/size` → (`a..b + 1`, size).
+fn parse_content_range(text: &str) -> Option<(std::ops::Range<u64>, u64)> {
+    let (span, size) = text.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let (a, b) = span.split_once('-')?;
+    let (a, b, size): (u64, u64, u64) = (a.parse().ok()?, b.parse().ok()?, size.parse().ok()?);
+    (a <= b && b < size).then_some((a..b + 1, size))
+}
+
 #[derive(Deserialize)]
 struct Listing {
     keys: Vec<ObjectMeta>,
@@ -180,6 +188,65 @@ impl Store for StoreClient {
             .map_err(move |e| StoreError::Unavailable(format!("reading from {source}: {e}")))
             .boxed();
         Ok(GetObject { meta, body })
+    }
+
+    async fn get_range(
+        &self,
+        key: &ObjectKey,
+        range: std::ops::Range<u64>,
+    ) -> Result<ObjectRange, StoreError> {
+        store::check_range(&range)?;
+        let asked = match range.end {
+            u64::MAX => format!("bytes={}-", range.start),
+            end => format!("bytes={}-{}", range.start, end - 1),
+        };
+        let request = self.object(Method::GET, key).header(header::RANGE, asked);
+        let sent = self.send(request, key.as_str());
+        let response = tokio::time::timeout(CALL_TIMEOUT, sent)
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "{} did not answer a ranged GET of {key} within {} s",
+                    self.core.describe(),
+                    CALL_TIMEOUT.as_secs()
+                ))
+            })??;
+        let mut meta = header_meta(key, response.headers())?;
+        let partial = response.status() == reqwest::StatusCode::PARTIAL_CONTENT;
+        let served = if partial {
+            // `bytes a-b/size`: the part, and the whole object's size.
+            let content_range = response
+                .headers()
+                .get(header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_content_range)
+                .ok_or_else(|| {
+                    StoreError::Internal(format!(
+                        "{} answered a ranged GET with no usable Content-Range",
+                        self.core.describe()
+                    ))
+                })?;
+            meta.size = content_range.1;
+            content_range.0
+        } else {
+            // The whole object (a server or proxy that does not take ranges).
+            store::clip_range(key, &range, meta.size)?
+        };
+        let source = self.core.describe();
+        let body = response
+            .bytes_stream()
+            .map_err(move |e| StoreError::Unavailable(format!("reading from {source}: {e}")))
+            .boxed();
+        let body = if partial {
+            body
+        } else {
+            store::slice_stream(body, served.clone())
+        };
+        Ok(ObjectRange {
+            meta,
+            range: served,
+            body,
+        })
     }
 
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {

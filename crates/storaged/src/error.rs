@@ -27,6 +27,9 @@ pub enum StoreError {
     /// and `a/b` was asked for, or the reverse).
     #[error("{0}")]
     Conflict(String),
+    /// A byte range that starts at or past the object's end.
+    #[error("object {key:?} has {size} bytes: the range asked for starts past its end")]
+    RangeNotSatisfiable { key: String, size: u64 },
     /// The request itself is unusable (a body that broke off, a bad header).
     #[error("{0}")]
     BadRequest(String),
@@ -59,6 +62,7 @@ impl StoreError {
             StoreError::TooLarge(_) => "too_large",
             StoreError::PreconditionFailed(_) => "precondition_failed",
             StoreError::Conflict(_) => "conflict",
+            StoreError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             StoreError::BadRequest(_) => "bad_request",
             StoreError::Unavailable(_) => "store_unavailable",
             StoreError::Internal(_) => "internal",
@@ -72,6 +76,7 @@ impl StoreError {
             StoreError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             StoreError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             StoreError::Conflict(_) => StatusCode::CONFLICT,
+            StoreError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             StoreError::BadRequest(_) => StatusCode::BAD_REQUEST,
             StoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             StoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -87,6 +92,9 @@ impl StoreError {
                 ("key", key.as_str().into()),
                 ("reason", reason.as_str().into()),
             ]),
+            StoreError::RangeNotSatisfiable { key, size } => {
+                fields([("key", key.as_str().into()), ("size", (*size).into())])
+            }
             StoreError::Internal(reason) => fields([("reason", reason.as_str().into())]),
             _ => Map::new(),
         }
@@ -108,6 +116,14 @@ impl StoreError {
             "too_large" => StoreError::TooLarge(message),
             "precondition_failed" => StoreError::PreconditionFailed(message),
             "conflict" => StoreError::Conflict(message),
+            "range_not_satisfiable" => StoreError::RangeNotSatisfiable {
+                key: detail.text("key"),
+                size: detail
+                    .fields
+                    .get("size")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0),
+            },
             "bad_request" => StoreError::BadRequest(message),
             "store_unavailable" | "service_unavailable" => StoreError::Unavailable(message),
             "internal" => StoreError::Internal(detail.text("reason")),
@@ -147,6 +163,10 @@ mod tests {
             StoreError::too_large(5),
             StoreError::PreconditionFailed("If-Match did not hold".into()),
             StoreError::Conflict("a is an object".into()),
+            StoreError::RangeNotSatisfiable {
+                key: "a/b".into(),
+                size: 3,
+            },
             StoreError::BadRequest("body broke off".into()),
             StoreError::Unavailable("S3 is down".into()),
             StoreError::Internal("disk on fire".into()),

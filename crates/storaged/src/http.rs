@@ -131,12 +131,98 @@ fn put_mode(headers: &HeaderMap) -> Result<PutMode, StoreError> {
 async fn get_object(
     State(api): State<StorageApi>,
     OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
 ) -> Result<Response, StoreError> {
     let key = key_of(&uri)?;
-    let object = api.store.get(&key).await?;
-    let mut response = Response::new(Body::from_stream(object.body));
-    meta_headers(response.headers_mut(), &object.meta);
+    let asked = if headers.contains_key(header::IF_RANGE) {
+        // (Whether the object is still the one the client has a part of: not checked, so
+        // the whole object, which is always right.)
+        None
+    } else {
+        headers
+            .get(header::RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_range)
+    };
+    let range = match asked {
+        None => None,
+        Some(Asked::From(start, end)) => Some(start..end),
+        // The last n bytes: the size first.
+        Some(Asked::Last(n)) => {
+            let size = api.store.head(&key).await?.size;
+            Some(size.saturating_sub(n)..size.max(1))
+        }
+    };
+    let Some(range) = range else {
+        let object = api.store.get(&key).await?;
+        let mut response = Response::new(Body::from_stream(object.body));
+        meta_headers(response.headers_mut(), &object.meta);
+        return Ok(response);
+    };
+    let part = match api.store.get_range(&key, range).await {
+        Ok(part) => part,
+        Err(StoreError::RangeNotSatisfiable { key, size }) => {
+            let mut response = StoreError::RangeNotSatisfiable { key, size }.into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                response.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(response);
+        }
+        Err(e) => return Err(e),
+    };
+    let mut response = Response::new(Body::from_stream(part.body));
+    *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+    let headers = response.headers_mut();
+    meta_headers(headers, &part.meta);
+    headers.insert(
+        header::CONTENT_LENGTH,
+        HeaderValue::from(part.range.end - part.range.start),
+    );
+    let content_range = format!(
+        "bytes {}-{}/{}",
+        part.range.start,
+        part.range.end - 1,
+        part.meta.size
+    );
+    if let Ok(v) = HeaderValue::from_str(&content_range) {
+        headers.insert(header::CONTENT_RANGE, v);
+    }
     Ok(response)
+}
+
+/// A `Range` header's one byte range.
+#[derive(Debug, PartialEq, Eq)]
+enum Asked {
+    /// `bytes=a-b` (`start..end`, end exclusive) or `bytes=a-` (end `u64::MAX`).
+    From(u64, u64),
+    /// `bytes=-n`: the last n bytes.
+    Last(u64),
+}
+
+/// Parses `bytes=a-b`, `bytes=a-` or `bytes=-n`. Anything else — another unit, several
+/// ranges, `b < a`, `-0` — is `None`, and the whole object is sent, as RFC 9110 lets a
+/// server do with a Range it does not take.
+fn parse_range(text: &str) -> Option<Asked> {
+    let spec = text.trim().strip_prefix("bytes=")?.trim();
+    if spec.contains(',') {
+        return None;
+    }
+    let (first, last) = spec.split_once('-')?;
+    let number = |s: &str| -> Option<u64> {
+        let s = s.trim();
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    match (first.trim().is_empty(), last.trim().is_empty()) {
+        (true, false) => number(last).filter(|n| *n > 0).map(Asked::Last),
+        (false, true) => Some(Asked::From(number(first)?, u64::MAX)),
+        (false, false) => {
+            let (a, b) = (number(first)?, number(last)?);
+            (b >= a).then(|| Asked::From(a, b.saturating_add(1)))
+        }
+        (true, true) => None,
+    }
 }
 
 async fn head_object(
@@ -156,6 +242,7 @@ fn meta_headers(headers: &mut HeaderMap, meta: &ObjectMeta) {
         HeaderValue::from_static("application/octet-stream"),
     );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.size));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     let modified = meta
         .last_modified
         .format("%a, %d %b %Y %H:%M:%S GMT")

@@ -28,4 +28,4 @@ pub use dirlock::DataDirLock;
 pub use error::StoreError;
 pub use health::StoreHealth;
 pub use key::{KeyPrefix, ObjectKey};
-pub use store::{ByteStream, GetObject, ObjectMeta, PutMode, Store, StoreExt};
+pub use store::{ByteStream, GetObject, ObjectMeta, ObjectRange, PutMode, Store, StoreExt};

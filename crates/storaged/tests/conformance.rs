@@ -320,6 +320,94 @@ async fn hash_in_keys_round_trips(store: &dyn Store) {
     assert_eq!(listed.len(), 3, "{listed:?}");
 }
 
+/// The bytes of `range` of `k`, and the range the store says it served.
+async fn read_range(
+    store: &dyn Store,
+    k: &ObjectKey,
+    range: std::ops::Range<u64>,
+) -> Result<(Vec<u8>, std::ops::Range<u64>, u64), StoreError> {
+    let part = store.get_range(k, range).await?;
+    let body: Vec<Bytes> = part.body.map(|c| c.unwrap()).collect().await;
+    Ok((body.concat(), part.range, part.meta.size))
+}
+
+async fn ranged_reads(store: &dyn Store) {
+    let small = key("r/small");
+    store
+        .put_bytes(
+            &small,
+            Bytes::from_static(b"0123456789"),
+            PutMode::Overwrite,
+        )
+        .await
+        .unwrap();
+    let ok = |bytes: &[u8], range: std::ops::Range<u64>| (bytes.to_vec(), range, 10);
+    assert_eq!(
+        read_range(store, &small, 2..5).await.unwrap(),
+        ok(b"234", 2..5)
+    );
+    // The end past the object's: clipped.
+    assert_eq!(
+        read_range(store, &small, 7..100).await.unwrap(),
+        ok(b"789", 7..10)
+    );
+    assert_eq!(
+        read_range(store, &small, 0..u64::MAX).await.unwrap(),
+        ok(b"0123456789", 0..10)
+    );
+    assert_eq!(
+        read_range(store, &small, 9..10).await.unwrap(),
+        ok(b"9", 9..10)
+    );
+    // Starting at or past the end: nothing to read, and the size said.
+    for start in [10, 11, u64::MAX - 1] {
+        match read_range(store, &small, start..start + 1).await {
+            Err(StoreError::RangeNotSatisfiable { size: 10, .. }) => {}
+            other => panic!("{start}: {:?}", other.map(|(_, r, s)| (r, s))),
+        }
+    }
+    assert!(matches!(
+        store.get_range(&small, 3..3).await,
+        Err(StoreError::BadRequest(_))
+    ));
+    assert!(matches!(
+        store.get_range(&key("r/missing"), 0..1).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let empty = key("r/empty");
+    store
+        .put_bytes(&empty, Bytes::new(), PutMode::Overwrite)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.get_range(&empty, 0..1).await,
+        Err(StoreError::RangeNotSatisfiable { size: 0, .. })
+    ));
+
+    // A larger object (read from a file, and in several chunks): ranges anywhere in it.
+    let bytes = test_support::pseudo_random(3 << 20, 11);
+    let large = key("r/large");
+    store
+        .put_bytes(&large, Bytes::from(bytes.clone()), PutMode::Overwrite)
+        .await
+        .unwrap();
+    let n = bytes.len() as u64;
+    for range in [
+        0..1,
+        100_000..1_300_000,
+        n - 5..n,
+        n - 70_000..n + 1_000_000,
+    ] {
+        let (got, served, size) = read_range(store, &large, range.clone()).await.unwrap();
+        let end = range.end.min(n);
+        assert_eq!((served, size), (range.start..end, n));
+        assert!(
+            got == bytes[range.start as usize..end as usize],
+            "bytes of {range:?}"
+        );
+    }
+}
+
 macro_rules! conformance {
     ($($check:ident),* $(,)?) => {
         mod in_process_local { $( #[tokio::test] async fn $check() { let w = super::local().await; super::$check(&*w.store).await } )* }
@@ -343,4 +431,5 @@ conformance!(
     encoded_slash_is_one_segment,
     concurrent_creates_admit_exactly_one,
     hash_in_keys_round_trips,
+    ranged_reads,
 );

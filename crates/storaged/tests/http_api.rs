@@ -55,6 +55,77 @@ async fn get_raw(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     .await
 }
 
+/// `Range: bytes=...` gets 206 with `Content-Range`; a range past the end 416 with
+/// `Content-Range: bytes */SIZE`; one the server does not take (several ranges, another
+/// unit, `b < a`) the whole object with 200. Every answer says `Accept-Ranges: bytes`.
+#[tokio::test]
+async fn range_requests_get_206_416_or_the_whole_object() {
+    let server = local_server(1 << 20).await;
+    let url = format!("http://{}/v1/storage/r/digits", server.addr);
+    let client = reqwest::Client::new();
+    let put = client.put(&url).body("0123456789").send().await.unwrap();
+    assert!(put.status().is_success());
+    let get = |range: &'static str| {
+        let request = client.get(&url).header("range", range);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default()
+            };
+            let (content_range, accept) = (header("content-range"), header("accept-ranges"));
+            let body = response.text().await.unwrap();
+            (status, content_range, accept, body)
+        }
+    };
+    let partial = |range: &str, body: &str| {
+        (
+            206,
+            format!("bytes {range}/10"),
+            "bytes".to_string(),
+            body.to_string(),
+        )
+    };
+    assert_eq!(get("bytes=2-4").await, partial("2-4", "234"));
+    assert_eq!(get("bytes=7-").await, partial("7-9", "789"));
+    assert_eq!(get("bytes=-3").await, partial("7-9", "789"));
+    assert_eq!(get("bytes=-30").await, partial("0-9", "0123456789"));
+    assert_eq!(get("bytes=8-1000").await, partial("8-9", "89"));
+    let (status, content_range, _, body) = get("bytes=10-").await;
+    assert_eq!((status, content_range.as_str()), (416, "bytes */10"));
+    assert!(body.contains("range_not_satisfiable"), "{body}");
+    for ignored in [
+        "bytes=0-1,4-5",
+        "items=0-1",
+        "bytes=5-2",
+        "bytes=-0",
+        "bytes=x-",
+    ] {
+        let (status, content_range, accept, body) = get(ignored).await;
+        assert_eq!(
+            (
+                status,
+                content_range.as_str(),
+                accept.as_str(),
+                body.as_str()
+            ),
+            (200, "", "bytes", "0123456789"),
+            "{ignored}"
+        );
+    }
+    let missing = client
+        .get(format!("http://{}/v1/storage/r/none", server.addr))
+        .header("range", "bytes=0-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+}
+
 /// A client with another key than the server's gets an error that says so and how to
 /// mend it, not an internal error; with the right key it works.
 #[tokio::test]
