@@ -388,19 +388,14 @@ impl Walker<'_> {
         }
     }
 
-    /// A known list (field `id`) of `element`s: the elements are read as declared.
-    fn list(&mut self, id: i16, element: Decl) -> Result<(), Stop> {
+    /// A list's (or set's) header, as the crate reads it: its elements' type code and
+    /// their number, counted; `None` for the one-byte empty list.
+    fn list_header(&mut self) -> Result<Option<(u8, u64)>, Stop> {
         let header = self.byte()?;
         if header == 0 {
-            return Ok(());
+            return Ok(None);
         }
-        if header & 0x0f != element.code() {
-            return Err(Stop::Mistyped {
-                field: id,
-                wire: header & 0x0f,
-                declared: element.code(),
-            });
-        }
+        let code = element_type(header & 0x0f)?;
         let n = match header >> 4 {
             15 => self.varint()?,
             n => u64::from(n),
@@ -409,6 +404,21 @@ impl Walker<'_> {
             return Err(Stop::Malformed);
         }
         self.elements(n)?;
+        Ok(Some((code, n)))
+    }
+
+    /// A known list (field `id`) of `element`s: the elements are read as declared.
+    fn list(&mut self, id: i16, element: Decl) -> Result<(), Stop> {
+        let Some((wire, n)) = self.list_header()? else {
+            return Ok(());
+        };
+        if wire != element.code() {
+            return Err(Stop::Mistyped {
+                field: id,
+                wire,
+                declared: element.code(),
+            });
+        }
         for _ in 0..n {
             match element {
                 Decl::List(inner) => self.list(id, *inner)?,
@@ -436,19 +446,9 @@ impl Walker<'_> {
                 self.skip(len)
             }
             9 | 10 => {
-                let header = self.byte()?;
-                if header == 0 {
+                let Some((element, n)) = self.list_header()? else {
                     return Ok(());
-                }
-                let element = element_type(header & 0x0f)?;
-                let n = match header >> 4 {
-                    15 => self.varint()?,
-                    n => u64::from(n),
                 };
-                if n > i32::MAX as u64 {
-                    return Err(Stop::Malformed);
-                }
-                self.elements(n)?;
                 for _ in 0..n {
                     self.skip_value(element, depth - 1)?;
                 }
