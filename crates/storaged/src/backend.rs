@@ -629,6 +629,19 @@ impl ObjectStoreBackend {
             .map_err(|e| self.map_err(key.as_str(), e))
     }
 
+    /// A GET's body as the store streams it, a break naming the key and the store.
+    fn remote_body(
+        &self,
+        stream: futures::stream::BoxStream<'static, object_store::Result<Bytes>>,
+        key: &ObjectKey,
+    ) -> ByteStream {
+        let source = self.describe();
+        let key = key.as_str().to_string();
+        stream
+            .map_err(move |e| StoreError::Unavailable(format!("reading {key} from {source}: {e}")))
+            .boxed()
+    }
+
     /// Runs one `object_store` call: on S3 bounded by `[s3] request_timeout` (see
     /// [`crate::s3`]), on a local directory as it is.
     async fn run<T>(
@@ -709,15 +722,7 @@ impl Store for ObjectStoreBackend {
         let meta = self.meta(result.meta)?;
         let body = match result.payload {
             GetResultPayload::File(file, _) => file_stream(file),
-            GetResultPayload::Stream(stream) => {
-                let source = self.describe();
-                let key = key.as_str().to_string();
-                stream
-                    .map_err(move |e| {
-                        StoreError::Unavailable(format!("reading {key} from {source}: {e}"))
-                    })
-                    .boxed()
-            }
+            GetResultPayload::Stream(stream) => self.remote_body(stream, key),
         };
         Ok(GetObject { meta, body })
     }
@@ -765,15 +770,7 @@ impl Store for ObjectStoreBackend {
         let served = result.range.clone();
         let body = match result.payload {
             GetResultPayload::File(file, _) => file_range_stream(file, served.clone())?,
-            GetResultPayload::Stream(stream) => {
-                let source = self.describe();
-                let key = key.as_str().to_string();
-                stream
-                    .map_err(move |e| {
-                        StoreError::Unavailable(format!("reading {key} from {source}: {e}"))
-                    })
-                    .boxed()
-            }
+            GetResultPayload::Stream(stream) => self.remote_body(stream, key),
         };
         Ok(ObjectRange {
             meta,

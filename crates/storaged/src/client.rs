@@ -83,6 +83,35 @@ impl StoreClient {
             .map_err(|e| store_error(e, key))
     }
 
+    /// Sends a GET (`what`, for the message) and waits at most [`CALL_TIMEOUT`] for its
+    /// answer to start; the body then streams for as long as it takes.
+    async fn answer_within(
+        &self,
+        request: reqwest::RequestBuilder,
+        key: &ObjectKey,
+        what: &str,
+    ) -> Result<reqwest::Response, StoreError> {
+        let sent = self.send(request, key.as_str());
+        tokio::time::timeout(CALL_TIMEOUT, sent)
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "{} did not answer {what} of {key} within {} s",
+                    self.core.describe(),
+                    CALL_TIMEOUT.as_secs()
+                ))
+            })?
+    }
+
+    /// An answer's body as a stream; a break names the server.
+    fn body(&self, response: reqwest::Response) -> ByteStream {
+        let source = self.core.describe();
+        response
+            .bytes_stream()
+            .map_err(move |e| StoreError::Unavailable(format!("reading from {source}: {e}")))
+            .boxed()
+    }
+
     fn unavailable(&self, e: reqwest::Error) -> StoreError {
         StoreError::Unavailable(format!("{}: {e}", self.core.describe()))
     }
@@ -171,23 +200,13 @@ impl Store for StoreClient {
     }
 
     async fn get(&self, key: &ObjectKey) -> Result<GetObject, StoreError> {
-        let sent = self.send(self.object(Method::GET, key), key.as_str());
-        let response = tokio::time::timeout(CALL_TIMEOUT, sent)
-            .await
-            .map_err(|_| {
-                StoreError::Unavailable(format!(
-                    "{} did not answer a GET of {key} within {} s",
-                    self.core.describe(),
-                    CALL_TIMEOUT.as_secs()
-                ))
-            })??;
+        let request = self.object(Method::GET, key);
+        let response = self.answer_within(request, key, "a GET").await?;
         let meta = header_meta(key, response.headers())?;
-        let source = self.core.describe();
-        let body = response
-            .bytes_stream()
-            .map_err(move |e| StoreError::Unavailable(format!("reading from {source}: {e}")))
-            .boxed();
-        Ok(GetObject { meta, body })
+        Ok(GetObject {
+            meta,
+            body: self.body(response),
+        })
     }
 
     async fn get_range(
@@ -201,16 +220,7 @@ impl Store for StoreClient {
             end => format!("bytes={}-{}", range.start, end - 1),
         };
         let request = self.object(Method::GET, key).header(header::RANGE, asked);
-        let sent = self.send(request, key.as_str());
-        let response = tokio::time::timeout(CALL_TIMEOUT, sent)
-            .await
-            .map_err(|_| {
-                StoreError::Unavailable(format!(
-                    "{} did not answer a ranged GET of {key} within {} s",
-                    self.core.describe(),
-                    CALL_TIMEOUT.as_secs()
-                ))
-            })??;
+        let response = self.answer_within(request, key, "a ranged GET").await?;
         let mut meta = header_meta(key, response.headers())?;
         let partial = response.status() == reqwest::StatusCode::PARTIAL_CONTENT;
         let served = if partial {
@@ -232,11 +242,7 @@ impl Store for StoreClient {
             // The whole object (a server or proxy that does not take ranges).
             store::clip_range(key, &range, meta.size)?
         };
-        let source = self.core.describe();
-        let body = response
-            .bytes_stream()
-            .map_err(move |e| StoreError::Unavailable(format!("reading from {source}: {e}")))
-            .boxed();
+        let body = self.body(response);
         let body = if partial {
             body
         } else {
