@@ -4,9 +4,12 @@
 //! - [`Store`]: the seam other services depend on, with [`ObjectStoreBackend`] (in-process,
 //!   over `object_store`: a local directory with durable writes, or S3) and [`StoreClient`]
 //!   (HTTP, against a storaged process).
+//! - [`StoreObjects`]: the other way round, an `object_store::ObjectStore` over any
+//!   [`Store`], for libraries that read through `object_store` (DataFusion's scans).
 //! - [`http::router`]: the `/v1/storage` HTTP API (docs/api.md), the same in standalone and
 //!   split deployments.
 
+mod adapter;
 pub mod backend;
 pub mod client;
 pub mod dirlock;
@@ -22,6 +25,7 @@ mod local;
 mod s3;
 pub mod store;
 
+pub use adapter::StoreObjects;
 pub use backend::ObjectStoreBackend;
 pub use client::StoreClient;
 pub use dirlock::DataDirLock;

@@ -1,4 +1,5 @@
-//! One conformance suite for the `Store` seam, run against all four wirings:
+//! One conformance suite for the `Store` seam, run against all four wirings (and the
+//! `object_store` adapter over each):
 //! in-process local, in-process S3, HTTP → storaged on local, HTTP → storaged on S3.
 //! The S3 wirings use a real S3-compatible server on loopback (see `test-support`).
 
@@ -10,7 +11,7 @@ use sha2::{Digest, Sha256};
 use storaged::http::StorageApi;
 use storaged::{
     ByteStream, KeyPrefix, ObjectKey, ObjectStoreBackend, PutMode, Store, StoreClient, StoreError,
-    StoreExt,
+    StoreExt, StoreObjects,
 };
 use test_support::S3Server;
 
@@ -408,6 +409,205 @@ async fn ranged_reads(store: &dyn Store) {
     }
 }
 
+/// `StoreObjects`: `object_store`'s API over the store, as DataFusion's scans use it.
+async fn as_object_store(store: Arc<dyn Store>) {
+    use object_store::path::Path;
+    use object_store::{
+        GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode as OsPutMode, PutOptions,
+        UpdateVersion,
+    };
+    let objects = StoreObjects::new(store.clone());
+    let path = |text: &str| Path::parse(text).unwrap();
+    let read = |result: object_store::GetResult| async move { result.bytes().await.unwrap() };
+
+    // Writes, whole reads, and each kind of range.
+    let p = path("os/d/a");
+    let put = objects
+        .put(&p, Bytes::from_static(b"0123456789").into())
+        .await
+        .unwrap();
+    assert_eq!(
+        read(objects.get(&p).await.unwrap()).await,
+        &b"0123456789"[..]
+    );
+    assert_eq!(objects.get_range(&p, 2..5).await.unwrap(), &b"234"[..]);
+    let ranged = |range| GetOptions {
+        range: Some(range),
+        ..Default::default()
+    };
+    let got = objects
+        .get_opts(&p, ranged(GetRange::Offset(7)))
+        .await
+        .unwrap();
+    assert_eq!((got.range.clone(), got.meta.size), (7..10, 10));
+    assert_eq!(read(got).await, &b"789"[..]);
+    let got = objects
+        .get_opts(&p, ranged(GetRange::Suffix(4)))
+        .await
+        .unwrap();
+    assert_eq!(got.range, 6..10);
+    assert_eq!(read(got).await, &b"6789"[..]);
+    let parts = objects.get_ranges(&p, &[0..1, 3..4, 8..10]).await.unwrap();
+    assert_eq!(parts, [&b"0"[..], &b"3"[..], &b"89"[..]]);
+    assert!(
+        objects
+            .get_opts(&p, ranged(GetRange::Offset(10)))
+            .await
+            .is_err()
+    );
+
+    // Metadata and preconditions, checked on what the read returns.
+    let head = objects.head(&p).await.unwrap();
+    assert_eq!((head.location.as_ref(), head.size), ("os/d/a", 10));
+    assert_eq!(head.e_tag, put.e_tag);
+    let stale = GetOptions {
+        if_match: Some("\"stale\"".into()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        objects.get_opts(&p, stale).await,
+        Err(object_store::Error::Precondition { .. })
+    ));
+    if let Some(etag) = &head.e_tag {
+        let same = GetOptions {
+            if_match: Some(etag.clone()),
+            ..Default::default()
+        };
+        assert_eq!(
+            read(objects.get_opts(&p, same).await.unwrap()).await.len(),
+            10
+        );
+    }
+    let missing = path("os/missing");
+    assert!(matches!(
+        objects.get(&missing).await,
+        Err(object_store::Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        objects.head(&missing).await,
+        Err(object_store::Error::NotFound { .. })
+    ));
+
+    // Conditional writes: create once, update by etag.
+    let create = PutOptions {
+        mode: OsPutMode::Create,
+        ..Default::default()
+    };
+    assert!(matches!(
+        objects
+            .put_opts(&p, Bytes::from_static(b"x").into(), create.clone())
+            .await,
+        Err(object_store::Error::AlreadyExists { .. })
+    ));
+    let update = |e_tag: Option<String>| PutOptions {
+        mode: OsPutMode::Update(UpdateVersion {
+            e_tag,
+            version: None,
+        }),
+        ..Default::default()
+    };
+    assert!(matches!(
+        objects
+            .put_opts(
+                &p,
+                Bytes::from_static(b"x").into(),
+                update(Some("\"stale\"".into()))
+            )
+            .await,
+        Err(object_store::Error::Precondition { .. })
+    ));
+    if head.e_tag.is_some() {
+        objects
+            .put_opts(
+                &p,
+                Bytes::from_static(b"0123456789").into(),
+                update(head.e_tag.clone()),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        read(objects.get(&p).await.unwrap()).await,
+        &b"0123456789"[..]
+    );
+
+    // LIST: a prefix is whole segments; the delimiter form groups what lies deeper.
+    for other in ["os/d/b/c", "os/d/b/e", "os/dx/f"] {
+        objects
+            .put(&path(other), Bytes::from_static(b"y").into())
+            .await
+            .unwrap();
+    }
+    let mut listed: Vec<String> = objects
+        .list(Some(&path("os/d")))
+        .map(|m| m.unwrap().location.to_string())
+        .collect()
+        .await;
+    listed.sort();
+    assert_eq!(listed, ["os/d/a", "os/d/b/c", "os/d/b/e"]);
+    let grouped = objects
+        .list_with_delimiter(Some(&path("os/d")))
+        .await
+        .unwrap();
+    let names = |paths: Vec<Path>| paths.into_iter().map(|p| p.to_string()).collect::<Vec<_>>();
+    assert_eq!(names(grouped.common_prefixes), ["os/d/b"]);
+    assert_eq!(
+        names(grouped.objects.into_iter().map(|m| m.location).collect()),
+        ["os/d/a"]
+    );
+
+    // Copy, copy-if-absent, rename, delete.
+    let copy = path("os/copy");
+    objects.copy(&p, &copy).await.unwrap();
+    assert_eq!(
+        read(objects.get(&copy).await.unwrap()).await,
+        &b"0123456789"[..]
+    );
+    assert!(matches!(
+        objects.copy_if_not_exists(&p, &copy).await,
+        Err(object_store::Error::AlreadyExists { .. })
+    ));
+    let moved = path("os/moved");
+    objects.rename(&copy, &moved).await.unwrap();
+    assert!(matches!(
+        objects.head(&copy).await,
+        Err(object_store::Error::NotFound { .. })
+    ));
+    objects.delete(&moved).await.unwrap();
+    assert!(matches!(
+        objects.head(&moved).await,
+        Err(object_store::Error::NotFound { .. })
+    ));
+
+    // A multipart upload is one streamed write, visible only once completed; an aborted
+    // one writes nothing.
+    let big = test_support::pseudo_random(3 << 20, 5);
+    let up = path("os/upload");
+    let mut upload = objects.put_multipart(&up).await.unwrap();
+    let sends: Vec<_> = big
+        .chunks(1 << 20)
+        .map(|c| upload.put_part(Bytes::copy_from_slice(c).into()))
+        .collect();
+    futures::future::try_join_all(sends).await.unwrap();
+    upload.complete().await.unwrap();
+    assert!(
+        read(objects.get(&up).await.unwrap()).await == big,
+        "the upload's bytes"
+    );
+    let aborted = path("os/aborted");
+    let mut upload = objects.put_multipart(&aborted).await.unwrap();
+    upload
+        .put_part(Bytes::from_static(b"partial").into())
+        .await
+        .unwrap();
+    upload.abort().await.unwrap();
+    assert!(matches!(
+        objects.head(&aborted).await,
+        Err(object_store::Error::NotFound { .. })
+    ));
+    assert!(store.head(&key("os/aborted")).await.is_err());
+}
+
 macro_rules! conformance {
     ($($check:ident),* $(,)?) => {
         mod in_process_local { $( #[tokio::test] async fn $check() { let w = super::local().await; super::$check(&*w.store).await } )* }
@@ -415,6 +615,29 @@ macro_rules! conformance {
         mod http_local { $( #[tokio::test] async fn $check() { let w = super::over_http(super::local().await).await; super::$check(&*w.store).await } )* }
         mod http_s3 { $( #[tokio::test] async fn $check() { let w = super::over_http(super::s3().await).await; super::$check(&*w.store).await } )* }
     };
+}
+
+mod adapter {
+    #[tokio::test]
+    async fn in_process_local() {
+        let w = super::local().await;
+        super::as_object_store(w.store.clone()).await
+    }
+    #[tokio::test]
+    async fn in_process_s3() {
+        let w = super::s3().await;
+        super::as_object_store(w.store.clone()).await
+    }
+    #[tokio::test]
+    async fn http_local() {
+        let w = super::over_http(super::local().await).await;
+        super::as_object_store(w.store.clone()).await
+    }
+    #[tokio::test]
+    async fn http_s3() {
+        let w = super::over_http(super::s3().await).await;
+        super::as_object_store(w.store.clone()).await
+    }
 }
 
 conformance!(
