@@ -84,7 +84,12 @@ pub const SERVICES: &[Service] = &[
         prefixes: &["/v1/sql"],
         bind: |c| c.queryd.bind,
         url: |c| &c.gateway.queryd_url,
-        calls: |c| vec![("catalogd_url", &c.queryd.catalogd_url)],
+        calls: |c| {
+            vec![
+                ("storaged_url", &c.queryd.storaged_url),
+                ("catalogd_url", &c.queryd.catalogd_url),
+            ]
+        },
     },
     Service {
         role: Role::Vectord,
@@ -329,16 +334,16 @@ fn query_engine(
     Ok(engine)
 }
 
-/// The data files a queryd without the store in its process reads: S3 directly; a local
-/// directory — which belongs to the storaged process on this machine — read in place
-/// (queryd never writes to it).
+/// The data files a queryd without the store in its process reads: S3 directly (a hop
+/// less than through storaged); a local directory — storaged's — from storaged at
+/// `[queryd] storaged_url`, by ranged GETs, so queryd needs no share of its disk.
 fn query_data_store(config: &Config) -> anyhow::Result<Arc<dyn object_store::ObjectStore>> {
     match &config.storage {
         StorageConfig::S3(s3) => Ok(ObjectStoreBackend::s3(s3)?.object_store()),
-        StorageConfig::Local { data_dir } => {
-            let fs = object_store::local::LocalFileSystem::new_with_prefix(data_dir)
-                .with_context(|| format!("data directory {}", data_dir.display()))?;
-            Ok(Arc::new(fs))
+        StorageConfig::Local { .. } => {
+            let client = storaged::StoreClient::new(&config.queryd.storaged_url)
+                .with_api_key(config.gateway.api_key.as_deref());
+            Ok(Arc::new(storaged::StoreObjects::new(Arc::new(client))))
         }
     }
 }
@@ -428,6 +433,7 @@ mod tests {
             [
                 ("ingestd", "storaged_url".to_string()),
                 ("ingestd", "catalogd_url".to_string()),
+                ("queryd", "storaged_url".to_string()),
                 ("queryd", "catalogd_url".to_string())
             ]
         );

@@ -361,7 +361,7 @@ async fn ingest_through_the_gateway_and_directly_writes_parquet_to_s3() {
 
 #[tokio::test]
 async fn split_on_a_local_directory_goes_through_storaged() {
-    let split = start_split_on(false).await;
+    let mut split = start_split_on(false).await;
     let gw = &split.gateway().to_string();
     let (status, m) = post_csv(&format!("{gw}/v1/ingest/local"), CSV).await;
     assert_eq!(status, 201, "{m}");
@@ -388,7 +388,19 @@ async fn split_on_a_local_directory_goes_through_storaged() {
         .await
         .unwrap();
     assert_eq!(listed["datasets"][0]["name"], "local");
-    // queryd reads storaged's directory in place.
+    // queryd reads the data files from storaged (ranged GETs), not from its disk: pointed
+    // at an empty directory of its own, it answers the same.
+    let elsewhere = tempfile::tempdir().unwrap();
+    split.kill9("queryd");
+    split
+        .restart_with(
+            "queryd",
+            &[(
+                "LAKEHOUSE_STORAGE_DATA_DIR",
+                elsewhere.path().to_str().unwrap(),
+            )],
+        )
+        .await;
     let (status, r) = query(
         gw,
         "SELECT day, count(*) FROM local GROUP BY day ORDER BY day",

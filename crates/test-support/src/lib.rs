@@ -305,8 +305,9 @@ impl SplitLayout {
     }
 
     /// `lakehouse.toml`: `storage` (its `[storage]` section), every role's bind and the URLs
-    /// of the services it calls (catalogd, ingestd and vectord use storaged's when the data
-    /// is in a local directory, which only storaged opens; on S3 they open the bucket).
+    /// of the services it calls (catalogd, ingestd, queryd and vectord use storaged's when
+    /// the data is in a local directory, which only storaged opens; on S3 they open the
+    /// bucket).
     /// `extra` adds lines to sections: `("catalogd", "keep_versions = 2")`.
     pub fn config(&self, storage: &str, extra: &[(&str, &str)]) -> String {
         let url = SplitLayout::url;
@@ -329,6 +330,7 @@ impl SplitLayout {
                 vec![
                     bind(self.queryd),
                     format!("pg_bind = \"127.0.0.1:{}\"", self.pg),
+                    storaged_url.clone(),
                     catalogd_url.clone(),
                 ],
             ),
@@ -484,8 +486,17 @@ impl Deployment {
 
     /// Starts the process running `role` again (after a kill), as it first started.
     pub async fn restart(&mut self, role: &str) {
+        self.restart_with(role, &[]).await;
+    }
+
+    /// As [`Deployment::restart`], with `env` added to the process's environment from now
+    /// on.
+    pub async fn restart_with(&mut self, role: &str, env: &[(&str, &str)]) {
         let at = self.index(role);
         let (_, launch, running) = &mut self.processes[at];
+        for (key, value) in env {
+            *launch = launch.clone().env(key, value);
+        }
         let bin = running.bin.clone();
         *running = Lakehouse::start(&bin, launch.clone()).await;
     }
@@ -787,6 +798,7 @@ mod tests {
         assert_eq!(config.catalogd.keep_versions, 2);
         assert_eq!(config.ingestd.catalogd_url, url(layout.catalogd));
         assert_eq!(config.queryd.bind.port(), layout.queryd);
+        assert_eq!(config.queryd.storaged_url, url(layout.storaged));
         assert_eq!(config.vectord.storaged_url, url(layout.storaged));
     }
 }

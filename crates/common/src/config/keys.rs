@@ -313,6 +313,13 @@ pub const KEYS: &[Key] = &[
     ),
     key(
         "queryd",
+        "storaged_url",
+        S,
+        Str("http://127.0.0.1:3211"),
+        "split mode with a local data directory: the storaged queryd reads data files from, by ranged GETs (on S3 queryd reads the bucket directly)",
+    ),
+    key(
+        "queryd",
         "secrets_path",
         S,
         Unset,

@@ -140,6 +140,7 @@ pub struct VectordConfig {
 pub struct QuerydConfig {
     pub bind: SocketAddr,
     pub catalogd_url: String,
+    pub storaged_url: String,
     pub secrets_path: Option<PathBuf>,
     pub refresh_every: Duration,
     pub pg_bind: SocketAddr,
@@ -264,6 +265,7 @@ impl Config {
             &self.ingestd.catalogd_url,
             &self.vectord.storaged_url,
             &self.queryd.catalogd_url,
+            &self.queryd.storaged_url,
         ];
         let url_hosts = urls.into_iter().filter_map(|url| {
             let authority = url.split_once("://")?.1.split('/').next()?;
@@ -448,6 +450,7 @@ impl Config {
         let queryd = QuerydConfig {
             bind: q.addr("bind")?,
             catalogd_url: q.url("catalogd_url")?,
+            storaged_url: q.url("storaged_url")?,
             secrets_path: q
                 .opt_str("secrets_path")?
                 .filter(|p| !p.is_empty())
