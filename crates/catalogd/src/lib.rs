@@ -16,6 +16,7 @@
 pub mod catalog;
 pub mod client;
 mod commit;
+pub mod config;
 pub mod error;
 /// The commit rules without a store, for the fuzz targets (`fuzz/`); not an API.
 #[doc(hidden)]

@@ -18,5 +18,5 @@ pub mod slow;
 pub mod telemetry;
 pub mod tls;
 
-pub use config::{Config, ConfigError, Overrides, StorageConfig};
+pub use config::{ConfigError, Overrides};
 pub use error::{ErrorBody, error_response};

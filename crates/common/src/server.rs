@@ -252,14 +252,6 @@ pub struct Access {
 }
 
 impl Access {
-    /// From the config: `[gateway] api_key` and [`crate::Config::browser_policy`].
-    pub fn from_config(config: &crate::Config) -> Access {
-        Access {
-            api_key: config.gateway.api_key.clone(),
-            browser: std::sync::Arc::new(config.browser_policy()),
-        }
-    }
-
     /// `routes` behind the API key (when set) and, with whatever is merged in later such
     /// as an open `/health`, behind the browser checks; `open` stays outside the key.
     pub fn wrap(&self, open: Router, routes: Router) -> Router {

@@ -7,6 +7,7 @@
 //! [`common::browser`] on every route and, when `[gateway] api_key` is set, bearer-token
 //! auth on every route but `/health`.
 
+pub mod config;
 mod health;
 mod proxy;
 

@@ -20,6 +20,7 @@
 //! files are written before the commit, under keys unique to the ingest.
 
 pub mod body;
+pub mod config;
 pub mod convert;
 pub mod error;
 /// The converter without a store, for the fuzz targets (`fuzz/`); not an API.

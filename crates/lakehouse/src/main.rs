@@ -2,6 +2,7 @@
 //! line and wires services together; what the services do lives in their crates.
 
 mod cli;
+mod config;
 mod serve;
 mod services;
 
@@ -81,7 +82,7 @@ fn main() -> ExitCode {
         Command::Config {
             reference: true, ..
         } => {
-            print!("{}", common::config::keys::reference());
+            print!("{}", config::declared().reference());
             ExitCode::SUCCESS
         }
         Command::Config { config, .. } => {

@@ -12,9 +12,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::Utc;
 use clap::Args;
-use common::config::{Config, LoadReport, Overrides, StorageConfig};
+use common::config::{LoadReport, Overrides};
 use common::server::{self, Shutdown};
+use storaged::config::StorageConfig;
 use storaged::{DataDirLock, ObjectStoreBackend, Store, StoreHealth};
+
+use crate::config::Config;
 
 use crate::EXIT_CONFIG;
 use crate::services::{self, Deployment, Role, SERVICES, Wiring};
@@ -43,7 +46,7 @@ pub fn load_config(
     match Config::load(path, &env, overrides) {
         Ok((config, report)) => {
             common::telemetry::init_logging(
-                common::config::tracing_level(&config.log_level).unwrap_or("info"),
+                common::config::tracing_level(&config.process.log_level).unwrap_or("info"),
             );
             for warning in &report.warnings {
                 tracing::warn!("{warning}");
@@ -196,7 +199,7 @@ async fn split_store(
         StorageConfig::S3(_) => open_store(config).await?,
         StorageConfig::Local { .. } => Arc::new(
             storaged::StoreClient::new(storaged_url)
-                .with_api_key(config.gateway.api_key.as_deref()),
+                .with_api_key(config.process.api_key.as_deref()),
         ),
     }))
 }
@@ -252,12 +255,12 @@ fn check_https_urls(config: &Config, deployment: &Deployment) -> Result<(), Refu
 /// loopback (the default), loudly warned about anywhere else; so is a key sent in clear
 /// text (no TLS) beyond loopback.
 fn warn_open_binds(config: &Config, deployment: &Deployment) {
-    let tls = config.gateway.tls.cert.is_some();
+    let tls = config.process.tls.cert.is_some();
     for (role, addr) in deployment.binds(config) {
         if addr.ip().is_loopback() {
             continue;
         }
-        if config.gateway.api_key.is_some() {
+        if config.process.api_key.is_some() {
             if !tls {
                 tracing::warn!(
                     role,
@@ -283,10 +286,10 @@ async fn serve(config: Config, deployment: Deployment) -> anyhow::Result<()> {
     let started = Utc::now();
     let (trigger, shutdown) = Shutdown::new();
     server::on_signals(trigger);
-    let access = common::server::Access::from_config(&config);
-    let tls = common::tls::ServerTls::from_config(&config.gateway.tls)
+    let access = config.access();
+    let tls = common::tls::ServerTls::from_config(&config.process.tls)
         .and_then(|tls| {
-            common::tls::trust(config.gateway.tls.ca.as_ref(), "config: [gateway] tls_ca")
+            common::tls::trust(config.process.tls.ca.as_ref(), "config: [gateway] tls_ca")
                 .map(|()| tls)
         })
         .map_err(|e| Refused(e.to_string()))?;
@@ -294,7 +297,7 @@ async fn serve(config: Config, deployment: Deployment) -> anyhow::Result<()> {
         check_https_urls(&config, &deployment)?;
     }
     let serving = server::ServeOptions {
-        limits: config.gateway.client_limits,
+        limits: config.process.client_limits,
         tls: tls.as_ref().map(common::tls::ServerTls::http),
     };
     let gateway_options = gateway::GatewayOptions {

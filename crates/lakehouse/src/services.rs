@@ -17,11 +17,13 @@ use anyhow::Context;
 use axum::Router;
 use catalogd::{Catalog, StoreCatalog};
 use chrono::{DateTime, Utc};
-use common::config::{Config, StorageConfig};
 use common::server::{self, Shutdown};
 use ingestd::Ingestor;
+use storaged::config::StorageConfig;
 use storaged::http::StorageApi;
 use storaged::{ObjectStoreBackend, Store};
+
+use crate::config::Config;
 
 /// The services behind the gateway.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,7 +230,7 @@ impl Wiring {
             Some(catalog) => catalog.clone(),
             None => Arc::new(
                 catalogd::CatalogClient::new(url)
-                    .with_api_key(self.config.gateway.api_key.as_deref()),
+                    .with_api_key(self.config.process.api_key.as_deref()),
             ),
         }
     }
@@ -283,7 +285,7 @@ pub async fn start(
             }
             let listener = server::bind("queryd (PostgreSQL)", config.queryd.pg_bind).await?;
             let options = queryd::pg::PgOptions {
-                password: config.gateway.api_key.clone(),
+                password: config.process.api_key.clone(),
                 max_connections: config.queryd.max_pg_connections,
                 tls: w.tls.clone(),
                 startup_timeout: Some(config.queryd.pg_startup_timeout),
@@ -342,7 +344,7 @@ fn query_data_store(config: &Config) -> anyhow::Result<Arc<dyn object_store::Obj
         StorageConfig::S3(s3) => Ok(ObjectStoreBackend::s3(s3)?.object_store()),
         StorageConfig::Local { .. } => {
             let client = storaged::StoreClient::new(&config.queryd.storaged_url)
-                .with_api_key(config.gateway.api_key.as_deref());
+                .with_api_key(config.process.api_key.as_deref());
             Ok(Arc::new(storaged::StoreObjects::new(Arc::new(client))))
         }
     }

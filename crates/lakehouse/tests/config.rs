@@ -3,10 +3,7 @@
 
 use test_support::{lakehouse_bin, run};
 
-const SEED: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../common/tests/data/lakehouse-go.toml"
-);
+const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/lakehouse-go.toml");
 
 #[test]
 fn the_go_systems_file_loads_unchanged() {

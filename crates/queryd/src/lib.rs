@@ -7,6 +7,7 @@
 //! - [`http::router`]: `POST /v1/sql`, results streamed as JSON, NDJSON, CSV or Arrow IPC.
 //! - [`pg`]: the PostgreSQL wire protocol on `[queryd] pg_bind`.
 
+pub mod config;
 pub mod engine;
 pub mod error;
 mod float_wins;

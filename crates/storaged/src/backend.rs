@@ -31,7 +31,7 @@ use object_store::{
 };
 use tokio_util::io::ReaderStream;
 
-use common::config::S3Config;
+use crate::config::S3Config;
 
 use crate::error::StoreError;
 use crate::key::{KeyPrefix, ObjectKey};

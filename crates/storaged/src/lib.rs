@@ -12,6 +12,7 @@
 mod adapter;
 pub mod backend;
 pub mod client;
+pub mod config;
 pub mod dirlock;
 pub mod error;
 /// The URI parsers of the HTTP API without a server, for the fuzz targets (`fuzz/`); not an

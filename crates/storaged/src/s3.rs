@@ -14,8 +14,8 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::config::S3Timeouts;
 use bytes::Bytes;
-use common::config::S3Timeouts;
 use object_store::client::{HttpClient, HttpConnector};
 use object_store::{ClientOptions, MultipartUpload, PutPayload, PutResult};
 use tokio::task::JoinSet;

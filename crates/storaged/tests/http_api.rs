@@ -324,7 +324,7 @@ async fn unreachable_s3_is_503_naming_the_endpoint_and_the_server_keeps_serving(
     common::tls::install_provider();
     let port = test_support::free_port();
     let endpoint = format!("http://127.0.0.1:{port}");
-    let config = common::config::S3Config {
+    let config = storaged::config::S3Config {
         endpoint: Some(endpoint.clone()),
         region: "us-east-1".into(),
         bucket: "gone".into(),

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::config::{S3Config, S3Timeouts};
 use futures::StreamExt;
+use storaged::config::{S3Config, S3Timeouts};
 use storaged::{
     ByteStream, KeyPrefix, ObjectKey, ObjectStoreBackend, PutMode, Store, StoreError, StoreExt,
 };

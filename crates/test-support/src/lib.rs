@@ -123,8 +123,8 @@ impl S3Server {
     }
 
     /// The `[s3]` settings selecting this server and `bucket`.
-    pub fn s3_config(&self, bucket: &str) -> common::config::S3Config {
-        common::config::S3Config {
+    pub fn s3_config(&self, bucket: &str) -> storaged::config::S3Config {
+        storaged::config::S3Config {
             endpoint: Some(self.endpoint.clone()),
             region: "us-east-1".into(),
             bucket: bucket.into(),
@@ -747,58 +747,4 @@ pub fn error_of(body: &serde_json::Value) -> (&str, &str) {
         body["error"]["code"].as_str().unwrap_or_default(),
         body["error"]["message"].as_str().unwrap_or_default(),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use common::config::{Config, Overrides};
-
-    use super::SplitLayout;
-
-    /// The split config is what the binary's loader reads: every key known, every URL the
-    /// layout's.
-    #[test]
-    fn the_split_config_loads_with_every_role_wired_to_its_peers() {
-        let layout = SplitLayout::new();
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("lakehouse.toml");
-        let storage = format!(
-            "[storage]\nbackend = \"local\"\ndata_dir = {:?}\n",
-            dir.path().join("data").display().to_string()
-        );
-        let extra = [
-            ("gateway", "api_key = \"k\""),
-            ("catalogd", "keep_versions = 2"),
-        ];
-        std::fs::write(&file, layout.config(&storage, &extra)).unwrap();
-        let (config, report) = Config::load(Some(&file), &|_| None, &Overrides::default())
-            .unwrap_or_else(|e| panic!("{}", e.0));
-        assert_eq!(report.warnings, Vec::<String>::new());
-        let url = SplitLayout::url;
-        let g = &config.gateway;
-        assert_eq!(g.bind.port(), layout.gateway);
-        assert_eq!(g.api_key.as_deref(), Some("k"));
-        assert_eq!(
-            [
-                &g.storaged_url,
-                &g.catalogd_url,
-                &g.ingestd_url,
-                &g.queryd_url,
-                &g.vectord_url
-            ],
-            [
-                &url(layout.storaged),
-                &url(layout.catalogd),
-                &url(layout.ingestd),
-                &url(layout.queryd),
-                &url(layout.vectord),
-            ]
-        );
-        assert_eq!(config.storaged.bind.port(), layout.storaged);
-        assert_eq!(config.catalogd.keep_versions, 2);
-        assert_eq!(config.ingestd.catalogd_url, url(layout.catalogd));
-        assert_eq!(config.queryd.bind.port(), layout.queryd);
-        assert_eq!(config.queryd.storaged_url, url(layout.storaged));
-        assert_eq!(config.vectord.storaged_url, url(layout.storaged));
-    }
 }

@@ -14,6 +14,7 @@
 //! snapshots are coalesced per index in the background and never block searches (see
 //! [`maintain`] and docs/formats.md).
 
+pub mod config;
 pub mod distance;
 pub mod error;
 pub mod filter;
