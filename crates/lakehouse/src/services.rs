@@ -21,7 +21,7 @@ use common::server::{self, Shutdown};
 use ingestd::Ingestor;
 use storaged::config::StorageConfig;
 use storaged::http::StorageApi;
-use storaged::{ObjectStoreBackend, Store};
+use storaged::{ObjectStoreBackend, Store, StoreExt};
 
 use crate::config::Config;
 
@@ -277,7 +277,7 @@ pub async fn start(
         Role::Queryd => {
             let data = match &w.backend {
                 Some(backend) => backend.object_store(),
-                None => query_data_store(config)?,
+                None => query_data_store(config).await?,
             };
             let engine = query_engine(w.catalog(&config.queryd.catalogd_url), data, config)?;
             if w.catalog.is_none() {
@@ -336,18 +336,68 @@ fn query_engine(
     Ok(engine)
 }
 
+/// How long a starting queryd waits for storaged to take its probe ([`shares_directory`]).
+const PROBE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The data files a queryd without the store in its process reads: S3 directly (a hop
-/// less than through storaged); a local directory — storaged's — from storaged at
-/// `[queryd] storaged_url`, by ranged GETs, so queryd needs no share of its disk.
-fn query_data_store(config: &Config) -> anyhow::Result<Arc<dyn object_store::ObjectStore>> {
-    match &config.storage {
-        StorageConfig::S3(s3) => Ok(ObjectStoreBackend::s3(s3)?.object_store()),
-        StorageConfig::Local { .. } => {
-            let client = storaged::StoreClient::new(&config.queryd.storaged_url)
-                .with_api_key(config.process.api_key.as_deref());
-            Ok(Arc::new(storaged::StoreObjects::new(Arc::new(client))))
-        }
+/// less than through storaged). A local directory is storaged's: queryd reads it from
+/// storaged at `[queryd] storaged_url` by ranged GETs, so it needs no share of the disk —
+/// unless [`shares_directory`] finds the directory storaged serves at queryd's own
+/// `[storage] data_dir` (the roles on one machine), where it reads the files in place,
+/// read-only: the same bytes without a copy through storaged (measured in
+/// docs/benchmarks.md).
+async fn query_data_store(config: &Config) -> anyhow::Result<Arc<dyn object_store::ObjectStore>> {
+    let data_dir = match &config.storage {
+        StorageConfig::S3(s3) => return Ok(ObjectStoreBackend::s3(s3)?.object_store()),
+        StorageConfig::Local { data_dir } => data_dir,
+    };
+    let url = &config.queryd.storaged_url;
+    let client =
+        Arc::new(storaged::StoreClient::new(url).with_api_key(config.process.api_key.as_deref()));
+    if let Ok(fs) = object_store::local::LocalFileSystem::new_with_prefix(data_dir)
+        && shares_directory(&*client, &fs).await
+    {
+        tracing::info!(dir = %data_dir.display(), "queryd reads the data files in place: storaged serves this directory");
+        return Ok(Arc::new(fs));
     }
+    tracing::info!(storaged = %url, "queryd reads the data files through storaged");
+    Ok(Arc::new(storaged::StoreObjects::new(client)))
+}
+
+/// Whether `local` is the directory storaged serves: an object written through storaged
+/// reads back the same from `local` (then removed, through storaged). A storaged that does
+/// not take the write within [`PROBE_PATIENCE`] (still starting), or another directory,
+/// says no, and queryd reads through storaged, which is right everywhere.
+async fn shares_directory(
+    storaged: &dyn Store,
+    local: &object_store::local::LocalFileSystem,
+) -> bool {
+    use object_store::ObjectStoreExt;
+    let token = format!(
+        "{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    );
+    let Ok(key) = storaged::ObjectKey::parse(&format!("_lakehouse/probe/queryd-{token}")) else {
+        return false;
+    };
+    let deadline = tokio::time::Instant::now() + PROBE_PATIENCE;
+    while let Err(e) = storaged
+        .put_bytes(&key, token.clone().into(), storaged::PutMode::Create)
+        .await
+    {
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(error = %e, "storaged did not take queryd's probe of the data directory");
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let read = match local.get(&key.to_path()).await {
+        Ok(object) => object.bytes().await.ok(),
+        Err(_) => None,
+    };
+    let _ = storaged.delete(&key).await;
+    read.is_some_and(|bytes| bytes == token.as_bytes())
 }
 
 /// Keeps the engine's dataset list (information_schema, `\dt`) fresh in the background

@@ -388,8 +388,17 @@ async fn split_on_a_local_directory_goes_through_storaged() {
         .await
         .unwrap();
     assert_eq!(listed["datasets"][0]["name"], "local");
-    // queryd reads the data files from storaged (ranged GETs), not from its disk: pointed
-    // at an empty directory of its own, it answers the same.
+    // On storaged's machine, pointed at its directory, queryd finds that it is the one
+    // storaged serves and reads the files in place.
+    let (status, r) = query(gw, "SELECT count(*) FROM local").await;
+    assert_eq!((status, &r["rows"]), (200, &serde_json::json!([[6]])));
+    let log = split.process("queryd").log_text();
+    assert!(
+        log.contains("queryd reads the data files in place"),
+        "{log}"
+    );
+    // Elsewhere it reads them from storaged (ranged GETs): pointed at an empty directory
+    // of its own, it answers the same.
     let elsewhere = tempfile::tempdir().unwrap();
     split.kill9("queryd");
     split
@@ -401,6 +410,11 @@ async fn split_on_a_local_directory_goes_through_storaged() {
             )],
         )
         .await;
+    let log = split.process("queryd").log_text();
+    assert!(
+        log.contains("queryd reads the data files through storaged"),
+        "{log}"
+    );
     let (status, r) = query(
         gw,
         "SELECT day, count(*) FROM local GROUP BY day ORDER BY day",
