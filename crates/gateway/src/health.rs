@@ -34,8 +34,10 @@ impl Health {
         if let Some(value) = common::auth::bearer_header(api_key) {
             headers.insert(axum::http::header::AUTHORIZATION, value);
         }
+        // A service's /health answers within its store probe's limit: wait that and a
+        // second, so a slow store is reported with the service's own words for it.
         let http = common::tls::http_client()
-            .timeout(Duration::from_secs(2))
+            .timeout(storaged::health::PROBE_LIMIT + Duration::from_secs(1))
             .default_headers(headers)
             .build()
             .unwrap_or_default();
@@ -44,13 +46,14 @@ impl Health {
 }
 
 /// `/health`'s state: how to learn the services' health, and the API key that shows the
-/// details (descriptions, URLs, causes).
-pub(crate) type HealthState = (Health, Option<Arc<str>>);
+/// details (descriptions, URLs, causes). Shared, not copied per request.
+pub(crate) type HealthState = Arc<(Health, Option<Arc<str>>)>;
 
 pub(crate) async fn endpoint(
-    State((health, key)): State<HealthState>,
+    State(state): State<HealthState>,
     headers: axum::http::HeaderMap,
 ) -> Response {
+    let (health, key) = &*state;
     let body = check(health).await;
     let all_up = body["status"] == "ok";
     let status = if all_up {
@@ -76,7 +79,7 @@ pub(crate) async fn endpoint(
 }
 
 /// Every service's entry (status, description or URL, cause) and the overall status.
-async fn check(health: Health) -> Value {
+async fn check(health: &Health) -> Value {
     let mut services = Map::new();
     let mut all_up = true;
     match health {
@@ -96,7 +99,7 @@ async fn check(health: Health) -> Value {
                     }
                     _ => json!({"status": "ok", "detail": detail}),
                 };
-                services.insert(name, entry);
+                services.insert(name.clone(), entry);
             }
         }
         Health::Remote {

@@ -88,7 +88,10 @@ fn finish(routes: Router, health: Health, options: &GatewayOptions) -> Router {
         .fallback(common::error::route_not_found);
     // /health stays open even with an API key, so load balancers can probe it.
     let key = options.access.api_key.as_deref().map(Into::into);
-    let open = Router::new().route("/health", get(health::endpoint).with_state((health, key)));
+    let open = Router::new().route(
+        "/health",
+        get(health::endpoint).with_state(std::sync::Arc::new((health, key))),
+    );
     common::telemetry::layer(options.access.wrap(open, routes))
 }
 
