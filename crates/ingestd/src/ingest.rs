@@ -76,7 +76,9 @@ pub const DEFAULT_MAX_GZIP_RATIO: u64 = 200;
 /// `[ingestd] max_columns` when unset.
 pub const DEFAULT_MAX_COLUMNS: usize = 4096;
 
-/// How long a body may send nothing before the ingest fails.
+/// How long a body may send nothing before the ingest fails, unless the embedder sets its
+/// own ([`Ingestor::with_body_idle_timeout`]; the server sets `[gateway] body_idle_timeout`,
+/// the limit every request body of the process has).
 pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Ingestor {

@@ -270,6 +270,9 @@ pub async fn start(
                 w.catalog(&i.catalogd_url),
                 i.max_ingest_bytes,
             )
+            // The body's idle clock is the server's, [gateway] body_idle_timeout: one
+            // limit, whichever layer notices first.
+            .with_body_idle_timeout(config.process.client_limits.body_idle_timeout)
             .with_max_gzip_ratio(i.max_gzip_ratio)
             .with_max_columns(usize::try_from(i.max_columns).unwrap_or(usize::MAX));
             ingestd::http::router(ingestor)
