@@ -24,12 +24,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use object_store::path::Path;
+use object_store::path::{Path, PathPart};
 use object_store::{
     CopyMode, CopyOptions, GetOptions, GetRange, GetResult, GetResultPayload, ListResult,
     MultipartUpload, ObjectMeta as OsMeta, ObjectStore, PutMultipartOptions, PutOptions,
     PutPayload, PutResult, UploadPart,
 };
+use percent_encoding::percent_decode_str;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::StoreError;
@@ -93,10 +94,24 @@ fn os_error(path: &Path, e: StoreError) -> object_store::Error {
     }
 }
 
+/// The path `object_store` callers name the object with canonical key `key` by: each
+/// segment decoded, then encoded as `object_store` encodes a path part, so that a path
+/// handed in (`Path::from("a~b")`, stored as `a%7Eb`) comes back from LIST and HEAD as
+/// that same path. (The inverse, [`key`], decodes the path's own encoding.)
+fn path_of(key: &str) -> object_store::Result<Path> {
+    key.split('/')
+        .map(|segment| {
+            percent_decode_str(segment)
+                .decode_utf8()
+                .map(|decoded| PathPart::from(decoded.into_owned()))
+                .map_err(|_| generic(StoreError::Internal(format!("key {key:?} is not UTF-8"))))
+        })
+        .collect::<object_store::Result<Vec<_>>>()
+        .map(Path::from_iter)
+}
+
 fn os_meta(meta: ObjectMeta) -> object_store::Result<OsMeta> {
-    let location = ObjectKey::parse(&meta.key)
-        .map_err(|e| generic(StoreError::invalid_key(&meta.key, e)))?
-        .to_path();
+    let location = path_of(&meta.key)?;
     Ok(OsMeta {
         location,
         last_modified: meta.last_modified,
@@ -218,17 +233,7 @@ impl ObjectStore for StoreObjects {
             None => None,
             Some(GetRange::Bounded(r)) => Some(r),
             Some(GetRange::Offset(start)) => Some(start..u64::MAX),
-            Some(GetRange::Suffix(n)) => {
-                let size = self.store.head(&key).await.map_err(err)?.size;
-                if n == 0 || size == 0 {
-                    // Nothing to read: said as the store says it of an empty range.
-                    return Err(err(StoreError::RangeNotSatisfiable {
-                        key: key.as_str().to_string(),
-                        size,
-                    }));
-                }
-                Some(size.saturating_sub(n)..size)
-            }
+            Some(GetRange::Suffix(n)) => return self.get_suffix(location, &key, n, &options).await,
         };
         let (meta, range, body) = match range {
             None => {
@@ -241,15 +246,7 @@ impl ObjectStore for StoreObjects {
                 (part.meta, part.range, part.body)
             }
         };
-        let meta = os_meta(meta)?;
-        options.check_preconditions(&meta)?;
-        let path = location.clone();
-        Ok(GetResult {
-            payload: GetResultPayload::Stream(body.map_err(move |e| os_error(&path, e)).boxed()),
-            meta,
-            range,
-            attributes: Default::default(),
-        })
+        read_result(location, meta, range, body, &options)
     }
 
     fn delete_stream(
@@ -284,14 +281,19 @@ impl ObjectStore for StoreObjects {
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
         let below = list_prefix(prefix)?;
         let listed = self.store.list(&below).await.map_err(generic)?;
-        let base = below.as_str().len();
+        let base = below.as_str();
         let mut common_prefixes: Vec<Path> = Vec::new();
         let mut objects = Vec::new();
         for meta in listed {
-            match meta.key[base..].split_once('/') {
+            // A store that answered keys outside the prefix (another process's bug) is
+            // not followed there.
+            let Some(rest) = meta.key.strip_prefix(base) else {
+                continue;
+            };
+            match rest.split_once('/') {
                 None => objects.push(os_meta(meta)?),
                 Some((dir, _)) => {
-                    let dir = Path::parse(&meta.key[..base + dir.len()])?;
+                    let dir = path_of(&meta.key[..base.len() + dir.len()])?;
                     if common_prefixes.last() != Some(&dir) {
                         common_prefixes.push(dir);
                     }
@@ -320,6 +322,65 @@ impl ObjectStore for StoreObjects {
             CopyMode::Create => object_store::PutMode::Create,
         };
         self.put_stream(to, source.body, mode).await.map(|_| ())
+    }
+}
+
+/// A read's answer: its metadata, checked against the read's preconditions, under the
+/// caller's own path (see [`path_of`]).
+fn read_result(
+    location: &Path,
+    meta: ObjectMeta,
+    range: Range<u64>,
+    body: ByteStream,
+    options: &GetOptions,
+) -> object_store::Result<GetResult> {
+    let meta = OsMeta {
+        location: location.clone(),
+        ..os_meta(meta)?
+    };
+    options.check_preconditions(&meta)?;
+    let path = location.clone();
+    Ok(GetResult {
+        payload: GetResultPayload::Stream(body.map_err(move |e| os_error(&path, e)).boxed()),
+        meta,
+        range,
+        attributes: Default::default(),
+    })
+}
+
+impl StoreObjects {
+    /// The last `n` bytes: the size from a HEAD, then a ranged read, which must find an
+    /// object of that size (its answer's metadata is then the object those bytes end);
+    /// if the object changed size in between, once more. Nothing to read (`n` = 0, an
+    /// empty object) is an empty answer, as `object_store`'s own stores give it.
+    async fn get_suffix(
+        &self,
+        location: &Path,
+        key: &ObjectKey,
+        n: u64,
+        options: &GetOptions,
+    ) -> object_store::Result<GetResult> {
+        let err = |e| os_error(location, e);
+        for _ in 0..2 {
+            let head = self.store.head(key).await.map_err(err)?;
+            let size = head.size;
+            if n == 0 || size == 0 {
+                let empty: ByteStream = stream::empty().boxed();
+                return read_result(location, head, size..size, empty, options);
+            }
+            let part = self
+                .store
+                .get_range(key, size.saturating_sub(n)..size)
+                .await
+                .map_err(err)?;
+            if part.meta.size == size {
+                return read_result(location, part.meta, part.range, part.body, options);
+            }
+        }
+        Err(generic(StoreError::Conflict(format!(
+            "object {:?} kept changing size while its last {n} bytes were read",
+            key.as_str()
+        ))))
     }
 }
 

@@ -447,6 +447,27 @@ async fn as_object_store(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(got.range, 6..10);
     assert_eq!(read(got).await, &b"6789"[..]);
+    // A suffix longer than the object is all of it; nothing to read is an empty answer.
+    let got = objects
+        .get_opts(&p, ranged(GetRange::Suffix(100)))
+        .await
+        .unwrap();
+    assert_eq!(got.range, 0..10);
+    assert_eq!(read(got).await, &b"0123456789"[..]);
+    let got = objects
+        .get_opts(&p, ranged(GetRange::Suffix(0)))
+        .await
+        .unwrap();
+    assert_eq!((got.range.clone(), got.meta.size), (10..10, 10));
+    assert!(read(got).await.is_empty());
+    let hollow = path("os/hollow");
+    objects.put(&hollow, Bytes::new().into()).await.unwrap();
+    let got = objects
+        .get_opts(&hollow, ranged(GetRange::Suffix(3)))
+        .await
+        .unwrap();
+    assert_eq!((got.range.clone(), got.meta.size), (0..0, 0));
+    objects.delete(&hollow).await.unwrap();
     let parts = objects.get_ranges(&p, &[0..1, 3..4, 8..10]).await.unwrap();
     assert_eq!(parts, [&b"0"[..], &b"3"[..], &b"89"[..]]);
     assert!(
@@ -555,6 +576,30 @@ async fn as_object_store(store: Arc<dyn Store>) {
         names(grouped.objects.into_iter().map(|m| m.location).collect()),
         ["os/d/a"]
     );
+
+    // A path object_store encodes (`~` as `%7E`) comes back from LIST and HEAD as the
+    // path it was written by.
+    let odd = Path::from("os/x~1/f g");
+    objects
+        .put(&odd, Bytes::from_static(b"z").into())
+        .await
+        .unwrap();
+    assert_eq!(objects.head(&odd).await.unwrap().location, odd);
+    let listed: Vec<Path> = objects
+        .list(Some(&Path::from("os/x~1")))
+        .map(|m| m.unwrap().location)
+        .collect()
+        .await;
+    assert_eq!(listed, std::slice::from_ref(&odd));
+    let grouped = objects
+        .list_with_delimiter(Some(&path("os")))
+        .await
+        .unwrap();
+    assert!(
+        grouped.common_prefixes.contains(&Path::from("os/x~1")),
+        "{grouped:?}"
+    );
+    objects.delete(&odd).await.unwrap();
 
     // Copy, copy-if-absent, rename, delete.
     let copy = path("os/copy");
