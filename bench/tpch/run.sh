@@ -8,6 +8,7 @@
 #   bench/tpch/run.sh                            # SF1, 1 warm-up + 3 timed runs per query
 #   bench/tpch/run.sh --scale 0.1 --repeat 1     # quick look
 #   bench/tpch/run.sh --queries 1,6,14           # some queries only
+#   bench/tpch/run.sh --split                    # one process per role, data through storaged
 #
 # Installs what is missing: tpchgen-cli (cargo install, into TOOLS_DIR), duckdb and pyarrow
 # (pip), curl and wrk (apt). The CSVs are generated once per scale factor into
@@ -23,18 +24,20 @@ command_line="${LAKEHOUSE_BIN:+LAKEHOUSE_BIN=$LAKEHOUSE_BIN }bench/tpch/run.sh${
 usage() {
   cat >&2 <<'USAGE'
 usage: bench/tpch/run.sh [--scale SF] [--repeat N] [--timeout SECONDS] [--wrk-seconds N]
-                         [--format json|arrow] [--queries 1,6,14] [--keep]
+                         [--format json|arrow] [--queries 1,6,14] [--split] [--keep]
   --scale        TPC-H scale factor (default 1)
   --repeat       timed runs per query and engine, after one warm-up (default 3)
   --timeout      bound on one query run, either engine (default 300)
   --wrk-seconds  duration of each wrk run (default 10)
   --format       result format asked of POST /v1/sql (default json)
   --queries      run only these query numbers
+  --split        a split deployment (six processes, the data directory storaged's, queryd
+                 reading it through storaged) instead of standalone
   --keep         keep the run's data directory, manifests and server log
 USAGE
   exit 2
 }
-sf=1 repeat=3 timeout=300 wrk_seconds=10 format=json only="" keep=""
+sf=1 repeat=3 timeout=300 wrk_seconds=10 format=json only="" keep="" split=""
 while (($#)); do
   case "$1" in
     --scale) sf=${2:?}; shift 2 ;;
@@ -44,6 +47,7 @@ while (($#)); do
     --format) format=${2:?}; shift 2 ;;
     --queries) only=${2:?}; shift 2 ;;
     --keep) keep=1; shift ;;
+    --split) split=1; shift ;;
     *) usage ;;
   esac
 done
@@ -64,7 +68,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/lakehouse-target}"
 mkdir -p "$bench/results"
 work=$(mktemp -d "$bench/run.XXXXXX")
 mkdir -p "$work/manifests" "$work/wrk"
-server="" log="$work/server.log"
+server="" log="$work/server.log" split_pids=()
 cleanup() {
   if [[ -n $server ]]; then stop_server; fi
   if [[ -n $keep ]]; then echo "== kept $work" >&2; else rm -rf "$work"; fi
@@ -137,14 +141,9 @@ echo "== SF$sf: $csv_bytes bytes of CSV in $csv_dir"
 # --- the server -------------------------------------------------------------------------------
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=""
-start_server() {  # DATA_DIR
-  port=$(free_port)
-  LAKEHOUSE_GATEWAY_BIND="127.0.0.1:$port" LAKEHOUSE_QUERYD_PG_BIND="127.0.0.1:$(free_port)" \
-    LAKEHOUSE_QUERYD_QUERY_TIMEOUT="${timeout}s" LAKEHOUSE_LOG_LEVEL=warn \
-    "$bin" serve --data-dir "$1" >"$log" 2>&1 &
-  server=$!
+wait_healthy() {  # PID: until the gateway's /health answers 200
   for _ in $(seq 1 600); do   # 60 s at most
-    if ! kill -0 "$server" 2>/dev/null; then
+    if ! kill -0 "$1" 2>/dev/null; then
       server=""; fail "the server exited during start-up"
     fi
     if curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$port/health"; then return 0; fi
@@ -152,12 +151,71 @@ start_server() {  # DATA_DIR
   done
   fail "the server did not answer GET /health with 200 within 60 s"
 }
-stop_server() {  # SIGTERM (graceful), SIGKILL after 10 s
-  kill -TERM "$server" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$server" 2>/dev/null || true
-  wait "$server" 2>/dev/null || true
-  server=""
+start_split() {  # DATA_DIR: the six roles, each its own process; $server is queryd
+  port=$(free_port)
+  local role config="$work/lakehouse.toml" storaged catalogd
+  storaged="http://127.0.0.1:$(free_port)" catalogd="http://127.0.0.1:$(free_port)"
+  local ingestd="http://127.0.0.1:$(free_port)" queryd="http://127.0.0.1:$(free_port)"
+  local vectord="http://127.0.0.1:$(free_port)"
+  cat > "$config" <<TOML
+[storage]
+backend = "local"
+data_dir = "$1"
+[log]
+level = "warn"
+[storaged]
+bind = "${storaged#http://}"
+[catalogd]
+bind = "${catalogd#http://}"
+storaged_url = "$storaged"
+[ingestd]
+bind = "${ingestd#http://}"
+storaged_url = "$storaged"
+catalogd_url = "$catalogd"
+[queryd]
+bind = "${queryd#http://}"
+pg_bind = "127.0.0.1:$(free_port)"
+storaged_url = "$storaged"
+catalogd_url = "$catalogd"
+query_timeout = "${timeout}s"
+[vectord]
+bind = "${vectord#http://}"
+storaged_url = "$storaged"
+[gateway]
+bind = "127.0.0.1:$port"
+storaged_url = "$storaged"
+catalogd_url = "$catalogd"
+ingestd_url = "$ingestd"
+queryd_url = "$queryd"
+vectord_url = "$vectord"
+TOML
+  for role in storaged catalogd ingestd queryd vectord gateway; do
+    "$bin" serve --config "$config" --services "$role" >"$work/$role.log" 2>&1 &
+    split_pids+=($!)
+    if [[ $role == queryd ]]; then server=$!; fi
+    sleep 0.3  # storaged first, then those that reach it
+  done
+  log="$work/queryd.log"
+  wait_healthy "${split_pids[-1]}"
+}
+start_server() {  # DATA_DIR
+  if [[ -n $split ]]; then start_split "$1"; return; fi
+  port=$(free_port)
+  LAKEHOUSE_GATEWAY_BIND="127.0.0.1:$port" LAKEHOUSE_QUERYD_PG_BIND="127.0.0.1:$(free_port)" \
+    LAKEHOUSE_QUERYD_QUERY_TIMEOUT="${timeout}s" LAKEHOUSE_LOG_LEVEL=warn \
+    "$bin" serve --data-dir "$1" >"$log" 2>&1 &
+  server=$!
+  wait_healthy "$server"
+}
+stop_server() {  # SIGTERM (graceful), SIGKILL after 10 s; every process of a split one
+  local pids=("$server" "${split_pids[@]}") pid
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  server="" split_pids=()
 }
 
 phase start
