@@ -40,7 +40,10 @@ fuzz_target!(|data: &[u8]| {
             4096,
             None,
         );
-        assert!(matches!(result, Err(IngestError::BadParquet(_))), "{result:?}");
+        assert!(
+            matches!(result, Err(IngestError::BadParquet(_))),
+            "{result:?}"
+        );
         return;
     }
     let max_columns = if control & 0x0f == 0 {
