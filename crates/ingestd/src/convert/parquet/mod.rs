@@ -64,8 +64,16 @@ pub(crate) fn convert_parquet(
             }
         }
     }
-    let mut columns = Vec::new();
+    let mut columns: Vec<(String, ColumnType)> = Vec::new();
     for field in metadata.schema().fields() {
+        // A dataset's columns are its SQL names; a CSV header's repeats are made unique,
+        // but a Parquet schema's names are the writer's, so a repeat is refused.
+        if columns.iter().any(|(name, _)| name == field.name()) {
+            return Err(IngestError::BadParquet(format!(
+                "column {:?} appears twice in the file's schema",
+                field.name()
+            )));
+        }
         let ty =
             column_type_of(field.data_type()).ok_or_else(|| IngestError::UnsupportedColumn {
                 column: field.name().clone(),
@@ -406,6 +414,30 @@ mod tests {
             planted[at..at + header.len()].copy_from_slice(&header);
             refused_for_elements(planted, "page header");
         }
+    }
+
+    #[test]
+    fn a_column_name_repeated_in_the_schema_is_a_bad_file() {
+        // Found by the parquet_ingest fuzz target: a file whose schema names a column twice
+        // was converted (and, appended, refused for a column order that made no sense).
+        let batch = RecordBatch::try_from_iter([
+            ("a", Arc::new(Int64Array::from(vec![1])) as _),
+            ("b", Arc::new(Int64Array::from(vec![2])) as _),
+            ("a", Arc::new(Int64Array::from(vec![3])) as _),
+        ])
+        .unwrap();
+        let mut file = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut file, batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let (result, sent) = convert(file);
+        match result {
+            Err(IngestError::BadParquet(reason)) => {
+                assert_eq!(reason, "column \"a\" appears twice in the file's schema");
+            }
+            other => panic!("expected bad_parquet, got {other:?}"),
+        }
+        assert!(!sent.ended && sent.schemas.is_empty());
     }
 
     #[test]
