@@ -235,52 +235,61 @@ impl StoreCatalog {
         Ok(Some((Committed::Created(manifest), garbage, old_body)))
     }
 
-    /// Every file the commit adds must be in the store: a file removed (by hand, or swept
-    /// after its ingest's lease expired) would otherwise leave a manifest pointing at nothing.
-    /// Under the per-name lock, which deletes also take, nothing removes them before the PUT
-    /// in this process.
     async fn check_files_exist(&self, commit: &Commit) -> Result<(), CatalogError> {
-        let keys: Vec<String> = commit.files.iter().map(|f| f.key.clone()).collect();
-        let heads = futures::stream::iter(keys).map(|text| {
-            let store = self.store.clone();
-            let dataset = commit.name.to_string();
-            async move {
-                let key = ObjectKey::parse(&text)
-                    .map_err(|e| CatalogError::BadCommit(format!("file key {text:?}: {e}")))?;
-                match store.head(&key).await {
-                    Ok(_) => Ok(()),
-                    Err(StoreError::NotFound { .. }) => {
-                        Err(CatalogError::ConcurrentUpdate(format!(
-                            "data file {text} of this commit (to dataset {dataset}) is not in the \
-                         store"
-                        )))
-                    }
-                    Err(e) => Err(e.into()),
-                }
-            }
-        });
-        heads
-            .buffer_unordered(PARALLEL_IO)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect()
+        check_files_exist(&self.store, commit).await
     }
 
-    /// Deletes data files no manifest references any more; failures only warn (the commit
-    /// or delete stands, and the sweep collects what is left).
     async fn collect(&self, keys: Vec<String>, why: &str) {
-        let deletes = futures::stream::iter(keys).map(|text| async move {
-            let result = match ObjectKey::parse(&text) {
-                Ok(key) => self.store.delete(&key).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            if let Err(error) = result {
-                tracing::warn!(key = %text, %error, "could not delete an object {why}");
-            }
-        });
-        deletes.buffer_unordered(PARALLEL_IO).collect::<()>().await;
+        collect(&*self.store, keys, why).await
     }
+}
+
+/// Every file the commit adds must be in the store: a file removed (by hand, or swept
+/// after its ingest's lease expired) would otherwise leave a manifest pointing at nothing.
+/// Under the per-name lock, which deletes also take, nothing removes them before the commit
+/// in this process.
+pub(crate) async fn check_files_exist(
+    store: &Arc<dyn Store>,
+    commit: &Commit,
+) -> Result<(), CatalogError> {
+    let keys: Vec<String> = commit.files.iter().map(|f| f.key.clone()).collect();
+    let heads = futures::stream::iter(keys).map(|text| {
+        let store = store.clone();
+        let dataset = commit.name.to_string();
+        async move {
+            let key = ObjectKey::parse(&text)
+                .map_err(|e| CatalogError::BadCommit(format!("file key {text:?}: {e}")))?;
+            match store.head(&key).await {
+                Ok(_) => Ok(()),
+                Err(StoreError::NotFound { .. }) => Err(CatalogError::ConcurrentUpdate(format!(
+                    "data file {text} of this commit (to dataset {dataset}) is not in the \
+                     store"
+                ))),
+                Err(e) => Err(e.into()),
+            }
+        }
+    });
+    heads
+        .buffer_unordered(PARALLEL_IO)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// Deletes data files no manifest references any more; failures only warn (the commit
+/// or delete stands, and the sweep collects what is left).
+pub(crate) async fn collect(store: &dyn Store, keys: Vec<String>, why: &str) {
+    let deletes = futures::stream::iter(keys).map(|text| async move {
+        let result = match ObjectKey::parse(&text) {
+            Ok(key) => store.delete(&key).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = result {
+            tracing::warn!(key = %text, %error, "could not delete an object {why}");
+        }
+    });
+    deletes.buffer_unordered(PARALLEL_IO).collect::<()>().await;
 }
 
 /// Decodes a stored manifest; it must name the dataset its key names.
@@ -305,7 +314,7 @@ pub(crate) fn decode(
 
 /// A short pause before retry `attempt` (1-based): doubling from 20 ms, with jitter so that
 /// writers that collided once do not collide again in step.
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let base = 20u64 << attempt.min(6);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

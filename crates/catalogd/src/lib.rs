@@ -17,6 +17,7 @@ pub mod catalog;
 pub mod client;
 mod commit;
 pub mod config;
+pub mod delta;
 pub mod error;
 /// The commit rules without a store, for the fuzz targets (`fuzz/`); not an API.
 #[doc(hidden)]
@@ -31,6 +32,7 @@ mod sweep;
 pub use catalog::{Catalog, NameLocks, POINTER_THRESHOLD, StoreCatalog, data_prefix, manifest_key};
 pub use client::CatalogClient;
 pub use commit::MAX_IDEMPOTENCY_KEY;
+pub use delta::{DeltaCatalog, Migrated};
 pub use error::CatalogError;
 pub use manifest::{
     ColumnType, Commit, CommitMode, Committed, DataFile, Field, Head, Manifest, Schema, Version,

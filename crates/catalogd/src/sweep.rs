@@ -18,6 +18,7 @@ use futures::StreamExt;
 use storaged::{ObjectKey, ObjectMeta, Store};
 
 use crate::catalog::{CATALOG_PREFIX, Catalog, DATASETS_PREFIX, PARALLEL_IO, prefix};
+use crate::delta::{DELTA_LOG_SEGMENT, TABLES_PREFIX};
 use crate::error::CatalogError;
 use crate::lease::{self, LEASE_TTL, LEASES_PREFIX};
 use crate::name::DatasetName;
@@ -79,6 +80,20 @@ pub async fn sweep_unreferenced_with_ttl(
             Some(stem.to_string())
         })
         .collect();
+    // Registered Delta tables (`_tables/{name}.json`) are stored datasets too.
+    let stored: HashSet<String> = stored
+        .into_iter()
+        .chain(
+            store
+                .list(&prefix(TABLES_PREFIX)?)
+                .await?
+                .into_iter()
+                .filter_map(|m| {
+                    let stem = m.key.strip_prefix(TABLES_PREFIX)?.strip_suffix(".json")?;
+                    Some(stem.to_string())
+                }),
+        )
+        .collect();
     let manifests = catalog.list().await?;
     let readable: HashSet<&str> = manifests.iter().map(|m| m.name.as_str()).collect();
     let referenced: HashSet<&str> = manifests.iter().flat_map(|m| m.referenced_keys()).collect();
@@ -94,6 +109,8 @@ pub async fn sweep_unreferenced_with_ttl(
     let doomed: Vec<ObjectKey> = objects
         .into_iter()
         .filter(|m| m.last_modified < older_than && !referenced.contains(m.key.as_str()))
+        // A Delta log is its table's: only deleting the dataset removes it.
+        .filter(|m| !m.key.contains(DELTA_LOG_SEGMENT))
         .filter(|m| !is_leased(&m.key))
         .filter(|m| {
             let rest = m.key.strip_prefix(DATASETS_PREFIX).unwrap_or_default();

@@ -2,14 +2,15 @@
 //! a local directory, in-process over S3 (a real S3-compatible server on loopback, see
 //! `test-support`), and `CatalogClient` → catalogd's real router on a loopback port over a
 //! local directory. Each wiring also has a `peer`: a second catalog over the same store
-//! with its own locks, standing in for a second process.
+//! with its own locks, standing in for a second process. The same three wirings of
+//! `DeltaCatalog` (`delta_*`) run every check that does not look at manifest objects.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use catalogd::{
     Catalog, CatalogClient, CatalogError, ColumnType, Commit, CommitMode, Committed, DataFile,
-    DatasetName, Field, Schema, StoreCatalog,
+    DatasetName, DeltaCatalog, Field, Schema, StoreCatalog,
 };
 use chrono::{Duration, Utc};
 use futures::future::BoxFuture;
@@ -29,10 +30,21 @@ struct Wiring {
 /// Builds a wiring whose catalogs keep `keep_versions` versions.
 type Make = fn(u32) -> BoxFuture<'static, Wiring>;
 
-fn in_process(store: Arc<dyn Store>, keep: u32) -> Wiring {
+/// The in-process catalog of a wiring: manifests or Delta tables.
+type Kind = fn(Arc<dyn Store>, u32) -> Arc<dyn Catalog>;
+
+fn manifests(store: Arc<dyn Store>, keep: u32) -> Arc<dyn Catalog> {
+    Arc::new(StoreCatalog::new(store, keep))
+}
+
+fn delta(store: Arc<dyn Store>, keep: u32) -> Arc<dyn Catalog> {
+    Arc::new(DeltaCatalog::new(store, keep))
+}
+
+fn in_process_of(kind: Kind, store: Arc<dyn Store>, keep: u32) -> Wiring {
     Wiring {
-        catalog: Arc::new(StoreCatalog::new(store.clone(), keep)),
-        peer: Arc::new(StoreCatalog::new(store.clone(), keep)),
+        catalog: kind(store.clone(), keep),
+        peer: kind(store.clone(), keep),
         store,
         _dir: None,
         _s3: None,
@@ -40,18 +52,18 @@ fn in_process(store: Arc<dyn Store>, keep: u32) -> Wiring {
     }
 }
 
-fn local(keep: u32) -> BoxFuture<'static, Wiring> {
+fn local_of(kind: Kind, keep: u32) -> BoxFuture<'static, Wiring> {
     Box::pin(async move {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(ObjectStoreBackend::local(dir.path()).unwrap());
         Wiring {
             _dir: Some(dir),
-            ..in_process(store, keep)
+            ..in_process_of(kind, store, keep)
         }
     })
 }
 
-fn s3(keep: u32) -> BoxFuture<'static, Wiring> {
+fn s3_of(kind: Kind, keep: u32) -> BoxFuture<'static, Wiring> {
     Box::pin(async move {
         common::tls::install_provider();
         let server = S3Server::start();
@@ -61,17 +73,51 @@ fn s3(keep: u32) -> BoxFuture<'static, Wiring> {
         store.check().await.unwrap();
         Wiring {
             _s3: Some(server),
-            ..in_process(Arc::new(store), keep)
+            ..in_process_of(kind, Arc::new(store), keep)
         }
     })
 }
 
-/// Serves a `StoreCatalog` over `store` through catalogd's real router; returns its client.
-async fn serve(
-    store: Arc<dyn Store>,
-    keep: u32,
-) -> (Arc<dyn Catalog>, tokio::task::JoinHandle<()>) {
-    let catalog = Arc::new(StoreCatalog::new(store, keep));
+fn http_local_of(kind: Kind, keep: u32) -> BoxFuture<'static, Wiring> {
+    Box::pin(async move {
+        let inner = local_of(kind, keep).await;
+        let (catalog, one) = serve(kind(inner.store.clone(), keep)).await;
+        let (peer, two) = serve(kind(inner.store.clone(), keep)).await;
+        Wiring {
+            catalog,
+            peer,
+            _servers: vec![one, two],
+            ..inner
+        }
+    })
+}
+
+fn local(keep: u32) -> BoxFuture<'static, Wiring> {
+    local_of(manifests, keep)
+}
+
+fn s3(keep: u32) -> BoxFuture<'static, Wiring> {
+    s3_of(manifests, keep)
+}
+
+fn http_local(keep: u32) -> BoxFuture<'static, Wiring> {
+    http_local_of(manifests, keep)
+}
+
+fn delta_local(keep: u32) -> BoxFuture<'static, Wiring> {
+    local_of(delta, keep)
+}
+
+fn delta_s3(keep: u32) -> BoxFuture<'static, Wiring> {
+    s3_of(delta, keep)
+}
+
+fn delta_http_local(keep: u32) -> BoxFuture<'static, Wiring> {
+    http_local_of(delta, keep)
+}
+
+/// Serves `catalog` through catalogd's real router; returns its client.
+async fn serve(catalog: Arc<dyn Catalog>) -> (Arc<dyn Catalog>, tokio::task::JoinHandle<()>) {
     let router = common::server::service_router(catalogd::http::router(catalog), None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -82,20 +128,6 @@ async fn serve(
         Arc::new(CatalogClient::new(&format!("http://{addr}"))),
         server,
     )
-}
-
-fn http_local(keep: u32) -> BoxFuture<'static, Wiring> {
-    Box::pin(async move {
-        let inner = local(keep).await;
-        let (catalog, one) = serve(inner.store.clone(), keep).await;
-        let (peer, two) = serve(inner.store.clone(), keep).await;
-        Wiring {
-            catalog,
-            peer,
-            _servers: vec![one, two],
-            ..inner
-        }
-    })
 }
 
 fn name(text: &str) -> DatasetName {
@@ -189,6 +221,15 @@ macro_rules! conformance {
     };
 }
 
+/// The checks that hold whatever the catalog stores, over Delta tables.
+macro_rules! conformance_delta {
+    ($($check:ident),* $(,)?) => {
+        mod delta_local { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $check() { super::$check(super::delta_local).await } )* }
+        mod delta_s3 { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $check() { super::$check(super::delta_s3).await } )* }
+        mod delta_http_local { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $check() { super::$check(super::delta_http_local).await } )* }
+    };
+}
+
 conformance!(
     create_get_and_list,
     create_of_an_existing_dataset_is_refused,
@@ -204,6 +245,23 @@ conformance!(
     bad_commits_are_refused_and_write_nothing,
     corrupt_manifests_are_named_and_skipped_by_list,
     sweep_removes_orphans_only,
+    concurrent_appends_from_two_processes_all_land,
+    a_commit_naming_a_missing_file_is_refused,
+);
+
+conformance_delta!(
+    create_get_and_list,
+    create_of_an_existing_dataset_is_refused,
+    overwrite_bumps_the_version,
+    an_overwrite_with_the_same_sha_is_existing,
+    an_idempotency_key_replay_is_existing,
+    append_adds_files_to_the_current_ones,
+    an_incompatible_append_lists_every_difference,
+    the_keep_window_deletes_only_unreferenced_files,
+    delete_removes_the_manifest_and_the_files_it_names,
+    invalid_names_are_refused_naming_the_rule,
+    missing_datasets_are_not_found,
+    bad_commits_are_refused_and_write_nothing,
     concurrent_appends_from_two_processes_all_land,
     a_commit_naming_a_missing_file_is_refused,
 );

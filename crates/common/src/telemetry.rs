@@ -23,7 +23,11 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Starts logging to stderr at `level` (`RUST_LOG` wins when set). Safe to call twice.
 pub fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{level},hyper=warn,h2=warn,reqwest=warn"))
+        // delta-rs and its kernel log every snapshot and scan at info.
+        tracing_subscriber::EnvFilter::new(format!(
+            "{level},hyper=warn,h2=warn,reqwest=warn,deltalake_core=warn,delta_kernel=warn,\
+             buoyant_kernel=warn,buoyant_kernel_engine=warn"
+        ))
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -25,6 +25,8 @@ pub async fn delete_removes_the_manifest_and_the_files_it_names(make: Make) {
         Err(CatalogError::NotFound { .. })
     ));
     assert!(!exists(store, "_catalog/t.json").await);
+    assert!(!exists(store, "_tables/t.json").await);
+    assert!(!exists(store, "datasets/t/_delta_log/00000000000000000000.json").await);
     assert!(!exists(store, "datasets/t/v1/a").await);
     // A file no version names (an ingest in another process may be about to commit it) is
     // the sweep's to judge, not the delete's.
@@ -36,6 +38,12 @@ pub async fn delete_removes_the_manifest_and_the_files_it_names(make: Make) {
     assert!(
         exists(store, &neighbour.key).await,
         "datasets/t2/ is another dataset"
+    );
+    // (What makes t2 a dataset — its manifest, or its registration and Delta log — is
+    // not the sweep's either.)
+    assert_eq!(
+        keys(&w.catalog.get(&name("t2")).await.unwrap()),
+        [neighbour.key.as_str()]
     );
     assert!(matches!(
         w.catalog.delete(&name("t")).await,

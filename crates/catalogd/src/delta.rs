@@ -1,0 +1,1150 @@
+//! [`DeltaCatalog`]: the [`Catalog`] over Delta Lake tables (docs/formats.md, "Delta
+//! tables").
+//!
+//! A dataset `sales` is the Delta table at `datasets/sales/` (its log in
+//! `datasets/sales/_delta_log/`), plus a small registration object `_tables/sales.json`
+//! naming the table's location and id, so that listing datasets lists registrations, not
+//! every data file. The log is read and written through delta-rs over the store
+//! ([`storaged::StoreObjects`]), so local directories, S3 and a remote storaged all serve it;
+//! a commit is delta-rs's: one create-only PUT of the next `_delta_log/{version}.json`.
+//!
+//! Our version numbers are Delta's plus one (the first version is 1, as it always was, and
+//! Delta's is 0; the registration's `first_version` says otherwise for a dataset numbered
+//! before it became a Delta table). What the manifest model holds maps onto the log:
+//!
+//! - a version's files are the table's `add` actions at that version; an append commits
+//!   `add`s, an overwrite `remove`s what the new version no longer lists;
+//! - `mode`, `source_sha256` and `idempotency_key` travel in the commit's `commitInfo`,
+//!   under `lakehouse`; the idempotency key is also a `txn` action (app id
+//!   `lakehouse:{key}`), so a replay is recognised from the log for as long as the table
+//!   lives, not only within the kept versions;
+//! - the keep window deletes the files no kept version references, as before: the log keeps
+//!   older versions' entries, whose files are gone (what Delta's VACUUM does).
+//!
+//! Versions are immutable, so each is decoded once per process and cached by table id.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
+use deltalake_core::kernel::{Action, Add, Metadata, Protocol, Remove, Transaction};
+use deltalake_core::logstore::LogStoreRef;
+use deltalake_core::protocol::{DeltaOperation, SaveMode};
+use deltalake_core::table::state::DeltaTableState;
+use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use storaged::{ObjectKey, PutMode, Store, StoreError, StoreExt, StoreObjects};
+
+use crate::catalog::{Catalog, DATASETS_PREFIX, NameLocks, PARALLEL_IO, prefix};
+use crate::commit::{self, Plan};
+use crate::error::CatalogError;
+use crate::manifest::{
+    ColumnType, Commit, CommitMode, Committed, DataFile, Field, Manifest, Schema, Version,
+};
+use crate::name::DatasetName;
+
+/// Where registrations live: `_tables/{name}.json`.
+pub const TABLES_PREFIX: &str = "_tables/";
+/// What every key of a table's log holds (`{location}_delta_log/…`).
+pub const DELTA_LOG_SEGMENT: &str = "/_delta_log/";
+/// Commit attempts before a commit gives up with `ConcurrentUpdate`.
+const MAX_TRIES: u32 = 8;
+/// The `txn` app id prefix of an idempotency key.
+const TXN_PREFIX: &str = "lakehouse:";
+
+/// `_tables/{name}.json`: which table a dataset is. `id` is the table's Delta id (its
+/// `metaData.id`): a log at `location` with another id is not this dataset's (a table left
+/// by an interrupted delete of an earlier dataset of the same name). `first_version` is our
+/// number of Delta's version 0: 1, except for a dataset whose versions were numbered before
+/// it became a Delta table (its oldest kept version's number).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Registration {
+    name: DatasetName,
+    location: String,
+    id: String,
+    #[serde(default = "one")]
+    first_version: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// What the `lakehouse` field of a commit's `commitInfo` holds. `created_at` is the
+/// version's time when it differs from the commit's (a version made before its dataset
+/// became a Delta table).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct CommitNote {
+    mode: Option<CommitMode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    idempotency_key: Option<String>,
+}
+
+/// The in-process [`Catalog`] over Delta tables in a [`Store`].
+pub struct DeltaCatalog {
+    store: Arc<dyn Store>,
+    objects: Arc<StoreObjects>,
+    keep_versions: u32,
+    locks: NameLocks,
+    /// Per dataset: the table as last loaded and its decoded versions.
+    cache: Mutex<HashMap<DatasetName, Cached>>,
+}
+
+/// What a [`DeltaCatalog`] keeps of a table between reads: the loaded table (a later read
+/// only applies the log entries written since, one LIST when there are none) and every
+/// decoded version (immutable), for the table id they were read from.
+struct Cached {
+    id: String,
+    table: DeltaTable,
+    versions: BTreeMap<u64, Version>,
+}
+
+/// A dataset as read: its registration, the loaded table, and the manifest view of it.
+struct Current {
+    registration: Registration,
+    table: DeltaTable,
+    manifest: Manifest,
+}
+
+impl DeltaCatalog {
+    /// `keep_versions`: versions kept per dataset, the current one included (at least 1).
+    pub fn new(store: Arc<dyn Store>, keep_versions: u32) -> DeltaCatalog {
+        DeltaCatalog {
+            objects: Arc::new(StoreObjects::new(store.clone())),
+            store,
+            keep_versions: keep_versions.max(1),
+            locks: NameLocks::default(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The delta-rs handle of the table at `location` (a store prefix ending in `/`), not
+    /// loaded.
+    fn table(&self, location: &str) -> Result<DeltaTable, CatalogError> {
+        let url = url::Url::parse(&format!("memory:///{location}"))
+            .map_err(|e| StoreError::Internal(format!("table location {location:?}: {e}")))?;
+        let objects: Arc<dyn object_store::ObjectStore> = self.objects.clone();
+        DeltaTableBuilder::from_url(url.clone())
+            .and_then(|b| b.with_storage_backend(objects, url).build())
+            .map_err(|e| {
+                StoreError::Internal(format!("opening the table at {location}: {e}")).into()
+            })
+    }
+
+    async fn registration(&self, name: &DatasetName) -> Result<Option<Registration>, CatalogError> {
+        let key = registration_key(name)?;
+        let bytes = match self.store.get_bytes(&key).await {
+            Ok(b) => b,
+            Err(StoreError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let corrupt = |reason: String| CatalogError::Corrupt {
+            key: key.to_string(),
+            reason,
+        };
+        let r: Registration = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        if &r.name != name {
+            return Err(corrupt(format!("it names dataset {:?}", r.name.as_str())));
+        }
+        if !r.location.ends_with('/') || r.location.starts_with('/') {
+            return Err(corrupt(format!(
+                "location {:?} is not a store prefix",
+                r.location
+            )));
+        }
+        Ok(Some(r))
+    }
+
+    /// The dataset as it is now; `None` when there is none (no registration, or a
+    /// registration whose table has no version yet or is another table's).
+    async fn read(&self, name: &DatasetName) -> Result<Option<Current>, CatalogError> {
+        let Some(registration) = self.registration(name).await? else {
+            return Ok(None);
+        };
+        let cached = {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache
+                .get(name)
+                .filter(|c| c.id == registration.id)
+                .map(|c| c.table.clone())
+        };
+        let mut table = match cached {
+            Some(mut table) => match table.update_incremental(None).await {
+                Ok(()) => table,
+                // Whatever it was (the log cleaned up past the cached version, say), a
+                // fresh load decides.
+                Err(e) => {
+                    tracing::debug!(dataset = %name, error = %e, "reloading a cached table");
+                    self.table(&registration.location)?
+                }
+            },
+            None => self.table(&registration.location)?,
+        };
+        if table.version().is_none() {
+            match table.load().await {
+                Ok(()) => {}
+                Err(DeltaTableError::NotATable(_)) => return Ok(None),
+                Err(e) => return Err(self.load_error(&registration, e)),
+            }
+        }
+        let snapshot = table
+            .snapshot()
+            .map_err(|e| self.corrupt(&registration, e))?;
+        if snapshot.metadata().id() != registration.id {
+            return Ok(None);
+        }
+        let manifest = self.manifest(&registration, &table).await?;
+        Ok(Some(Current {
+            registration,
+            table,
+            manifest,
+        }))
+    }
+
+    /// A table that did not load: the store's fault (503, retry) or the log's (corrupt).
+    fn load_error(&self, registration: &Registration, e: DeltaTableError) -> CatalogError {
+        match e {
+            DeltaTableError::ObjectStore { source } => StoreError::Unavailable(format!(
+                "reading the log of the table at {}: {source}",
+                registration.location
+            ))
+            .into(),
+            e => self.corrupt(registration, e),
+        }
+    }
+
+    fn corrupt(&self, registration: &Registration, e: impl std::fmt::Display) -> CatalogError {
+        CatalogError::Corrupt {
+            key: format!("{}_delta_log/", registration.location),
+            reason: e.to_string(),
+        }
+    }
+
+    /// The manifest view of a loaded table: its current version and the older ones the keep
+    /// window holds (those whose log entries are still readable).
+    async fn manifest(
+        &self,
+        registration: &Registration,
+        table: &DeltaTable,
+    ) -> Result<Manifest, CatalogError> {
+        let snapshot = table
+            .snapshot()
+            .map_err(|e| self.corrupt(registration, e))?;
+        let latest = snapshot.version();
+        let name = &registration.name;
+        let oldest = latest.saturating_sub(self.keep_versions as u64 - 1);
+        let cached = {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            match cache.get(name) {
+                Some(c) if c.id == registration.id => c.versions.clone(),
+                _ => BTreeMap::new(),
+            }
+        };
+        let mut versions = BTreeMap::new();
+        for delta_version in (oldest..=latest).rev() {
+            let ours = delta_version + registration.first_version;
+            if let Some(v) = cached.get(&ours) {
+                versions.insert(ours, v.clone());
+                continue;
+            }
+            let state = if delta_version == latest {
+                None
+            } else {
+                match DeltaTableState::try_new(table.log_store().as_ref(), Some(delta_version as _))
+                    .await
+                {
+                    Ok(state) => Some(state),
+                    // Older log entries are gone (the log of a converted dataset starts
+                    // at its oldest kept version; other writers may clean theirs up): the
+                    // window ends here. Any other failure fails the read, so that no one
+                    // (the sweep) takes that version's files for unreferenced.
+                    Err(e) if missing_version(&e) => {
+                        tracing::debug!(dataset = %name, delta_version, error = %e, "an older version is not in the log");
+                        break;
+                    }
+                    Err(e) => return Err(self.load_error(registration, e)),
+                }
+            };
+            let state = state.as_ref().unwrap_or(snapshot);
+            let version = self
+                .version(registration, &table.log_store(), state, delta_version)
+                .await?;
+            versions.insert(ours, version);
+        }
+        {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache.insert(
+                name.clone(),
+                Cached {
+                    id: registration.id.clone(),
+                    table: table.clone(),
+                    versions: versions.clone(),
+                },
+            );
+        }
+        let mut newest_first = versions.into_values().rev();
+        let current = newest_first
+            .next()
+            .ok_or_else(|| self.corrupt(registration, "the table has no readable version"))?;
+        Ok(Manifest {
+            name: name.clone(),
+            current,
+            versions: newest_first.collect(),
+        })
+    }
+
+    /// One version of the table, from its snapshot at that version and its commit entry.
+    async fn version(
+        &self,
+        registration: &Registration,
+        log_store: &LogStoreRef,
+        state: &DeltaTableState,
+        delta_version: u64,
+    ) -> Result<Version, CatalogError> {
+        let schema = schema_of(state).map_err(|e| self.corrupt(registration, e))?;
+        let mut files = Vec::new();
+        for file in state.log_data().iter() {
+            let path = file.path();
+            let rows = file.num_records().ok_or_else(|| {
+                self.corrupt(
+                    registration,
+                    format!("file {path} has no row count in its statistics"),
+                )
+            })?;
+            files.push(DataFile {
+                key: format!("{}{}", registration.location, path),
+                rows: rows as u64,
+                bytes: u64::try_from(file.size()).unwrap_or(0),
+            });
+        }
+        files.sort_by(|a, b| a.key.cmp(&b.key));
+        let (rows, bytes) = files.iter().fold((0u64, 0u64), |(r, b), f| {
+            (r.saturating_add(f.rows), b.saturating_add(f.bytes))
+        });
+        let entry = log_store
+            .read_commit_entry(delta_version as _)
+            .await
+            .map_err(|e| self.corrupt(registration, e))?;
+        let (info, timestamp) = commit_info(entry.as_deref().unwrap_or_default());
+        let mode = info.mode.unwrap_or(if delta_version == 0 {
+            CommitMode::Create
+        } else {
+            CommitMode::Overwrite
+        });
+        let created_at = info.created_at.unwrap_or_else(|| {
+            timestamp
+                .or_else(|| state.version_timestamp(delta_version as _))
+                .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+                .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+        });
+        Ok(Version {
+            version: delta_version + registration.first_version,
+            mode,
+            rows,
+            bytes,
+            schema,
+            files,
+            created_at,
+            source_sha256: info.source_sha256,
+            idempotency_key: info.idempotency_key,
+        })
+    }
+
+    /// Commits the planned `manifest` on top of `current` (none: creates the table).
+    /// `Ok(false)`: another writer committed first; nothing was written.
+    async fn write(
+        &self,
+        commit: &Commit,
+        current: Option<&Current>,
+        planned: &Manifest,
+        created_at: Option<DateTime<Utc>>,
+    ) -> Result<bool, CatalogError> {
+        let name = &commit.name;
+        let new = &planned.current;
+        let (registration, table) = match current {
+            Some(c) => (c.registration.clone(), None),
+            None => {
+                let r = self.register(name).await?;
+                let t = self.table(&r.location)?;
+                (r, Some(t))
+            }
+        };
+        let location = registration.location.as_str();
+        let now = Utc::now().timestamp_millis();
+        // Delta paths are URIs: a character a reader would decode (`%`) or that needs
+        // escaping there is refused rather than written in a form readers take otherwise.
+        let relative = |key: &str| -> Result<String, CatalogError> {
+            let path = key.strip_prefix(location).ok_or_else(|| {
+                CatalogError::BadCommit(format!("file key {key:?} is not under {location}"))
+            })?;
+            if let Some(c) = path
+                .chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || "/._-=".contains(*c)))
+            {
+                return Err(CatalogError::BadCommit(format!(
+                    "file key {key:?}: {c:?} is not allowed in a Delta table's file path \
+                     (letters, digits and / . _ - = are)"
+                )));
+            }
+            Ok(path.to_string())
+        };
+        let before: HashSet<&str> = current
+            .map(|c| {
+                c.manifest
+                    .current
+                    .files
+                    .iter()
+                    .map(|f| f.key.as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let after: HashSet<&str> = new.files.iter().map(|f| f.key.as_str()).collect();
+        let mut actions: Vec<Action> = Vec::new();
+        let c = match (current, table) {
+            (Some(c), _) => c,
+            // A new table: version 0 holds the protocol, the metadata and the files.
+            (None, Some(table)) => {
+                let metadata = metadata(&registration.id, &new.schema, now)?;
+                let protocol = protocol(&new.schema)?;
+                actions.push(Action::Protocol(protocol.clone()));
+                actions.push(Action::Metadata(metadata.clone()));
+                for file in &new.files {
+                    actions.push(Action::Add(add(&relative(&file.key)?, file, now)));
+                }
+                let location = url::Url::parse(&format!("memory:///{location}"))
+                    .map_err(|e| StoreError::Internal(e.to_string()))?;
+                let operation = DeltaOperation::Create {
+                    mode: SaveMode::ErrorIfExists,
+                    location,
+                    protocol,
+                    metadata,
+                };
+                return self
+                    .commit_actions(
+                        commit,
+                        &registration,
+                        table,
+                        None,
+                        actions,
+                        operation,
+                        0,
+                        created_at,
+                    )
+                    .await;
+            }
+            (None, None) => {
+                return Err(StoreError::Internal("a new table without a handle".into()).into());
+            }
+        };
+        if c.manifest.current.schema != new.schema {
+            // An overwrite with another schema: a new metaData (same id), and a protocol
+            // upgrade when the new schema needs more than the table has.
+            let snapshot = c
+                .table
+                .snapshot()
+                .map_err(|e| self.corrupt(&registration, e))?;
+            if needs_timestamp_ntz(&new.schema) && snapshot.protocol().min_reader_version() < 3 {
+                actions.push(Action::Protocol(protocol(&new.schema)?));
+            }
+            actions.push(Action::Metadata(metadata(
+                &registration.id,
+                &new.schema,
+                now,
+            )?));
+        }
+        for file in &c.manifest.current.files {
+            if !after.contains(file.key.as_str()) {
+                actions.push(Action::Remove(remove(&relative(&file.key)?, file, now)));
+            }
+        }
+        for file in &new.files {
+            if !before.contains(file.key.as_str()) {
+                actions.push(Action::Add(add(&relative(&file.key)?, file, now)));
+            }
+        }
+        let mode = match commit.mode {
+            CommitMode::Append => SaveMode::Append,
+            _ => SaveMode::Overwrite,
+        };
+        // The Delta version this commit makes (the txn action records it).
+        let next = (c.manifest.current.version + 1).saturating_sub(registration.first_version);
+        self.commit_actions(
+            commit,
+            &registration,
+            c.table.clone(),
+            Some(c),
+            actions,
+            DeltaOperation::Write {
+                mode,
+                partition_by: None,
+                predicate: None,
+            },
+            next,
+            created_at,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn commit_actions(
+        &self,
+        commit: &Commit,
+        registration: &Registration,
+        table: DeltaTable,
+        current: Option<&Current>,
+        mut actions: Vec<Action>,
+        operation: DeltaOperation,
+        delta_version: u64,
+        created_at: Option<DateTime<Utc>>,
+    ) -> Result<bool, CatalogError> {
+        if let Some(key) = &commit.idempotency_key {
+            actions.push(Action::Txn(Transaction::new_with_last_update(
+                format!("{TXN_PREFIX}{key}"),
+                delta_version as i64,
+                Some(Utc::now().timestamp_millis()),
+            )));
+        }
+        let note = CommitNote {
+            mode: Some(commit.mode),
+            created_at,
+            source_sha256: commit.source_sha256.clone(),
+            idempotency_key: commit.idempotency_key.clone(),
+        };
+        let note = serde_json::to_value(&note)
+            .map_err(|e| StoreError::Internal(format!("encoding a commit note: {e}")))?;
+        let snapshot = match current {
+            Some(c) => Some(
+                c.table
+                    .snapshot()
+                    .map_err(|e| self.corrupt(registration, e))?,
+            ),
+            None => None,
+        };
+        // Our own loop retries (re-planning against the table as it then is). delta-rs's
+        // post-commit hook writes a checkpoint every `delta.checkpointInterval` (100)
+        // versions, so opening a table reads at most that many log entries; it does not
+        // clean up old log entries (their versions may still be in our keep window).
+        let properties = CommitProperties::default()
+            .with_max_retries(0)
+            .with_create_checkpoint(true)
+            .with_cleanup_expired_logs(Some(false));
+        let failed = |e: DeltaTableError| -> CatalogError {
+            StoreError::Internal(format!(
+                "committing to the table at {}: {e}",
+                registration.location
+            ))
+            .into()
+        };
+        let prepared = CommitBuilder::from(properties)
+            .with_actions(actions)
+            .with_app_metadata(HashMap::from([("lakehouse".to_string(), note)]))
+            .build(
+                snapshot.map(|s| s as &dyn deltalake_core::kernel::transaction::TableReference),
+                table.log_store(),
+                operation,
+            )
+            .into_prepared_commit_future()
+            .await
+            .map_err(failed)?;
+        // The log entry's PUT: its outcome is the commit's.
+        let post = match prepared.await {
+            Ok(post) => post,
+            Err(DeltaTableError::Transaction {
+                source:
+                    TransactionError::VersionAlreadyExists(_) | TransactionError::MaxCommitAttempts(_),
+            }) => return Ok(false),
+            Err(e) => return Err(failed(e)),
+        };
+        // After it (a checkpoint, the new snapshot), a failure is only logged: the version
+        // is committed.
+        if let Err(e) = post.await {
+            tracing::warn!(location = %registration.location, error = %e, "after a commit: the checkpoint or the new snapshot failed");
+        }
+        Ok(true)
+    }
+
+    /// The registration of a dataset about to be created: the one stored if there is one
+    /// (another writer's, or one whose table was never written), else a new one (a create-only
+    /// PUT). A log already at the location under another id is what an interrupted delete
+    /// left: it is removed first.
+    async fn register(&self, name: &DatasetName) -> Result<Registration, CatalogError> {
+        let key = registration_key(name)?;
+        let registration = match self.registration(name).await? {
+            Some(r) => r,
+            None => {
+                let r = Registration {
+                    name: name.clone(),
+                    location: format!("{DATASETS_PREFIX}{name}/"),
+                    id: uuid_v4(),
+                    first_version: 1,
+                };
+                let body = serde_json::to_vec(&r)
+                    .map_err(|e| StoreError::Internal(format!("encoding a registration: {e}")))?;
+                match self.store.put_bytes(&key, body.into(), PutMode::Create).await {
+                    Ok(_) => r,
+                    Err(StoreError::PreconditionFailed(_)) => self
+                        .registration(name)
+                        .await?
+                        .ok_or_else(|| CatalogError::ConcurrentUpdate(format!(
+                            "dataset {:?} was created and deleted under this commit; nothing was written, retry",
+                            name.as_str()
+                        )))?,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        self.remove_stale_log(&registration).await?;
+        Ok(registration)
+    }
+
+    /// Deletes a log at the registration's location that belongs to another table id.
+    async fn remove_stale_log(&self, registration: &Registration) -> Result<(), CatalogError> {
+        let Some(id) = self.log_id(registration).await? else {
+            return Ok(());
+        };
+        if id == registration.id {
+            return Ok(());
+        }
+        tracing::info!(location = %registration.location, "removing the log an interrupted delete left");
+        self.remove_log(registration, &id).await
+    }
+
+    /// The table id of the log at the registration's location; `None` when there is none.
+    /// A log that does not load is an error, never a reason to remove it.
+    async fn log_id(&self, registration: &Registration) -> Result<Option<String>, CatalogError> {
+        let mut table = self.table(&registration.location)?;
+        match table.load().await {
+            Err(DeltaTableError::NotATable(_)) => Ok(None),
+            Ok(()) => {
+                let snapshot = table
+                    .snapshot()
+                    .map_err(|e| self.corrupt(registration, e))?;
+                Ok(Some(snapshot.metadata().id().to_string()))
+            }
+            Err(e) => Err(self.load_error(registration, e)),
+        }
+    }
+
+    /// Deletes every object under the location's `_delta_log/`, newest version first —
+    /// when it is the log of table `doomed` (checked just before: another process may have
+    /// removed it and written a new table's there meanwhile).
+    async fn remove_log(
+        &self,
+        registration: &Registration,
+        doomed: &str,
+    ) -> Result<(), CatalogError> {
+        if self.log_id(registration).await?.as_deref() != Some(doomed) {
+            return Ok(());
+        }
+        let location = registration.location.as_str();
+        let mut keys: Vec<String> = self
+            .store
+            .list(&prefix(&format!("{location}_delta_log/"))?)
+            .await?
+            .into_iter()
+            .map(|m| m.key)
+            .collect();
+        keys.sort();
+        for text in keys.into_iter().rev() {
+            let key = ObjectKey::parse(&text).map_err(|e| StoreError::invalid_key(&text, e))?;
+            match self.store.delete(&key).await {
+                Ok(()) | Err(StoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn collect(&self, keys: Vec<String>, why: &str) {
+        crate::catalog::collect(&*self.store, keys, why).await
+    }
+}
+
+/// What [`DeltaCatalog::migrate`] did to one dataset.
+#[derive(Debug)]
+pub struct Migrated {
+    pub name: DatasetName,
+    /// The versions written to its Delta log now (0 when an earlier run had written them
+    /// all and only the manifest was left to remove).
+    pub versions: usize,
+}
+
+impl DeltaCatalog {
+    /// Converts every dataset of the layout before Delta tables (a manifest
+    /// `_catalog/{name}.json`) into a Delta table, keeping each kept version's number,
+    /// files, schema, mode, time, source SHA-256 and idempotency key; then removes the
+    /// manifest (and its body). Data files are not copied: the table's `add` actions name
+    /// them where they are. A run that stops halfway resumes where it stopped. A manifest
+    /// that does not decode stops the run with an error naming it (its files are kept).
+    pub async fn migrate(&self) -> Result<Vec<Migrated>, CatalogError> {
+        let legacy = crate::StoreCatalog::new(self.store.clone(), u32::MAX);
+        let mut names: Vec<DatasetName> = self
+            .store
+            .list(&prefix(crate::catalog::CATALOG_PREFIX)?)
+            .await?
+            .into_iter()
+            .filter_map(|m| {
+                let stem = m
+                    .key
+                    .strip_prefix(crate::catalog::CATALOG_PREFIX)?
+                    .strip_suffix(".json")?;
+                stem.parse().ok()
+            })
+            .collect();
+        names.sort();
+        let mut out = Vec::new();
+        for name in names {
+            let manifest = match legacy.get(&name).await {
+                Ok(m) => m,
+                Err(CatalogError::NotFound { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            tracing::info!(dataset = %name, versions = manifest.versions.len() + 1, "converting a dataset to a Delta table");
+            let versions = self.migrate_one(&manifest).await?;
+            // The manifest, then its bodies (the table is complete: nothing reads them).
+            let key = crate::manifest_key(&name)?;
+            match self.store.delete(&key).await {
+                Ok(()) | Err(StoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let bodies = self
+                .store
+                .list(&prefix(&format!(
+                    "{}{name}/",
+                    crate::catalog::CATALOG_PREFIX
+                ))?)
+                .await?;
+            self.collect(
+                bodies.into_iter().map(|m| m.key).collect(),
+                "(a converted manifest's body)",
+            )
+            .await;
+            out.push(Migrated { name, versions });
+        }
+        Ok(out)
+    }
+
+    /// Writes the versions of `manifest` its table does not have yet, oldest first.
+    async fn migrate_one(&self, manifest: &Manifest) -> Result<usize, CatalogError> {
+        let name = &manifest.name;
+        let lock = self.locks.get(name);
+        let _held = lock.lock().await;
+        let mut versions: Vec<&Version> = manifest.all_versions().collect();
+        versions.sort_by_key(|v| v.version);
+        let oldest = versions[0].version;
+        let registration = match self.registration(name).await? {
+            Some(r) => r,
+            None => {
+                let r = Registration {
+                    name: name.clone(),
+                    location: format!("{DATASETS_PREFIX}{name}/"),
+                    id: uuid_v4(),
+                    first_version: oldest,
+                };
+                let body = serde_json::to_vec(&r)
+                    .map_err(|e| StoreError::Internal(format!("encoding a registration: {e}")))?;
+                match self
+                    .store
+                    .put_bytes(&registration_key(name)?, body.into(), PutMode::Create)
+                    .await
+                {
+                    Ok(_) => r,
+                    Err(StoreError::PreconditionFailed(_)) => {
+                        self.registration(name).await?.ok_or_else(|| {
+                            CatalogError::ConcurrentUpdate(format!(
+                                "dataset {:?}: its registration came and went during the conversion",
+                                name.as_str()
+                            ))
+                        })?
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        if registration.first_version != oldest {
+            return Err(CatalogError::Corrupt {
+                key: registration_key(name)?.to_string(),
+                reason: format!(
+                    "dataset {:?} has a manifest (oldest kept version {oldest}) and a table \
+                     numbered from {}; remove one",
+                    name.as_str(),
+                    registration.first_version
+                ),
+            });
+        }
+        self.remove_stale_log(&registration).await?;
+        let (mut written, mut lost) = (0, 0);
+        loop {
+            let current = self.read(name).await?;
+            let done = current
+                .as_ref()
+                .map_or(oldest.saturating_sub(1), |c| c.manifest.current.version);
+            let Some(next) = versions.iter().find(|v| v.version > done) else {
+                return Ok(written);
+            };
+            let commit = Commit {
+                name: name.clone(),
+                mode: next.mode,
+                schema: next.schema.clone(),
+                files: next.files.clone(),
+                source_sha256: next.source_sha256.clone(),
+                idempotency_key: next.idempotency_key.clone(),
+            };
+            let planned = Manifest {
+                name: name.clone(),
+                current: (*next).clone(),
+                versions: vec![],
+            };
+            if self
+                .write(&commit, current.as_ref(), &planned, Some(next.created_at))
+                .await?
+            {
+                (written, lost) = (written + 1, 0);
+            } else {
+                // Another process converts this dataset too; it wrote the same version.
+                lost += 1;
+                if lost >= MAX_TRIES {
+                    return Err(CatalogError::ConcurrentUpdate(format!(
+                        "dataset {:?}: its conversion kept racing another process's; start again",
+                        name.as_str()
+                    )));
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Catalog for DeltaCatalog {
+    async fn list(&self) -> Result<Vec<Manifest>, CatalogError> {
+        let names: Vec<DatasetName> = self
+            .store
+            .list(&prefix(TABLES_PREFIX)?)
+            .await?
+            .into_iter()
+            .filter_map(|meta| {
+                let stem = meta
+                    .key
+                    .strip_prefix(TABLES_PREFIX)?
+                    .strip_suffix(".json")?;
+                stem.parse().ok()
+            })
+            .collect();
+        let reads = futures::stream::iter(names)
+            .map(|name| async move { (self.read(&name).await, name) })
+            .buffered(PARALLEL_IO);
+        let results: Vec<_> = reads.collect().await;
+        let mut out = Vec::new();
+        for (result, name) in results {
+            match result {
+                Ok(Some(current)) => out.push(current.manifest),
+                Ok(None) => {}
+                Err(e @ CatalogError::Corrupt { .. }) => {
+                    tracing::warn!(dataset = %name, error = %e, "skipping a corrupt table");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn get(&self, name: &DatasetName) -> Result<Manifest, CatalogError> {
+        match self.read(name).await? {
+            Some(current) => Ok(current.manifest),
+            None => Err(CatalogError::NotFound {
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<Committed, CatalogError> {
+        let commit = commit::checked(commit)?;
+        let lock = self.locks.get(&commit.name);
+        let _held = lock.lock().await;
+        for attempt in 1..=MAX_TRIES {
+            let current = self.read(&commit.name).await?;
+            if let (Some(c), Some(key)) = (&current, &commit.idempotency_key) {
+                let snapshot = c
+                    .table
+                    .snapshot()
+                    .map_err(|e| self.corrupt(&c.registration, e))?;
+                let seen = snapshot
+                    .transaction_version(c.table.log_store().as_ref(), format!("{TXN_PREFIX}{key}"))
+                    .await
+                    .map_err(|e| self.corrupt(&c.registration, e))?;
+                if seen.is_some() {
+                    return Ok(Committed::Existing(c.manifest.clone()));
+                }
+            }
+            let plan = commit::plan(
+                current.as_ref().map(|c| &c.manifest),
+                &commit,
+                self.keep_versions,
+                Utc::now(),
+            )?;
+            let (manifest, garbage) = match (plan, current.as_ref()) {
+                (Plan::Existing, Some(c)) => return Ok(Committed::Existing(c.manifest.clone())),
+                (Plan::Existing, None) => {
+                    return Err(StoreError::Internal("no-op commit without a table".into()).into());
+                }
+                (Plan::Write { manifest, garbage }, _) => (manifest, garbage),
+            };
+            crate::catalog::check_files_exist(&self.store, &commit).await?;
+            if self
+                .write(&commit, current.as_ref(), &manifest, None)
+                .await?
+            {
+                self.collect(garbage, "that fell out of the keep window")
+                    .await;
+                // The manifest as the log now has it (the commit time is the log's).
+                return match self.read(&commit.name).await {
+                    Ok(Some(now)) => Ok(Committed::Created(now.manifest)),
+                    // Deleted (or deleted and created anew) by another process meanwhile:
+                    // the version landed in a log no dataset has any more.
+                    Ok(None) => Err(CatalogError::ConcurrentUpdate(format!(
+                        "dataset {:?} was deleted while this commit was written; its version is not part of any dataset, retry",
+                        commit.name.as_str()
+                    ))),
+                    Err(e) => {
+                        tracing::warn!(dataset = %commit.name, error = %e, "re-reading after a commit");
+                        Ok(Committed::Created(*manifest))
+                    }
+                };
+            }
+            tracing::debug!(dataset = %commit.name, attempt, "the table changed under the commit; retrying");
+            if attempt < MAX_TRIES {
+                tokio::time::sleep(crate::catalog::backoff(attempt)).await;
+            }
+        }
+        Err(CatalogError::ConcurrentUpdate(format!(
+            "dataset {:?} kept changing under this commit ({MAX_TRIES} tries); nothing was written, retry",
+            commit.name.as_str()
+        )))
+    }
+
+    async fn delete(&self, name: &DatasetName) -> Result<(), CatalogError> {
+        let lock = self.locks.get(name);
+        let _held = lock.lock().await;
+        let Some(registration) = self.registration(name).await? else {
+            return Err(CatalogError::NotFound {
+                name: name.to_string(),
+            });
+        };
+        // The files of the versions read here; anything else under the location is left to
+        // the sweep (another process may be writing this name's next table right now).
+        let files: Vec<String> = match self.read(name).await {
+            Ok(Some(c)) => {
+                let mut f: Vec<String> = c.manifest.referenced_keys().map(String::from).collect();
+                f.sort();
+                f.dedup();
+                f
+            }
+            Ok(None) | Err(CatalogError::Corrupt { .. }) => vec![],
+            Err(e) => return Err(e),
+        };
+        // The registration is the dataset: once it is gone, so is the dataset, whatever
+        // happens to the rest.
+        self.store.delete(&registration_key(name)?).await?;
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+        if let Err(e) = self.remove_log(&registration, &registration.id).await {
+            tracing::warn!(dataset = %name, error = %e, "could not remove a deleted dataset's log; the next create of the name removes it");
+        }
+        self.collect(files, "of a deleted dataset").await;
+        Ok(())
+    }
+}
+
+fn registration_key(name: &DatasetName) -> Result<ObjectKey, CatalogError> {
+    let text = format!("{TABLES_PREFIX}{name}.json");
+    ObjectKey::parse(&text).map_err(|e| StoreError::invalid_key(&text, e).into())
+}
+
+fn uuid_v4() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom_fill(&mut bytes);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// Random bytes from the time and a process-wide counter, hashed: table ids need to be
+/// unique, not secret.
+fn getrandom_fill(out: &mut [u8; 16]) {
+    use sha2::{Digest, Sha256};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = Sha256::new();
+    h.update(std::process::id().to_le_bytes());
+    h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    h.update(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+            .to_le_bytes(),
+    );
+    out.copy_from_slice(&h.finalize()[..16]);
+}
+
+/// Whether loading a version failed because its log entries are not there.
+fn missing_version(e: &DeltaTableError) -> bool {
+    match e {
+        DeltaTableError::InvalidVersion(_) | DeltaTableError::NotATable(_) => true,
+        DeltaTableError::KernelError(k) => {
+            let text = k.to_string();
+            text.contains("not found")
+                || text.contains("No files in log segment")
+                || text.contains("missing")
+                || text.contains("not exist")
+        }
+        _ => false,
+    }
+}
+
+/// Delta's name of a column type.
+fn delta_type(t: ColumnType) -> &'static str {
+    match t {
+        ColumnType::Int64 => "long",
+        ColumnType::Float64 => "double",
+        ColumnType::Boolean => "boolean",
+        ColumnType::Date => "date",
+        // Our timestamps carry no zone (values are UTC); Delta's `timestamp` is zoned.
+        ColumnType::Timestamp => "timestamp_ntz",
+        ColumnType::Utf8 => "string",
+    }
+}
+
+fn needs_timestamp_ntz(schema: &Schema) -> bool {
+    schema
+        .fields
+        .iter()
+        .any(|f| f.data_type == ColumnType::Timestamp)
+}
+
+/// The table's schema as ours; a Delta type we do not read is an error naming the column.
+fn schema_of(state: &DeltaTableState) -> Result<Schema, String> {
+    let value = serde_json::to_value(state.schema().as_ref()).map_err(|e| e.to_string())?;
+    let fields = value["fields"].as_array().cloned().unwrap_or_default();
+    let mut out = Vec::new();
+    for f in fields {
+        let name = f["name"].as_str().unwrap_or_default().to_string();
+        let data_type = match f["type"].as_str() {
+            Some("long") => ColumnType::Int64,
+            Some("double") => ColumnType::Float64,
+            Some("boolean") => ColumnType::Boolean,
+            Some("date") => ColumnType::Date,
+            Some("timestamp_ntz") => ColumnType::Timestamp,
+            Some("string") => ColumnType::Utf8,
+            other => {
+                return Err(format!(
+                    "column {name:?} has Delta type {}, which lakehouse does not read",
+                    other.map_or_else(|| f["type"].to_string(), String::from)
+                ));
+            }
+        };
+        out.push(Field {
+            name,
+            data_type,
+            nullable: f["nullable"].as_bool().unwrap_or(true),
+        });
+    }
+    Ok(Schema { fields: out })
+}
+
+fn schema_string(schema: &Schema) -> String {
+    let fields: Vec<Value> = schema
+        .fields
+        .iter()
+        .map(|f| {
+            json!({"name": f.name, "type": delta_type(f.data_type), "nullable": f.nullable,
+                   "metadata": {}})
+        })
+        .collect();
+    json!({"type": "struct", "fields": fields}).to_string()
+}
+
+fn metadata(id: &str, schema: &Schema, now_ms: i64) -> Result<Metadata, CatalogError> {
+    let value = json!({
+        "id": id,
+        "format": {"provider": "parquet", "options": {}},
+        "schemaString": schema_string(schema),
+        "partitionColumns": [],
+        "configuration": {},
+        "createdTime": now_ms,
+    });
+    serde_json::from_value(value)
+        .map_err(|e| StoreError::Internal(format!("a table's metadata: {e}")).into())
+}
+
+/// Reader 1 / writer 2 unless a column needs `timestampNtz` (reader 3 / writer 7).
+fn protocol(schema: &Schema) -> Result<Protocol, CatalogError> {
+    let value = if needs_timestamp_ntz(schema) {
+        json!({"minReaderVersion": 3, "minWriterVersion": 7,
+               "readerFeatures": ["timestampNtz"], "writerFeatures": ["timestampNtz"]})
+    } else {
+        json!({"minReaderVersion": 1, "minWriterVersion": 2})
+    };
+    serde_json::from_value(value)
+        .map_err(|e| StoreError::Internal(format!("a table's protocol: {e}")).into())
+}
+
+fn add(path: &str, file: &DataFile, now_ms: i64) -> Add {
+    Add {
+        path: path.to_string(),
+        partition_values: HashMap::new(),
+        size: i64::try_from(file.bytes).unwrap_or(i64::MAX),
+        modification_time: now_ms,
+        data_change: true,
+        stats: Some(json!({"numRecords": file.rows}).to_string()),
+        ..Default::default()
+    }
+}
+
+fn remove(path: &str, file: &DataFile, now_ms: i64) -> Remove {
+    Remove {
+        path: path.to_string(),
+        data_change: true,
+        deletion_timestamp: Some(now_ms),
+        extended_file_metadata: Some(true),
+        partition_values: Some(HashMap::new()),
+        size: Some(i64::try_from(file.bytes).unwrap_or(i64::MAX)),
+        ..Default::default()
+    }
+}
+
+/// Our note and the timestamp of a commit entry's `commitInfo`.
+fn commit_info(entry: &[u8]) -> (CommitNote, Option<i64>) {
+    for line in entry.split(|b| *b == b'\n') {
+        let Ok(value) = serde_json::from_slice::<Value>(line) else {
+            continue;
+        };
+        if let Some(info) = value.get("commitInfo") {
+            let note = info
+                .get("lakehouse")
+                .and_then(|n| serde_json::from_value(n.clone()).ok())
+                .unwrap_or_default();
+            return (note, info.get("timestamp").and_then(Value::as_i64));
+        }
+    }
+    (CommitNote::default(), None)
+}
