@@ -318,7 +318,7 @@ async fn serve(config: Config, deployment: Deployment) -> anyhow::Result<()> {
     };
     let catalog = match &store {
         Some(store) if deployment.runs(Role::Catalogd) => {
-            Some(services::local_catalog(store.clone(), &config))
+            Some(services::local_catalog(store.clone(), &config).await?)
         }
         _ => None,
     };

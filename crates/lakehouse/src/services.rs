@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use catalogd::{Catalog, StoreCatalog};
+use catalogd::{Catalog, DeltaCatalog};
 use chrono::{DateTime, Utc};
 use common::server::{self, Shutdown};
 use ingestd::Ingestor;
@@ -420,9 +420,22 @@ fn refresh_in_background(engine: queryd::QueryEngine, every: std::time::Duration
     });
 }
 
-/// A fresh in-process catalog over `store`.
-pub fn local_catalog(store: Arc<dyn Store>, config: &Config) -> Arc<dyn Catalog> {
-    Arc::new(StoreCatalog::new(store, config.catalogd.keep_versions))
+/// The in-process catalog over `store`, once every dataset of the layout before Delta
+/// tables in it (manifests under `_catalog/`) has been converted (docs/formats.md,
+/// "Converting manifests"); a conversion that fails stops the start with its reason.
+pub async fn local_catalog(
+    store: Arc<dyn Store>,
+    config: &Config,
+) -> anyhow::Result<Arc<dyn Catalog>> {
+    let catalog = DeltaCatalog::new(store, config.catalogd.keep_versions);
+    let migrated = catalog
+        .migrate()
+        .await
+        .map_err(|e| anyhow::anyhow!("converting the datasets' manifests to Delta tables: {e}"))?;
+    for m in migrated {
+        tracing::info!(dataset = %m.name, versions = m.versions, "dataset converted to a Delta table");
+    }
+    Ok(Arc::new(catalog))
 }
 
 #[cfg(test)]

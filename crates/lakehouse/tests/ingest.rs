@@ -325,14 +325,21 @@ async fn kill_9_during_an_ingest_leaves_the_previous_version_intact() {
         (Some(1), Some(2))
     );
     assert_eq!(m["files"], v1["files"]);
-    // Only the committed file is left: the start-up sweep removed the stray part, and the
-    // store removed the interrupted upload's staging file.
+    // Only the committed file and the table's one log entry are left: the start-up sweep
+    // removed the stray part, and the store removed the interrupted upload's staging file.
     let left: Vec<String> = files_under(&dir.path().join("datasets"));
     let committed = v1["files"][0]["key"]
         .as_str()
         .unwrap()
         .trim_start_matches("datasets/");
-    assert_eq!(left, [committed.to_string()], "{left:?}");
+    assert_eq!(
+        left,
+        [
+            "t/_delta_log/00000000000000000000.json".to_string(),
+            committed.to_string()
+        ],
+        "{left:?}"
+    );
 }
 
 fn tokio_stream_from(

@@ -404,7 +404,12 @@ async fn datasets_commit_read_back_and_orphans_are_swept_at_start_up() {
         .await
         .unwrap();
     assert_eq!(health["services"]["catalogd"]["status"], "ok", "{health}");
-    assert!(dir.path().join("_catalog/trips.json").is_file());
+    assert!(dir.path().join("_tables/trips.json").is_file());
+    assert!(
+        dir.path()
+            .join("datasets/trips/_delta_log/00000000000000000000.json")
+            .is_file()
+    );
 
     // The next start sweeps what no manifest references (the orphan of a crashed ingest).
     lh.terminate(Duration::from_secs(10)).expect("clean exit");

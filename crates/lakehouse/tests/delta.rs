@@ -1,0 +1,439 @@
+//! Our datasets are Delta tables other tools read: PyPI `deltalake` (delta-rs's Python
+//! binding, installed by scripts/test) opens what the real binary wrote — on a local
+//! directory and on S3 (a real S3-compatible server on loopback) — and finds the versions,
+//! the history, the schema and, at every version, exactly the rows our SQL answers.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use test_support::{Lakehouse, Launch, S3_ACCESS_KEY, S3_SECRET_KEY, S3Server, lakehouse_bin};
+
+const V1: &str = "id,city,price,paid,day,at\n\
+                  1,paris,3.5,true,2024-01-02,2024-01-02T03:04:05Z\n\
+                  2,rome,,false,2024-02-03,2024-02-03T00:00:00Z\n\
+                  3,,7.25,,,\n";
+const V2: &str = "id,city,price,paid,day,at\n\
+                  4,oslo,1e3,true,2025-06-30,2025-06-30T23:59:59.5Z\n";
+const V3: &str = "id,city,price,paid,day,at\n\
+                  10,lima,0.5,false,2023-12-31,2023-12-31T12:00:00Z\n\
+                  11,kyiv,-2,true,2024-07-04,2024-07-04T08:30:00Z\n";
+
+/// Our rows of `table`, as the Python side writes them: sorted, text and numbers as JSON.
+async fn our_rows(lh: &Lakehouse, table: &str) -> Vec<Value> {
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/sql", lh.url))
+        .json(&json!({"sql": format!("SELECT id, city, price, paid, day, at FROM \"{table}\"")}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    let mut rows: Vec<Value> = body["rows"].as_array().expect("rows").to_vec();
+    rows.sort_by_key(|r| canonical(r).to_string());
+    rows
+}
+
+/// Numbers as f64, so `1000` and `1000.0` compare equal; timestamps without a trailing `Z`
+/// or zero fraction (Python's isoformat has neither).
+fn canonical(v: &Value) -> Value {
+    match v {
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        Value::Number(n) => json!(n.as_f64()),
+        Value::String(s) => {
+            let s = s.trim_end_matches('Z');
+            let s = match s.split_once('.') {
+                Some((head, fraction)) if s.contains('T') => {
+                    let fraction = fraction.trim_end_matches('0');
+                    if fraction.is_empty() {
+                        head.to_string()
+                    } else {
+                        format!("{head}.{fraction}")
+                    }
+                }
+                _ => s.to_string(),
+            };
+            Value::String(s)
+        }
+        other => other.clone(),
+    }
+}
+
+fn deltalake(uri: &str, options: Option<Value>, versions: &[u64]) -> Value {
+    use std::io::Write;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/delta_read.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let input = json!({"uri": uri, "storage_options": options, "versions": versions});
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "deltalake failed (scripts/test installs it from PyPI): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Writes three versions (create, append, overwrite) and checks what `deltalake` reads
+/// against our answers.
+async fn deltalake_reads_what_sql_reads(lh: &Lakehouse, uri: &str, options: Option<Value>) {
+    ingest_named(lh, "t", "create", V1).await;
+    ingest_named(lh, "t", "append", V2).await;
+    ingest_named(lh, "t", "overwrite", V3).await;
+    let read = deltalake(uri, options, &[0, 1, 2]);
+
+    // Our version N is Delta's N - 1.
+    assert_eq!(read["version"], 2, "{read}");
+    let history: Vec<(u64, String)> = read["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["version"].as_u64().unwrap(),
+                h["lakehouse"]["mode"].as_str().unwrap_or("?").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (2, "overwrite".into()),
+            (1, "append".into()),
+            (0, "create".into())
+        ],
+        "{read}"
+    );
+    let versions: Value = reqwest::get(format!("{}/v1/datasets/t/versions", lh.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ours: Vec<u64> = versions["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ours, [3, 2, 1]);
+
+    assert_eq!(
+        read["schema"],
+        json!([
+            ["id", "long", true],
+            ["city", "string", true],
+            ["price", "double", true],
+            ["paid", "boolean", true],
+            ["day", "date", true],
+            ["at", "timestamp_ntz", true]
+        ]),
+        "{read}"
+    );
+    for delta_version in 0..3u64 {
+        let theirs: Vec<Value> = read["rows"][delta_version.to_string()]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(canonical)
+            .collect();
+        let mine: Vec<Value> = our_rows(lh, &format!("t@v{}", delta_version + 1))
+            .await
+            .iter()
+            .map(canonical)
+            .collect();
+        let mut theirs_sorted = theirs.clone();
+        theirs_sorted.sort_by_key(|r| r.to_string());
+        let mut mine_sorted = mine.clone();
+        mine_sorted.sort_by_key(|r| r.to_string());
+        assert_eq!(
+            theirs_sorted,
+            mine_sorted,
+            "Delta version {delta_version} (ours {})",
+            delta_version + 1
+        );
+        assert!(!mine.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn deltalake_reads_our_tables_on_a_local_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let lh = Lakehouse::start(lakehouse_bin!(), Launch::standalone(&data)).await;
+    let uri = data.join("datasets/t").display().to_string();
+    deltalake_reads_what_sql_reads(&lh, &uri, None).await;
+}
+
+#[tokio::test]
+async fn deltalake_reads_our_tables_on_s3() {
+    let s3 = S3Server::start();
+    let bucket = s3.bucket("delta").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lakehouse.toml");
+    std::fs::write(&config, s3.config_toml(&bucket)).unwrap();
+    let lh = Lakehouse::start(lakehouse_bin!(), Launch::standalone_with_config(&config)).await;
+    let options = json!({
+        "AWS_ENDPOINT_URL": s3.endpoint(),
+        "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+        "AWS_REGION": "us-east-1",
+        "AWS_ALLOW_HTTP": "true",
+        "AWS_S3_ALLOW_UNSAFE_RENAME": "true",
+    });
+    deltalake_reads_what_sql_reads(&lh, &format!("s3://{bucket}/datasets/t"), Some(options)).await;
+}
+
+/// A data directory of the layout before Delta tables (a manifest under `_catalog/`, three
+/// kept versions of five, real Parquet files) is converted at start-up: every kept version
+/// answers the same rows under the same number, `deltalake` reads the table, the manifest
+/// is gone, and a new append gets the next number.
+#[tokio::test]
+async fn a_manifest_dataset_is_converted_at_start_keeping_its_versions() {
+    use catalogd::{Catalog, Commit, CommitMode, DataFile, StoreCatalog};
+    use storaged::{ObjectKey, ObjectStoreBackend, PutMode, Store, StoreExt};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Parquet files written by the real ingest path: the versions of `src`.
+    let lh = Lakehouse::start(lakehouse_bin!(), Launch::standalone(&data)).await;
+    let client = reqwest::Client::new();
+    let mut expected = Vec::new();
+    for (mode, csv) in [("create", V1), ("append", V2), ("overwrite", V3)] {
+        ingest_named(&lh, "src", mode, csv).await;
+    }
+    for v in 1..=3 {
+        expected.push(our_rows(&lh, &format!("src@v{v}")).await);
+    }
+    let src: Value = client
+        .get(format!("{}/v1/datasets/src", lh.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    drop(lh);
+
+    // The same files, as dataset `old` of the manifest layout, numbered 3 to 5 (versions
+    // 1 and 2 fell out of a keep window of 3).
+    let store: std::sync::Arc<dyn Store> =
+        std::sync::Arc::new(ObjectStoreBackend::local(&data).unwrap());
+    let legacy = StoreCatalog::new(store.clone(), 3);
+    let schema: catalogd::Schema = serde_json::from_value(src["schema"].clone()).unwrap();
+    let copied = |files: &[Value], into: &str| {
+        let store = store.clone();
+        let files = files.to_vec();
+        let into = into.to_string();
+        async move {
+            let mut out = Vec::new();
+            for f in files {
+                let from = f["key"].as_str().unwrap();
+                let bytes = store
+                    .get_bytes(&ObjectKey::parse(from).unwrap())
+                    .await
+                    .unwrap();
+                let name = from.rsplit('/').next().unwrap();
+                let key = format!("datasets/old/{into}/{name}");
+                store
+                    .put_bytes(&ObjectKey::parse(&key).unwrap(), bytes, PutMode::Overwrite)
+                    .await
+                    .unwrap();
+                out.push(DataFile {
+                    key,
+                    rows: f["rows"].as_u64().unwrap(),
+                    bytes: f["bytes"].as_u64().unwrap(),
+                });
+            }
+            out
+        }
+    };
+    let by_version: Vec<Value> = {
+        let mut all = vec![src.clone()];
+        all.extend(src["versions"].as_array().unwrap().iter().cloned());
+        all.sort_by_key(|v| v["version"].as_u64().unwrap());
+        all
+    };
+    // Versions 1 and 2 of `old` are made only to be dropped by the keep window.
+    let filler = copied(by_version[0]["files"].as_array().unwrap(), "v0").await;
+    for _ in 0..2 {
+        legacy
+            .commit(Commit {
+                name: "old".parse().unwrap(),
+                mode: CommitMode::Overwrite,
+                schema: schema.clone(),
+                files: filler.clone(),
+                source_sha256: None,
+                idempotency_key: None,
+            })
+            .await
+            .unwrap();
+    }
+    let mut first = true;
+    for (i, version) in by_version.iter().enumerate() {
+        let files = version["files"].as_array().unwrap();
+        // An append's files are the previous version's and its own: copy only the new ones.
+        let mode = match version["mode"].as_str().unwrap() {
+            "append" => CommitMode::Append,
+            _ => CommitMode::Overwrite,
+        };
+        let new: Vec<Value> = if mode == CommitMode::Append {
+            let before: Vec<&str> = by_version[i - 1]["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["key"].as_str().unwrap())
+                .collect();
+            files
+                .iter()
+                .filter(|f| !before.contains(&f["key"].as_str().unwrap()))
+                .cloned()
+                .collect()
+        } else {
+            files.clone()
+        };
+        let files = copied(&new, &format!("v{}", i + 3)).await;
+        legacy
+            .commit(Commit {
+                name: "old".parse().unwrap(),
+                mode: if first { CommitMode::Overwrite } else { mode },
+                schema: schema.clone(),
+                files,
+                source_sha256: None,
+                idempotency_key: Some(format!("upload-{}", i + 3)),
+            })
+            .await
+            .unwrap();
+        first = false;
+    }
+    let before = legacy.get(&"old".parse().unwrap()).await.unwrap();
+    assert_eq!(
+        before.all_versions().map(|v| v.version).collect::<Vec<_>>(),
+        [5, 4, 3]
+    );
+    assert!(data.join("_catalog/old.json").is_file());
+
+    let lh = Lakehouse::start(lakehouse_bin!(), Launch::standalone(&data)).await;
+    assert!(
+        !data.join("_catalog/old.json").exists(),
+        "the manifest is removed"
+    );
+    assert!(data.join("_tables/old.json").is_file());
+    let versions: Value = client
+        .get(format!("{}/v1/datasets/old/versions", lh.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed: Vec<(u64, String, u64, String)> = versions["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_u64().unwrap(),
+                v["mode"].as_str().unwrap().to_string(),
+                v["rows"].as_u64().unwrap(),
+                v["created_at"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let was: Vec<(u64, String, u64, String)> = before
+        .all_versions()
+        .map(|v| {
+            (
+                v.version,
+                serde_json::to_value(v.mode)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                v.rows,
+                serde_json::to_value(v.created_at)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, was);
+    for (i, rows) in expected.iter().enumerate() {
+        assert_eq!(
+            &our_rows(&lh, &format!("old@v{}", i + 3)).await,
+            rows,
+            "old@v{}",
+            i + 3
+        );
+    }
+    // A replayed idempotency key of a converted version is still recognised.
+    let replay = client
+        .post(format!("{}/v1/ingest/old?mode=append", lh.url))
+        .header("Idempotency-Key", "upload-5")
+        .body(V2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 200, "{}", replay.text().await.unwrap());
+    ingest_named(&lh, "old", "append", V2).await;
+    let head: Value = client
+        .get(format!("{}/v1/datasets/old", lh.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(head["version"], 6);
+
+    // Delta's version 0 is our 3.
+    let read = deltalake(
+        &data.join("datasets/old").display().to_string(),
+        None,
+        &[0, 2],
+    );
+    assert_eq!(read["version"], 3);
+    let delta_rows = |v: u64| -> Vec<Value> {
+        let mut rows: Vec<Value> = read["rows"][v.to_string()]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(canonical)
+            .collect();
+        rows.sort_by_key(|r| r.to_string());
+        rows
+    };
+    let ours = |rows: &Vec<Value>| -> Vec<Value> {
+        let mut rows: Vec<Value> = rows.iter().map(canonical).collect();
+        rows.sort_by_key(|r| r.to_string());
+        rows
+    };
+    assert_eq!(delta_rows(0), ours(&expected[0]));
+    assert_eq!(delta_rows(2), ours(&expected[2]));
+}
+
+async fn ingest_named(lh: &Lakehouse, name: &str, mode: &str, csv: &'static str) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/ingest/{name}?mode={mode}", lh.url))
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    assert!(
+        status.is_success(),
+        "{mode}: {status} {}",
+        response.text().await.unwrap()
+    );
+}
