@@ -36,6 +36,7 @@ use catalogd::Catalog;
 use crate::error::QueryError;
 use crate::float_wins::FloatWins;
 use crate::readonly;
+use crate::scientific::scientific_as_double;
 use crate::tables::{DatasetSchema, STORE_URL};
 
 /// The catalog and schema every unqualified table name resolves in.
@@ -206,6 +207,7 @@ impl QueryEngine {
             }
         };
         adjust(&mut statement);
+        scientific_as_double(&mut statement);
         readonly::check(&statement)?;
         Ok(statement)
     }

@@ -21,6 +21,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod pg;
 pub mod readonly;
+mod scientific;
 pub mod tables;
 
 pub use engine::{Query, QueryEngine, QueryOptions, ResultStream};
