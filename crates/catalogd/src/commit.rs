@@ -166,15 +166,17 @@ pub(crate) fn plan(
 }
 
 /// The schema and files of an append to `m`: the current schema (a column becomes nullable
-/// when the upload's is), the current files then the new ones.
+/// when the upload's is; with `evolve`, the upload's new columns after it), the current
+/// files then the new ones.
 fn appended(m: &Manifest, commit: &Commit) -> Result<(Schema, Vec<DataFile>), CatalogError> {
-    let differences = m.current.schema.differences(&commit.schema);
-    if !differences.is_empty() {
-        return Err(CatalogError::SchemaMismatch {
+    let schema = m
+        .current
+        .schema
+        .appended(&commit.schema, commit.evolve)
+        .map_err(|differences| CatalogError::SchemaMismatch {
             name: commit.name.to_string(),
             differences,
-        });
-    }
+        })?;
     let current: HashSet<&str> = m.current.files.iter().map(|f| f.key.as_str()).collect();
     if let Some(f) = commit
         .files
@@ -185,10 +187,6 @@ fn appended(m: &Manifest, commit: &Commit) -> Result<(Schema, Vec<DataFile>), Ca
             "file key {:?} is already part of version {}",
             f.key, m.current.version
         )));
-    }
-    let mut schema = m.current.schema.clone();
-    for (mine, theirs) in schema.fields.iter_mut().zip(&commit.schema.fields) {
-        mine.nullable |= theirs.nullable;
     }
     let files = m
         .current

@@ -28,6 +28,7 @@ fn commit(mode: CommitMode, keys: &[&str]) -> Commit {
             .collect(),
         source_sha256: None,
         idempotency_key: None,
+        evolve: false,
     }
 }
 

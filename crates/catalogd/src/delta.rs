@@ -797,6 +797,7 @@ impl DeltaCatalog {
                 files: next.files.clone(),
                 source_sha256: next.source_sha256.clone(),
                 idempotency_key: next.idempotency_key.clone(),
+                evolve: false,
             };
             let planned = Manifest {
                 name: name.clone(),

@@ -91,6 +91,32 @@ impl Schema {
     /// Every way `upload` differs from `self` (the dataset's schema) by column names, their
     /// order, and types; nullability is not compared. Empty when an append may proceed.
     pub fn differences(&self, upload: &Schema) -> Vec<String> {
+        self.compare(upload, false)
+    }
+
+    /// The schema an append of `upload` makes: the dataset's columns, nullable where the
+    /// upload's are, and with `evolve` the upload's columns after them, nullable (earlier
+    /// rows have none). Else every difference; with `evolve`, columns after the dataset's
+    /// are not one.
+    pub fn appended(&self, upload: &Schema, evolve: bool) -> Result<Schema, Vec<String>> {
+        let differences = self.compare(upload, evolve);
+        if !differences.is_empty() {
+            return Err(differences);
+        }
+        let mut schema = self.clone();
+        for (mine, theirs) in schema.fields.iter_mut().zip(&upload.fields) {
+            mine.nullable |= theirs.nullable;
+        }
+        schema
+            .fields
+            .extend(upload.fields[self.fields.len()..].iter().map(|f| Field {
+                nullable: true,
+                ..f.clone()
+            }));
+        Ok(schema)
+    }
+
+    fn compare(&self, upload: &Schema, evolve: bool) -> Vec<String> {
         let position =
             |schema: &Schema, name: &str| schema.fields.iter().position(|f| f.name == name);
         let mut out = Vec::new();
@@ -119,9 +145,23 @@ impl Schema {
                 }
             }
         }
-        for field in &upload.fields {
-            if position(self, &field.name).is_none() {
-                out.push(format!("extra column {:?}", field.name));
+        if evolve {
+            for (j, field) in upload.fields.iter().enumerate().skip(self.fields.len()) {
+                if position(upload, &field.name) != Some(j) {
+                    out.push(format!(
+                        "column {:?} appears twice in the upload",
+                        field.name
+                    ));
+                }
+            }
+        } else {
+            for field in &upload.fields {
+                if position(self, &field.name).is_none() {
+                    out.push(format!(
+                        "extra column {:?} (evolve=true adds it)",
+                        field.name
+                    ));
+                }
             }
         }
         out
@@ -224,6 +264,9 @@ pub struct Commit {
     pub source_sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// An append may add columns after the dataset's ([`Schema::appended`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub evolve: bool,
 }
 
 /// What a commit did.
@@ -363,7 +406,7 @@ mod tests {
             [
                 "missing column \"x\"",
                 "column 3 \"price\": float64 in the dataset, utf8 in the upload",
-                "extra column \"y\"",
+                "extra column \"y\" (evolve=true adds it)",
             ]
         );
         let swapped = Schema {

@@ -177,6 +177,7 @@ fn commit(dataset: &str, mode: CommitMode, files: Vec<DataFile>) -> Commit {
         files,
         source_sha256: None,
         idempotency_key: None,
+        evolve: false,
     }
 }
 
@@ -238,6 +239,7 @@ conformance!(
     an_idempotency_key_replay_is_existing,
     append_adds_files_to_the_current_ones,
     an_incompatible_append_lists_every_difference,
+    an_evolving_append_adds_columns,
     the_keep_window_deletes_only_unreferenced_files,
     delete_removes_the_manifest_and_the_files_it_names,
     invalid_names_are_refused_naming_the_rule,
@@ -257,6 +259,7 @@ conformance_delta!(
     an_idempotency_key_replay_is_existing,
     append_adds_files_to_the_current_ones,
     an_incompatible_append_lists_every_difference,
+    an_evolving_append_adds_columns,
     the_keep_window_deletes_only_unreferenced_files,
     delete_removes_the_manifest_and_the_files_it_names,
     invalid_names_are_refused_naming_the_rule,

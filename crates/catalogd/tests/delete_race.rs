@@ -88,6 +88,7 @@ fn commit(mode: CommitMode, files: Vec<DataFile>) -> Commit {
         files,
         source_sha256: None,
         idempotency_key: None,
+        evolve: false,
     }
 }
 

@@ -51,6 +51,7 @@ fn commit(dataset: &str, mode: CommitMode, files: Vec<DataFile>) -> Commit {
         files,
         source_sha256: None,
         idempotency_key: None,
+        evolve: false,
     }
 }
 

@@ -31,6 +31,7 @@ async fn main() {
             format: Format::Csv(CsvOptions::default()),
             gzip: false,
             idempotency_key: None,
+            evolve: false,
         };
         let file = tokio::fs::File::open(&path).await.expect("open");
         let file = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);

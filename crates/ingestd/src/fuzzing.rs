@@ -88,6 +88,11 @@ pub fn convert(
         sent
     });
     let tx = ToEncoder { tx, max_columns };
+    let append_to = append_to.map(|(name, schema)| crate::ingest::AppendTo {
+        name,
+        schema,
+        evolve: false,
+    });
     let result = convert_body(wire, format, gzip, limits, append_to, &tx);
     drop(tx);
     let sent = consumer.join().expect("the consumer thread does not panic");

@@ -20,7 +20,7 @@ use crate::schema::parse_schema_option;
 
 pub const PARQUET_MEDIA_TYPES: [&str; 2] =
     ["application/vnd.apache.parquet", "application/x-parquet"];
-const OPTIONS: &str = "mode, delimiter, header, null, schema, widen";
+const OPTIONS: &str = "mode, delimiter, header, null, schema, widen, evolve";
 
 pub fn router(ingestor: Ingestor) -> Router {
     Router::new()
@@ -89,6 +89,7 @@ pub fn parse_request(
     let bad = |m: String| IngestError::InvalidOption(m);
     let mut mode = CommitMode::Create;
     let mut options = CsvOptions::default();
+    let mut evolve = false;
     for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
         match key.as_ref() {
             "mode" => {
@@ -120,12 +121,25 @@ pub fn parse_request(
                 }
             }
             "schema" => options.schema = Some(parse_schema_option(&value).map_err(bad)?),
+            "evolve" => {
+                evolve = match value.as_ref() {
+                    "true" | "1" | "yes" => true,
+                    "false" | "0" | "no" => false,
+                    other => return Err(bad(format!("evolve={other:?}: expected true or false"))),
+                }
+            }
             other => {
                 return Err(bad(format!(
                     "unknown option {other:?} (options: {OPTIONS})"
                 )));
             }
         }
+    }
+    if evolve && mode != CommitMode::Append {
+        return Err(bad(
+            "evolve=true applies to mode=append only (create and overwrite take the upload's columns)"
+                .into(),
+        ));
     }
     let gzip = match headers.get(header::CONTENT_ENCODING).map(|v| v.to_str()) {
         None => false,
@@ -200,6 +214,7 @@ pub fn parse_request(
         format,
         gzip,
         idempotency_key,
+        evolve,
     })
 }
 
@@ -239,7 +254,8 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert_eq!(r.mode, CommitMode::Append);
+        assert_eq!((r.mode, r.evolve), (CommitMode::Append, false));
+        assert!(parse("mode=append&evolve=true", &[]).unwrap().evolve);
         let Format::Csv(o) = r.format else { panic!() };
         assert_eq!(
             (o.delimiter, o.header, o.null.as_deref()),
@@ -251,6 +267,9 @@ mod tests {
             "header=maybe",
             "schema=a:int",
             "colour=red",
+            "mode=append&evolve=maybe",
+            "evolve=true",
+            "mode=overwrite&evolve=true",
         ] {
             let e = parse(bad, &[]).err().unwrap();
             assert_eq!(e.code(), "invalid_option", "{bad}");

@@ -46,6 +46,8 @@ pub struct IngestRequest {
     pub format: Format,
     pub gzip: bool,
     pub idempotency_key: Option<String>,
+    /// `evolve=true`: an append may add columns after the dataset's.
+    pub evolve: bool,
 }
 
 /// The result: the dataset's manifest, and whether this request made its new version
@@ -187,6 +189,7 @@ impl Ingestor {
             files: converted.files.clone(),
             source_sha256: Some(converted.sha256),
             idempotency_key: request.idempotency_key.clone(),
+            evolve: request.evolve,
         };
         match self.catalog.commit(commit).await {
             Ok(Committed::Created(manifest)) => {
@@ -289,7 +292,13 @@ impl Ingestor {
                 max_gzip_ratio: self.max_gzip_ratio,
             };
             let append_to = (request.mode == CommitMode::Append)
-                .then(|| current.map(|m| (m.name.to_string(), m.current.schema.clone())))
+                .then(|| {
+                    current.map(|m| AppendTo {
+                        name: m.name.to_string(),
+                        schema: m.current.schema.clone(),
+                        evolve: request.evolve,
+                    })
+                })
                 .flatten();
             tokio::task::spawn_blocking(move || {
                 convert_body(body, &format, gzip, limits, append_to, &tx)
@@ -352,7 +361,7 @@ pub(crate) fn convert_body(
     format: &Format,
     gzip: bool,
     limits: BodyLimits,
-    append_to: Option<(String, catalogd::Schema)>,
+    append_to: Option<AppendTo>,
     tx: &ToEncoder,
 ) -> Result<Vec<(String, ColumnType)>, IngestError> {
     let state = BodyState::default();
@@ -399,31 +408,47 @@ pub(crate) fn send(to: &ToEncoder, m: Message) -> Result<(), IngestError> {
         .map_err(|_| IngestError::Internal("the Parquet encoder stopped".into()))
 }
 
+/// What an append converts to: the dataset's name and schema, and whether it may add
+/// columns (`evolve=true`).
+pub(crate) struct AppendTo {
+    pub name: String,
+    pub schema: catalogd::Schema,
+    pub evolve: bool,
+}
+
 /// An append reads the CSV with the dataset's types (a sample's narrower guess must not
-/// refuse values the dataset holds); the header must name the dataset's columns in order.
+/// refuse values the dataset holds); the header must name the dataset's columns in order,
+/// then, with `evolve`, any new ones (typed as the upload has them).
 pub(crate) fn conform(
     layout: Layout,
-    name: &str,
-    dataset: &catalogd::Schema,
+    append_to: &AppendTo,
     explicit: bool,
 ) -> Result<Layout, IngestError> {
+    let dataset = &append_to.schema;
     let upload = manifest_schema(&layout.columns);
-    let by_name =
-        |fields: &[catalogd::Field]| fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
-    let same_names = by_name(&upload.fields) == by_name(&dataset.fields);
-    let differences = dataset.differences(&upload);
-    if !same_names || (explicit && !differences.is_empty()) {
-        return Err(CatalogError::SchemaMismatch {
-            name: name.to_string(),
-            differences,
+    let mismatch = |differences| CatalogError::SchemaMismatch {
+        name: append_to.name.clone(),
+        differences,
+    };
+    // Names (and, with `schema=` or Parquet, types) first, in order; new ones only with
+    // `evolve`.
+    let mut checked = upload.clone();
+    if !explicit {
+        for (theirs, mine) in checked.fields.iter_mut().zip(&dataset.fields) {
+            if theirs.name == mine.name {
+                theirs.data_type = mine.data_type;
+            }
         }
-        .into());
     }
+    dataset
+        .appended(&checked, append_to.evolve)
+        .map_err(mismatch)?;
     Ok(Layout {
         columns: dataset
             .fields
             .iter()
             .map(|f| (f.name.clone(), f.data_type))
+            .chain(layout.columns[dataset.fields.len()..].iter().cloned())
             .collect(),
         ..layout
     })

@@ -65,6 +65,7 @@ async fn every_corpus_file_behaves_as_expected() {
             format: Format::Csv(CsvOptions::default()),
             gzip: false,
             idempotency_key: None,
+            evolve: false,
         };
         let body = futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(bytes))]);
         let result = ingestor.ingest(request, body).await;

@@ -56,6 +56,7 @@ fn request(name: &str, mode: CommitMode, options: CsvOptions) -> IngestRequest {
         format: Format::Csv(options),
         gzip: false,
         idempotency_key: None,
+        evolve: false,
     }
 }
 
@@ -591,6 +592,7 @@ async fn parquet_bodies_are_validated_and_stored() {
         format: Format::Parquet,
         gzip: false,
         idempotency_key: None,
+        evolve: false,
     };
     let copy = e
         .ingestor
@@ -608,6 +610,7 @@ async fn parquet_bodies_are_validated_and_stored() {
         format: Format::Parquet,
         gzip: false,
         idempotency_key: None,
+        evolve: false,
     };
     let err = e.ingestor.ingest(r, body(truncated)).await.unwrap_err();
     assert_eq!(
@@ -765,6 +768,7 @@ async fn a_parquet_append_must_match_the_dataset_types() {
         format: Format::Parquet,
         gzip: false,
         idempotency_key: None,
+        evolve: false,
     };
     let err = e.ingestor.ingest(r, body(parquet)).await.unwrap_err();
     assert_eq!(
@@ -775,6 +779,55 @@ async fn a_parquet_append_must_match_the_dataset_types() {
     assert_eq!(
         now.current.version, ints.current.version,
         "nothing appended"
+    );
+}
+
+/// A Parquet append with `evolve` adds the file's new columns; the dataset's must still
+/// come first with their types.
+#[tokio::test]
+async fn a_parquet_append_with_evolve_adds_its_new_columns() {
+    let e = env();
+    let narrow = e.create("narrow", "n,s\n1,a\n").await;
+    let wide = e.create("wide", "n,s,f,d\n2,b,0.5,2024-01-02\n").await;
+    let moved = e.create("moved", "s,n,f\nc,3,1.5\n").await;
+    let parquet = |m: &catalogd::Manifest| {
+        let key = ObjectKey::parse(&m.current.files[0].key).unwrap();
+        let store = e.store.clone();
+        async move { store.get_bytes(&key).await.unwrap().to_vec() }
+    };
+    let append = |evolve| IngestRequest {
+        name: "narrow".parse().unwrap(),
+        mode: CommitMode::Append,
+        format: Format::Parquet,
+        gzip: false,
+        idempotency_key: None,
+        evolve,
+    };
+    let err = e
+        .ingestor
+        .ingest(append(false), body(parquet(&wide).await))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "schema_mismatch", "{err}");
+    let err = e
+        .ingestor
+        .ingest(append(true), body(parquet(&moved).await))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("column \"n\" is column 1"),
+        "{err}"
+    );
+    let m = e
+        .ingestor
+        .ingest(append(true), body(parquet(&wide).await))
+        .await
+        .unwrap()
+        .manifest;
+    assert_eq!(types(&m), ["n:int64", "s:utf8", "f:float64", "d:date"]);
+    assert_eq!(
+        (m.current.version, m.current.rows),
+        (narrow.current.version + 1, 2)
     );
 }
 

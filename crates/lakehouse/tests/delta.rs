@@ -6,7 +6,10 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use test_support::{Lakehouse, Launch, S3_ACCESS_KEY, S3_SECRET_KEY, S3Server, lakehouse_bin};
+use test_support::{
+    Lakehouse, Launch, S3_ACCESS_KEY, S3_SECRET_KEY, S3Server, error_of, lakehouse_bin, post_csv,
+    send_json,
+};
 
 const V1: &str = "id,city,price,paid,day,at\n\
                   1,paris,3.5,true,2024-01-02,2024-01-02T03:04:05Z\n\
@@ -193,6 +196,104 @@ async fn deltalake_reads_our_tables_on_s3() {
     deltalake_reads_what_sql_reads(&lh, &format!("s3://{bucket}/datasets/t"), Some(options)).await;
 }
 
+/// `evolve=true` on an append adds the upload's new columns (earlier rows read as null, in
+/// our SQL and in `deltalake`); without it, or with a changed type or a reordered column,
+/// the append is refused naming the column, and nothing is written.
+#[tokio::test]
+async fn an_append_with_evolve_adds_columns_that_deltalake_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let lh = Lakehouse::start(lakehouse_bin!(), Launch::standalone(&data)).await;
+    let url = |query: &str| format!("{}/v1/ingest/e?{query}", lh.url);
+    assert_eq!(
+        post_csv(&url("mode=create"), "id,a\n1,x\n2,y\n").await.0,
+        201
+    );
+
+    let wider = "id,a,b,c\n3,z,1.5,true\n";
+    let (status, body) = post_csv(&url("mode=append"), wider).await;
+    let (code, message) = error_of(&body);
+    assert_eq!((status, code), (409, "schema_mismatch"), "{body}");
+    assert!(
+        message.contains("\"b\"") && message.contains("evolve=true"),
+        "{message}"
+    );
+    for (query, csv, column) in [
+        // A column of the dataset with another type.
+        (
+            "schema=id:int64,a:float64,b:int64",
+            "id,a,b\n3,4.5,1\n",
+            "\"a\"",
+        ),
+        // The dataset's columns, not first and in order.
+        ("", "a,id,b\nz,3,1\n", "\"id\""),
+        // A column of the dataset missing.
+        ("", "id,b\n3,1\n", "\"a\""),
+    ] {
+        let (status, body) = post_csv(&url(&format!("mode=append&evolve=true&{query}")), csv).await;
+        let (code, message) = error_of(&body);
+        assert_eq!((status, code), (409, "schema_mismatch"), "{csv}: {body}");
+        assert!(message.contains(column), "{csv}: {message}");
+    }
+    let versions = |body: &Value| body["version"].as_u64();
+    let (status, body) = post_csv(&url("mode=append&evolve=true"), wider).await;
+    assert_eq!((status, versions(&body)), (201, Some(2)), "{body}");
+    // The new columns come after the dataset's; `evolve` on an append that adds nothing
+    // is a plain append.
+    let (status, body) = post_csv(&url("mode=append&evolve=true"), "id,a,b,c\n4,w,,false\n").await;
+    assert_eq!((status, versions(&body)), (201, Some(3)), "{body}");
+
+    let (_, answer) = send_json(
+        reqwest::Client::new()
+            .post(format!("{}/v1/sql", lh.url))
+            .json(&json!({"sql": "SELECT id, a, b, c FROM e ORDER BY id"})),
+    )
+    .await;
+    let ours = answer["rows"].clone();
+    assert_eq!(
+        ours,
+        json!([
+            [1, "x", null, null],
+            [2, "y", null, null],
+            [3, "z", 1.5, true],
+            [4, "w", null, false]
+        ]),
+        "{answer}"
+    );
+    // Version 1 keeps its two columns.
+    let (_, old) = send_json(
+        reqwest::Client::new()
+            .post(format!("{}/v1/sql", lh.url))
+            .json(&json!({"sql": "SELECT * FROM \"e@v1\""})),
+    )
+    .await;
+    assert_eq!(old["columns"].as_array().map(Vec::len), Some(2), "{old}");
+
+    let uri = data.join("datasets/e").display().to_string();
+    let read = deltalake(&uri, None, &[2]);
+    assert_eq!(
+        read["schema"],
+        json!([
+            ["id", "long", true],
+            ["a", "string", true],
+            ["b", "double", true],
+            ["c", "boolean", true]
+        ]),
+        "{read}"
+    );
+    let theirs: Vec<Value> = read["rows"]["2"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(canonical)
+        .collect();
+    let mut mine: Vec<Value> = ours.as_array().unwrap().iter().map(canonical).collect();
+    mine.sort_by_key(|r| r.to_string());
+    let mut theirs = theirs;
+    theirs.sort_by_key(|r| r.to_string());
+    assert_eq!(theirs, mine);
+}
+
 /// A data directory of the layout before Delta tables (a manifest under `_catalog/`, three
 /// kept versions of five, real Parquet files) is converted at start-up: every kept version
 /// answers the same rows under the same number, `deltalake` reads the table, the manifest
@@ -274,6 +375,7 @@ async fn a_manifest_dataset_is_converted_at_start_keeping_its_versions() {
                 files: filler.clone(),
                 source_sha256: None,
                 idempotency_key: None,
+                evolve: false,
             })
             .await
             .unwrap();
@@ -310,6 +412,7 @@ async fn a_manifest_dataset_is_converted_at_start_keeping_its_versions() {
                 files,
                 source_sha256: None,
                 idempotency_key: Some(format!("upload-{}", i + 3)),
+                evolve: false,
             })
             .await
             .unwrap();

@@ -59,6 +59,7 @@ impl Server {
             format: Format::Csv(CsvOptions::default()),
             gzip: false,
             idempotency_key: None,
+            evolve: false,
         };
         let body = futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(TRIPS))]);
         within(ingestor.ingest(request, body)).await.unwrap();

@@ -223,13 +223,62 @@ pub async fn an_incompatible_append_lists_every_difference(make: Make) {
                     "missing column \"city\"",
                     "column 3 \"price\": float64 in the dataset, utf8 in the upload",
                     "column \"price\" is column 3 in the dataset, column 2 in the upload",
-                    "extra column \"y\"",
+                    "extra column \"y\" (evolve=true adds it)",
                 ]
             );
         }
         other => panic!("expected a schema mismatch, got {other:?}"),
     }
     assert_eq!(w.catalog.get(&name("t")).await.unwrap(), m, "unchanged");
+}
+
+/// `evolve` lets an append add columns after the dataset's: the new version's schema has
+/// them, nullable; the version before keeps its own; the dataset's columns still must match.
+pub async fn an_evolving_append_adds_columns(make: Make) {
+    let w = make(10).await;
+    let a = data_file(&*w.store, "datasets/t/a", 1).await;
+    created(
+        w.catalog
+            .commit(commit("t", CommitMode::Create, vec![a]))
+            .await,
+    );
+    let mut wider = trips_schema();
+    wider.fields.push(Field {
+        name: "paid".into(),
+        data_type: ColumnType::Boolean,
+        nullable: false,
+    });
+    let mut c = commit(
+        "t",
+        CommitMode::Append,
+        vec![data_file(&*w.store, "datasets/t/b", 1).await],
+    );
+    c.schema = wider.clone();
+    assert!(
+        matches!(
+            w.catalog.commit(c.clone()).await,
+            Err(CatalogError::SchemaMismatch { .. })
+        ),
+        "without evolve"
+    );
+    let mut changed = c.clone();
+    changed.evolve = true;
+    changed.schema.fields[0].data_type = ColumnType::Utf8;
+    match w.catalog.commit(changed).await {
+        Err(CatalogError::SchemaMismatch { differences, .. }) => assert_eq!(
+            differences,
+            ["column 1 \"id\": int64 in the dataset, utf8 in the upload"]
+        ),
+        other => panic!("expected a schema mismatch, got {other:?}"),
+    }
+    c.evolve = true;
+    let v2 = created(w.catalog.commit(c).await);
+    wider.fields[3].nullable = true;
+    assert_eq!((v2.current.version, &v2.current.schema), (2, &wider));
+    let read = w.catalog.get(&name("t")).await.unwrap();
+    assert_eq!(read.current.schema, wider);
+    let v1 = read.all_versions().find(|v| v.version == 1).unwrap();
+    assert_eq!(v1.schema, trips_schema());
 }
 
 pub async fn the_keep_window_deletes_only_unreferenced_files(make: Make) {

@@ -24,7 +24,7 @@ pub(crate) fn convert(
     reader: &mut BodyReader,
     state: &BodyState,
     format: &Format,
-    append_to: Option<(String, catalogd::Schema)>,
+    append_to: Option<crate::ingest::AppendTo>,
     tx: &ToEncoder,
 ) -> Result<Vec<(String, ColumnType)>, IngestError> {
     match format {

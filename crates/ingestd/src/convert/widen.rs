@@ -18,14 +18,14 @@ use crate::convert::csv::convert::TypeError;
 use crate::convert::csv::sniff::{CsvOptions, Layout};
 use crate::convert::csv::value::{parse_f64, parse_timestamp};
 use crate::error::IngestError;
-use crate::ingest::{Message, ToEncoder, conform, send};
+use crate::ingest::{AppendTo, Message, ToEncoder, conform, send};
 use crate::schema::arrow_schema;
 
 pub(crate) fn convert_csv(
     reader: &mut BodyReader,
     state: &BodyState,
     options: &CsvOptions,
-    append_to: Option<(String, catalogd::Schema)>,
+    append_to: Option<AppendTo>,
     tx: &ToEncoder,
 ) -> Result<Vec<(String, ColumnType)>, IngestError> {
     // An append's types are the dataset's: widening one would only fail at the commit.
@@ -91,14 +91,14 @@ fn convert_once(
     input: &mut impl Read,
     state: &BodyState,
     options: &CsvOptions,
-    append_to: Option<&(String, catalogd::Schema)>,
+    append_to: Option<&AppendTo>,
     tx: &ToEncoder,
     used: &mut Option<Layout>,
 ) -> Result<Vec<(String, ColumnType)>, IngestError> {
     let mut columns = Vec::new();
     let decide = |layout: Layout| {
         let layout = match append_to {
-            Some((name, schema)) => conform(layout, name, schema, options.schema.is_some())?,
+            Some(append_to) => conform(layout, append_to, options.schema.is_some())?,
             None => layout,
         };
         let schema = arrow_schema(&layout.columns);

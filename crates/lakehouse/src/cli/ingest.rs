@@ -48,6 +48,10 @@ pub struct IngestArgs {
     /// instead of failing.
     #[arg(long)]
     widen: bool,
+    /// With --mode append: add the file's columns the dataset lacks (after its own,
+    /// nullable) instead of refusing them.
+    #[arg(long)]
+    evolve: bool,
     /// Makes a retry safe: a key the dataset already committed answers that result.
     #[arg(long)]
     idempotency_key: Option<String>,
@@ -71,6 +75,7 @@ pub async fn run(args: IngestArgs) -> Result<(), Failure> {
         ("null", args.null.clone()),
         ("schema", args.schema.clone()),
         ("widen", args.widen.then(|| "true".to_string())),
+        ("evolve", args.evolve.then(|| "true".to_string())),
     ] {
         if let Some(value) = value {
             query.push((key, value));

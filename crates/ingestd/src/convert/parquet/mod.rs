@@ -24,13 +24,13 @@ use crate::body::{BodyReader, BodyState};
 use crate::convert::csv::body_error;
 use crate::convert::csv::sniff::Layout;
 use crate::error::IngestError;
-use crate::ingest::{Message, ToEncoder, conform, send};
+use crate::ingest::{AppendTo, Message, ToEncoder, conform, send};
 use crate::schema::{arrow_schema, column_type_of};
 
 pub(crate) fn convert_parquet(
     reader: &mut BodyReader,
     state: &BodyState,
-    append_to: Option<(String, catalogd::Schema)>,
+    append_to: Option<AppendTo>,
     tx: &ToEncoder,
 ) -> Result<Vec<(String, ColumnType)>, IngestError> {
     let mut spool = tempfile::tempfile()
@@ -88,7 +88,7 @@ pub(crate) fn convert_parquet(
     };
     let layout = match &append_to {
         // Types must match too: casting to the dataset's type could truncate (1.5 -> 1).
-        Some((name, schema)) => conform(layout, name, schema, true)?,
+        Some(append_to) => conform(layout, append_to, true)?,
         None => layout,
     };
     let schema = arrow_schema(&layout.columns);
