@@ -248,6 +248,54 @@ impl StoreCatalog {
 /// after its ingest's lease expired) would otherwise leave a manifest pointing at nothing.
 /// Under the per-name lock, which deletes also take, nothing removes them before the commit
 /// in this process.
+/// Every dataset with a `{dir}{name}.json` object, read by `read` ([`PARALLEL_IO`] at a
+/// time), sorted by name. One deleted since the listing is left out; a corrupt one is
+/// skipped with a warning naming `what` it is (any other error fails the listing).
+/// (`{dir}{name}/…` objects are not datasets: a name never holds a '/'.)
+pub(crate) async fn list_named<F, Fut>(
+    store: &dyn Store,
+    dir: &str,
+    what: &str,
+    read: F,
+) -> Result<Vec<Manifest>, CatalogError>
+where
+    F: Fn(DatasetName) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<Manifest>, CatalogError>>,
+{
+    let names: Vec<DatasetName> = store
+        .list(&prefix(dir)?)
+        .await?
+        .into_iter()
+        .filter_map(|meta| {
+            let stem = meta.key.strip_prefix(dir)?.strip_suffix(".json")?;
+            if stem.contains('/') {
+                return None;
+            }
+            stem.parse().ok()
+        })
+        .collect();
+    let reads = futures::stream::iter(names)
+        .map(|name| {
+            let read = read(name.clone());
+            async move { (read.await, name) }
+        })
+        .buffered(PARALLEL_IO);
+    let results: Vec<_> = reads.collect().await;
+    let mut out = Vec::new();
+    for (result, name) in results {
+        match result {
+            Ok(Some(manifest)) => out.push(manifest),
+            Ok(None) => {}
+            Err(e @ CatalogError::Corrupt { .. }) => {
+                tracing::warn!(dataset = %name, error = %e, "skipping a corrupt {what}");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
 pub(crate) async fn check_files_exist(
     store: &Arc<dyn Store>,
     commit: &Commit,
@@ -326,42 +374,13 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
 #[async_trait]
 impl Catalog for StoreCatalog {
     async fn list(&self) -> Result<Vec<Manifest>, CatalogError> {
-        let names: Vec<DatasetName> = self
-            .store
-            .list(&prefix(CATALOG_PREFIX)?)
-            .await?
-            .into_iter()
-            .filter_map(|meta| {
-                let stem = meta
-                    .key
-                    .strip_prefix(CATALOG_PREFIX)?
-                    .strip_suffix(".json")?;
-                // `_catalog/{name}/…` are manifest bodies, not datasets (and a name never
-                // holds a '/').
-                if stem.contains('/') {
-                    return None;
-                }
-                stem.parse().ok()
-            })
-            .collect();
-        let reads = futures::stream::iter(names)
-            .map(|name| async move { (self.read(&name).await, name) })
-            .buffered(PARALLEL_IO);
-        let results: Vec<_> = reads.collect().await;
-        let mut out = Vec::new();
-        for (result, name) in results {
-            match result {
-                Ok(Some(current)) => out.push(current.manifest),
-                // Deleted since the listing.
-                Ok(None) => {}
-                Err(e @ CatalogError::Corrupt { .. }) => {
-                    tracing::warn!(dataset = %name, error = %e, "skipping a corrupt manifest");
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
+        list_named(
+            &*self.store,
+            CATALOG_PREFIX,
+            "manifest",
+            |name| async move { Ok(self.read(&name).await?.map(|current| current.manifest)) },
+        )
+        .await
     }
 
     async fn get(&self, name: &DatasetName) -> Result<Manifest, CatalogError> {

@@ -34,12 +34,11 @@ use deltalake_core::logstore::LogStoreRef;
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::table::state::DeltaTableState;
 use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError};
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use storaged::{ObjectKey, PutMode, Store, StoreError, StoreExt, StoreObjects};
 
-use crate::catalog::{Catalog, DATASETS_PREFIX, NameLocks, PARALLEL_IO, prefix};
+use crate::catalog::{Catalog, DATASETS_PREFIX, NameLocks, list_named, prefix};
 use crate::commit::{self, Plan};
 use crate::error::CatalogError;
 use crate::manifest::{
@@ -576,33 +575,54 @@ impl DeltaCatalog {
     /// PUT). A log already at the location under another id is what an interrupted delete
     /// left: it is removed first.
     async fn register(&self, name: &DatasetName) -> Result<Registration, CatalogError> {
-        let key = registration_key(name)?;
-        let registration = match self.registration(name).await? {
-            Some(r) => r,
-            None => {
-                let r = Registration {
-                    name: name.clone(),
-                    location: format!("{DATASETS_PREFIX}{name}/"),
-                    id: uuid_v4(),
-                    first_version: 1,
-                };
-                let body = serde_json::to_vec(&r)
-                    .map_err(|e| StoreError::Internal(format!("encoding a registration: {e}")))?;
-                match self.store.put_bytes(&key, body.into(), PutMode::Create).await {
-                    Ok(_) => r,
-                    Err(StoreError::PreconditionFailed(_)) => self
-                        .registration(name)
-                        .await?
-                        .ok_or_else(|| CatalogError::ConcurrentUpdate(format!(
-                            "dataset {:?} was created and deleted under this commit; nothing was written, retry",
-                            name.as_str()
-                        )))?,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        };
+        let registration = self
+            .registration_or_new(
+                name,
+                1,
+                "was created and deleted under this commit; nothing was written, retry",
+            )
+            .await?;
         self.remove_stale_log(&registration).await?;
         Ok(registration)
+    }
+
+    /// The dataset's registration, or a new one (its table at `datasets/{name}/`, numbered
+    /// from `first_version`) written create-only. Losing that race to a registration that is
+    /// then gone again is [`CatalogError::ConcurrentUpdate`], saying it `vanished`.
+    async fn registration_or_new(
+        &self,
+        name: &DatasetName,
+        first_version: u64,
+        vanished: &str,
+    ) -> Result<Registration, CatalogError> {
+        if let Some(r) = self.registration(name).await? {
+            return Ok(r);
+        }
+        let r = Registration {
+            name: name.clone(),
+            location: format!("{DATASETS_PREFIX}{name}/"),
+            id: uuid_v4(),
+            first_version,
+        };
+        let body = serde_json::to_vec(&r)
+            .map_err(|e| StoreError::Internal(format!("encoding a registration: {e}")))?;
+        let key = registration_key(name)?;
+        match self
+            .store
+            .put_bytes(&key, body.into(), PutMode::Create)
+            .await
+        {
+            Ok(_) => Ok(r),
+            Err(StoreError::PreconditionFailed(_)) => {
+                self.registration(name).await?.ok_or_else(|| {
+                    CatalogError::ConcurrentUpdate(format!(
+                        "dataset {:?} {vanished}",
+                        name.as_str()
+                    ))
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Deletes a log at the registration's location that belongs to another table id.
@@ -740,35 +760,13 @@ impl DeltaCatalog {
         let mut versions: Vec<&Version> = manifest.all_versions().collect();
         versions.sort_by_key(|v| v.version);
         let oldest = versions[0].version;
-        let registration = match self.registration(name).await? {
-            Some(r) => r,
-            None => {
-                let r = Registration {
-                    name: name.clone(),
-                    location: format!("{DATASETS_PREFIX}{name}/"),
-                    id: uuid_v4(),
-                    first_version: oldest,
-                };
-                let body = serde_json::to_vec(&r)
-                    .map_err(|e| StoreError::Internal(format!("encoding a registration: {e}")))?;
-                match self
-                    .store
-                    .put_bytes(&registration_key(name)?, body.into(), PutMode::Create)
-                    .await
-                {
-                    Ok(_) => r,
-                    Err(StoreError::PreconditionFailed(_)) => {
-                        self.registration(name).await?.ok_or_else(|| {
-                            CatalogError::ConcurrentUpdate(format!(
-                                "dataset {:?}: its registration came and went during the conversion",
-                                name.as_str()
-                            ))
-                        })?
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        };
+        let registration = self
+            .registration_or_new(
+                name,
+                oldest,
+                "had its registration come and go during the conversion",
+            )
+            .await?;
         if registration.first_version != oldest {
             return Err(CatalogError::Corrupt {
                 key: registration_key(name)?.to_string(),
@@ -826,36 +824,10 @@ impl DeltaCatalog {
 #[async_trait]
 impl Catalog for DeltaCatalog {
     async fn list(&self) -> Result<Vec<Manifest>, CatalogError> {
-        let names: Vec<DatasetName> = self
-            .store
-            .list(&prefix(TABLES_PREFIX)?)
-            .await?
-            .into_iter()
-            .filter_map(|meta| {
-                let stem = meta
-                    .key
-                    .strip_prefix(TABLES_PREFIX)?
-                    .strip_suffix(".json")?;
-                stem.parse().ok()
-            })
-            .collect();
-        let reads = futures::stream::iter(names)
-            .map(|name| async move { (self.read(&name).await, name) })
-            .buffered(PARALLEL_IO);
-        let results: Vec<_> = reads.collect().await;
-        let mut out = Vec::new();
-        for (result, name) in results {
-            match result {
-                Ok(Some(current)) => out.push(current.manifest),
-                Ok(None) => {}
-                Err(e @ CatalogError::Corrupt { .. }) => {
-                    tracing::warn!(dataset = %name, error = %e, "skipping a corrupt table");
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
+        list_named(&*self.store, TABLES_PREFIX, "table", |name| async move {
+            Ok(self.read(&name).await?.map(|current| current.manifest))
+        })
+        .await
     }
 
     async fn get(&self, name: &DatasetName) -> Result<Manifest, CatalogError> {
