@@ -326,7 +326,12 @@ async fn kill_9_during_an_ingest_leaves_the_previous_version_intact() {
     );
     assert_eq!(m["files"], v1["files"]);
     // Only the committed file and the table's one log entry are left: the start-up sweep
-    // removed the stray part, and the store removed the interrupted upload's staging file.
+    // (in the background: the server answers before it ends) removed the stray part, and
+    // the store removed the interrupted upload's staging file.
+    wait_until("the start-up sweep", Duration::from_secs(20), || {
+        !orphan.exists()
+    })
+    .await;
     let left: Vec<String> = files_under(&dir.path().join("datasets"));
     let committed = v1["files"][0]["key"]
         .as_str()
