@@ -59,6 +59,13 @@ pub(crate) fn checked(mut commit: Commit) -> Result<Commit, CatalogError> {
         }
         commit.source_sha256 = Some(sha.to_ascii_lowercase());
     }
+    if commit.evolve && commit.mode != CommitMode::Append {
+        return bad(
+            "evolve applies to mode append only (create and overwrite take the \
+                    commit's schema as it is)"
+                .into(),
+        );
+    }
     if let Some(key) = &commit.idempotency_key
         && (key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || key.chars().any(char::is_control))
     {

@@ -124,6 +124,36 @@ fn unusable_commits_are_refused_with_the_reason() {
     let mut c = commit(CommitMode::Create, &["a"]);
     c.idempotency_key = Some(String::new());
     assert!(bad(c).contains("idempotency_key"));
+    for mode in [CommitMode::Create, CommitMode::Overwrite] {
+        let mut c = commit(mode, &["a"]);
+        c.evolve = true;
+        assert!(bad(c).contains("evolve applies to mode append only"));
+    }
+}
+
+#[test]
+fn an_evolving_append_names_new_columns_out_of_place() {
+    let (m1, _) = write(None, commit(CommitMode::Create, &["a"]), 5);
+    let mut c = commit(CommitMode::Append, &["b"]);
+    c.evolve = true;
+    let new = c.schema.fields[0].clone();
+    c.schema.fields.insert(
+        0,
+        Field {
+            name: "added".into(),
+            ..new
+        },
+    );
+    let c = checked(c).unwrap();
+    match plan(Some(&m1), &c, 5, Utc::now()) {
+        Err(CatalogError::SchemaMismatch { differences, .. }) => assert!(
+            differences
+                .last()
+                .is_some_and(|d| d.starts_with("new columns go after the dataset's")),
+            "{differences:?}"
+        ),
+        other => panic!("expected a schema mismatch, got {other:?}"),
+    }
 }
 
 #[test]

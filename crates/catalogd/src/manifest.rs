@@ -107,12 +107,14 @@ impl Schema {
         for (mine, theirs) in schema.fields.iter_mut().zip(&upload.fields) {
             mine.nullable |= theirs.nullable;
         }
-        schema
-            .fields
-            .extend(upload.fields[self.fields.len()..].iter().map(|f| Field {
-                nullable: true,
-                ..f.clone()
-            }));
+        if evolve {
+            schema
+                .fields
+                .extend(upload.fields[self.fields.len()..].iter().map(|f| Field {
+                    nullable: true,
+                    ..f.clone()
+                }));
+        }
         Ok(schema)
     }
 
@@ -120,7 +122,9 @@ impl Schema {
         let position =
             |schema: &Schema, name: &str| schema.fields.iter().position(|f| f.name == name);
         let mut out = Vec::new();
+        let mut misplaced = false;
         for (i, field) in self.fields.iter().enumerate() {
+            misplaced |= position(upload, &field.name) != Some(i);
             match position(upload, &field.name) {
                 None => out.push(format!("missing column {:?}", field.name)),
                 Some(j) => {
@@ -154,11 +158,14 @@ impl Schema {
                     ));
                 }
             }
+            if misplaced && upload.fields.len() > self.fields.len() {
+                out.push("new columns go after the dataset's, which keep their order".into());
+            }
         } else {
             for field in &upload.fields {
                 if position(self, &field.name).is_none() {
                     out.push(format!(
-                        "extra column {:?} (evolve=true adds it)",
+                        "extra column {:?} (evolve=true adds new columns after the dataset's)",
                         field.name
                     ));
                 }
@@ -406,7 +413,7 @@ mod tests {
             [
                 "missing column \"x\"",
                 "column 3 \"price\": float64 in the dataset, utf8 in the upload",
-                "extra column \"y\" (evolve=true adds it)",
+                "extra column \"y\" (evolve=true adds new columns after the dataset's)",
             ]
         );
         let swapped = Schema {

@@ -245,7 +245,7 @@ async fn refusals_are_json_saying_what_and_where() {
         body["error"]["differences"],
         json!([
             "column 1 \"id\": int64 in the dataset, utf8 in the upload",
-            "extra column \"extra\" (evolve=true adds it)"
+            "extra column \"extra\" (evolve=true adds new columns after the dataset's)"
         ])
     );
 }

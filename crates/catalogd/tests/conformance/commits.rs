@@ -223,7 +223,7 @@ pub async fn an_incompatible_append_lists_every_difference(make: Make) {
                     "missing column \"city\"",
                     "column 3 \"price\": float64 in the dataset, utf8 in the upload",
                     "column \"price\" is column 3 in the dataset, column 2 in the upload",
-                    "extra column \"y\" (evolve=true adds it)",
+                    "extra column \"y\" (evolve=true adds new columns after the dataset's)",
                 ]
             );
         }
