@@ -116,12 +116,7 @@ async fn deltalake_reads_what_sql_reads(lh: &Lakehouse, uri: &str, options: Opti
         ],
         "{read}"
     );
-    let versions: Value = reqwest::get(format!("{}/v1/datasets/t/versions", lh.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let versions: Value = get_json(format!("{}/v1/datasets/t/versions", lh.url)).await;
     let ours: Vec<u64> = versions["versions"]
         .as_array()
         .unwrap()
@@ -315,14 +310,7 @@ async fn a_manifest_dataset_is_converted_at_start_keeping_its_versions() {
     for v in 1..=3 {
         expected.push(our_rows(&lh, &format!("src@v{v}")).await);
     }
-    let src: Value = client
-        .get(format!("{}/v1/datasets/src", lh.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let src: Value = get_json(format!("{}/v1/datasets/src", lh.url)).await;
     drop(lh);
 
     // The same files, as dataset `old` of the manifest layout, numbered 3 to 5 (versions
@@ -431,14 +419,7 @@ async fn a_manifest_dataset_is_converted_at_start_keeping_its_versions() {
         "the manifest is removed"
     );
     assert!(data.join("_tables/old.json").is_file());
-    let versions: Value = client
-        .get(format!("{}/v1/datasets/old/versions", lh.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let versions: Value = get_json(format!("{}/v1/datasets/old/versions", lh.url)).await;
     let listed: Vec<(u64, String, u64, String)> = versions["versions"]
         .as_array()
         .unwrap()
@@ -490,14 +471,7 @@ async fn a_manifest_dataset_is_converted_at_start_keeping_its_versions() {
         .unwrap();
     assert_eq!(replay.status(), 200, "{}", replay.text().await.unwrap());
     ingest_named(&lh, "old", "append", V2).await;
-    let head: Value = client
-        .get(format!("{}/v1/datasets/old", lh.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let head: Value = get_json(format!("{}/v1/datasets/old", lh.url)).await;
     assert_eq!(head["version"], 6);
 
     // Delta's version 0 is our 3.
@@ -524,6 +498,11 @@ async fn a_manifest_dataset_is_converted_at_start_keeping_its_versions() {
     };
     assert_eq!(delta_rows(0), ours(&expected[0]));
     assert_eq!(delta_rows(2), ours(&expected[2]));
+}
+
+/// GET `url`; its JSON answer.
+async fn get_json(url: String) -> Value {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
 async fn ingest_named(lh: &Lakehouse, name: &str, mode: &str, csv: &'static str) {
