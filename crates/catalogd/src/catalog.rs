@@ -51,7 +51,13 @@ pub trait Catalog: Send + Sync + 'static {
     async fn commit(&self, commit: Commit) -> Result<Committed, CatalogError>;
     /// Removes the manifest, then the data files of every version it keeps (other objects
     /// under `datasets/{name}/` are left to the sweep); `NotFound` when there is no manifest.
+    /// An external table is only unregistered: its log and files stay.
     async fn delete(&self, name: &DatasetName) -> Result<(), CatalogError>;
+    /// Registers the Delta table another tool wrote at `location` (a store prefix) as dataset
+    /// `name`, an external table: queries read it, ingests append to it when its protocol
+    /// allows, delete unregisters it. `Exists` when the name is taken; `BadCommit` naming
+    /// why when there is no table there or lakehouse cannot read it.
+    async fn register(&self, name: &DatasetName, location: &str) -> Result<Manifest, CatalogError>;
 }
 
 /// The manifest key of `name`. (A dataset name is always a valid key segment, so this
@@ -419,6 +425,14 @@ impl Catalog for StoreCatalog {
         Err(CatalogError::ConcurrentUpdate(format!(
             "dataset {:?} kept changing under this commit ({MAX_TRIES} tries); nothing was written, retry",
             commit.name.as_str()
+        )))
+    }
+
+    async fn register(&self, name: &DatasetName, location: &str) -> Result<Manifest, CatalogError> {
+        Err(CatalogError::BadCommit(format!(
+            "cannot register {location} as dataset {:?}: external tables are Delta tables, and \
+             this catalog keeps the layout before them (manifests under {CATALOG_PREFIX})",
+            name.as_str()
         )))
     }
 

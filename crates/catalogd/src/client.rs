@@ -124,6 +124,15 @@ impl Catalog for CatalogClient {
         })
     }
 
+    async fn register(&self, name: &DatasetName, location: &str) -> Result<Manifest, CatalogError> {
+        let request = self
+            .core
+            .request(Method::POST, "/v1/datasets")
+            .json(&serde_json::json!({"name": name, "location": location}));
+        let response = self.send(request, name.as_str()).await?;
+        self.json(response).await
+    }
+
     async fn delete(&self, name: &DatasetName) -> Result<(), CatalogError> {
         self.send(self.dataset(Method::DELETE, name), name.as_str())
             .await?;

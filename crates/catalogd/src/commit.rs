@@ -36,7 +36,6 @@ pub(crate) enum Plan {
 /// SHA-256 in lowercase.
 pub(crate) fn checked(mut commit: Commit) -> Result<Commit, CatalogError> {
     let bad = |m: String| Err(CatalogError::BadCommit(m));
-    let prefix = format!("datasets/{}/", commit.name);
     let mut seen = HashSet::new();
     for file in &commit.files {
         let canonical = ObjectKey::parse(&file.key).map(|k| k.as_str() == file.key);
@@ -45,8 +44,12 @@ pub(crate) fn checked(mut commit: Commit) -> Result<Commit, CatalogError> {
             Ok(false) => return bad(format!("file key {:?} is not in canonical form", file.key)),
             Ok(true) => {}
         }
-        if !file.key.starts_with(&prefix) {
-            return bad(format!("file key {:?} is not under {prefix}", file.key));
+        if commit.mode != CommitMode::Append && !file.partition_values.is_empty() {
+            return bad(format!(
+                "file key {:?} has partition values, but a {} makes an unpartitioned table",
+                file.key,
+                commit.mode.as_str()
+            ));
         }
         if !seen.insert(file.key.as_str()) {
             return bad(format!("file key {:?} is listed twice", file.key));
@@ -112,6 +115,22 @@ pub(crate) fn plan(
     {
         return Ok(Plan::Existing);
     }
+    if current.is_some() && commit.mode == CommitMode::Create {
+        return Err(CatalogError::Exists { name: name.into() });
+    }
+    let location = current.map_or_else(|| format!("datasets/{name}/"), Manifest::location);
+    if let Some(file) = commit.files.iter().find(|f| !f.key.starts_with(&location)) {
+        return Err(CatalogError::BadCommit(format!(
+            "file key {:?} is not under {location}",
+            file.key
+        )));
+    }
+    if let Some(reason) = current.and_then(|m| m.read_only.clone()) {
+        return Err(CatalogError::ReadOnly {
+            name: name.into(),
+            reason,
+        });
+    }
     let (schema, files) = match (current, commit.mode) {
         (Some(_), CommitMode::Create) => {
             return Err(CatalogError::Exists { name: name.into() });
@@ -135,6 +154,12 @@ pub(crate) fn plan(
         rows,
         bytes,
         schema,
+        // Appends keep the table's partitioning; our other commits write unpartitioned
+        // files.
+        partition_by: match (current, commit.mode) {
+            (Some(m), CommitMode::Append) => m.current.partition_by.clone(),
+            _ => vec![],
+        },
         files,
         created_at: now,
         source_sha256: commit.source_sha256.clone(),
@@ -156,8 +181,15 @@ pub(crate) fn plan(
         name: commit.name.clone(),
         current: version,
         versions,
+        location: current.and_then(|m| m.location.clone()),
+        read_only: None,
     };
     let kept: HashSet<&str> = manifest.referenced_keys().collect();
+    // An external table's files are its owner's to delete (their VACUUM): other tools may
+    // still read the versions that fell out of our window.
+    if manifest.location.is_some() {
+        dropped.clear();
+    }
     let mut garbage: Vec<String> = dropped
         .iter()
         .flat_map(|v| &v.files)
@@ -176,6 +208,21 @@ pub(crate) fn plan(
 /// when the upload's is; with `evolve`, the upload's new columns after it), the current
 /// files then the new ones.
 fn appended(m: &Manifest, commit: &Commit) -> Result<(Schema, Vec<DataFile>), CatalogError> {
+    let partition_by = &m.current.partition_by;
+    if let Some(f) = commit.files.iter().find(|f| {
+        f.partition_values.len() != partition_by.len()
+            || partition_by
+                .iter()
+                .any(|c| !f.partition_values.contains_key(c))
+    }) {
+        return Err(CatalogError::BadCommit(format!(
+            "file key {:?}: dataset {:?} is partitioned by [{}]; each file of an append \
+             names exactly those partition values",
+            f.key,
+            commit.name.as_str(),
+            partition_by.join(", ")
+        )));
+    }
     let schema = m
         .current
         .schema

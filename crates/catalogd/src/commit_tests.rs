@@ -24,6 +24,7 @@ fn commit(mode: CommitMode, keys: &[&str]) -> Commit {
                 key: format!("datasets/t/{k}"),
                 rows: 2,
                 bytes: 10,
+                partition_values: Default::default(),
             })
             .collect(),
         source_sha256: None,
@@ -95,21 +96,70 @@ fn an_uppercase_sha_matches_its_lowercase_twin() {
     ));
 }
 
+fn planned_bad(current: Option<&Manifest>, c: Commit) -> String {
+    match plan(current, &checked(c).unwrap(), 5, Utc::now()) {
+        Err(CatalogError::BadCommit(m)) => m,
+        other => panic!("expected bad_commit, got {other:?}"),
+    }
+}
+
+/// An external table: files go under its location, dropped versions' files are its
+/// owner's (no garbage), a read-only one refuses every commit with the reason, and a
+/// partitioned one's appends name each file's partition values.
+#[test]
+fn external_tables_keep_their_files_and_refuse_what_they_cannot_take() {
+    let (mut m, _) = write(None, commit(CommitMode::Create, &[]), 1);
+    m.location = Some("external/t/".into());
+    let mut c = commit(CommitMode::Overwrite, &[]);
+    c.files.push(DataFile::new("external/t/v2/a", 2, 10));
+    let (m2, garbage) = write(Some(&m), c, 1);
+    assert_eq!(m2.location.as_deref(), Some("external/t/"));
+    let mut c = commit(CommitMode::Overwrite, &[]);
+    c.files.push(DataFile::new("external/t/v3/a", 2, 10));
+    let (_, garbage3) = write(Some(&m2), c, 1);
+    assert!(garbage.is_empty() && garbage3.is_empty(), "{garbage3:?}");
+    assert!(
+        planned_bad(Some(&m2), commit(CommitMode::Append, &["a"]))
+            .contains("not under external/t/")
+    );
+
+    let mut read_only = m2.clone();
+    read_only.read_only = Some("column \"n\" is Delta type integer".into());
+    let mut c = commit(CommitMode::Append, &[]);
+    c.files.push(DataFile::new("external/t/v3/a", 2, 10));
+    match plan(Some(&read_only), &checked(c).unwrap(), 5, Utc::now()) {
+        Err(CatalogError::ReadOnly { reason, .. }) => assert!(reason.contains("integer")),
+        other => panic!("expected read_only, got {other:?}"),
+    }
+
+    let mut partitioned = m2;
+    partitioned.current.partition_by = vec!["day".into()];
+    let mut c = commit(CommitMode::Append, &[]);
+    c.files.push(DataFile::new("external/t/day=1/a", 2, 10));
+    assert!(planned_bad(Some(&partitioned), c.clone()).contains("partitioned by [day]"));
+    c.files[0]
+        .partition_values
+        .insert("day".into(), Some("1".into()));
+    let (m3, _) = write(Some(&partitioned), c, 5);
+    assert_eq!(m3.current.partition_by, ["day"]);
+}
+
 #[test]
 fn unusable_commits_are_refused_with_the_reason() {
     assert!(bad(commit(CommitMode::Create, &["a", "a"])).contains("twice"));
     let mut c = commit(CommitMode::Create, &[]);
-    c.files.push(DataFile {
-        key: "datasets/other/x".into(),
-        rows: 0,
-        bytes: 0,
-    });
-    assert!(bad(c).contains("not under datasets/t/"));
+    c.files.push(DataFile::new("datasets/other/x", 0, 0));
+    assert!(planned_bad(None, c).contains("not under datasets/t/"));
+    let mut c = commit(CommitMode::Create, &[]);
+    c.files.push(DataFile::new("datasets/t/x", 0, 0));
+    c.files[0].partition_values.insert("day".into(), None);
+    assert!(bad(c).contains("a create makes an unpartitioned table"));
     let mut c = commit(CommitMode::Create, &[]);
     c.files.push(DataFile {
         key: "datasets/t/../x".into(),
         rows: 0,
         bytes: 0,
+        partition_values: Default::default(),
     });
     assert!(bad(c).contains("not a valid key"));
     let mut c = commit(CommitMode::Create, &["a"]);

@@ -42,9 +42,10 @@ use crate::catalog::{Catalog, DATASETS_PREFIX, NameLocks, list_named, prefix};
 use crate::commit::{self, Plan};
 use crate::error::CatalogError;
 use crate::manifest::{
-    ColumnType, Commit, CommitMode, Committed, DataFile, Field, Manifest, Schema, Version,
+    ColumnType, Commit, CommitMode, Committed, DataFile, Manifest, Schema, Version,
 };
 use crate::name::DatasetName;
+use crate::table_view::{self, TableView};
 
 /// Where registrations live: `_tables/{name}.json`.
 pub const TABLES_PREFIX: &str = "_tables/";
@@ -67,6 +68,10 @@ struct Registration {
     id: String,
     #[serde(default = "one")]
     first_version: u64,
+    /// A table another tool wrote, registered at its own location: deleting the dataset
+    /// unregisters it and leaves the table; lakehouse deletes none of its files.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    external: bool,
 }
 
 fn one() -> u64 {
@@ -187,9 +192,24 @@ impl DeltaCatalog {
             },
             None => self.table(&registration.location)?,
         };
+        // An external table that is gone or was replaced (another id) is not ours to
+        // create anew: its owner's location stays untouched until it is registered again.
+        let replaced = |why: &str| {
+            Err(self.corrupt(
+                &registration,
+                format!(
+                    "the external table at {} {why}; delete the dataset and register the \
+                     table again",
+                    registration.location
+                ),
+            ))
+        };
         if table.version().is_none() {
             match table.load().await {
                 Ok(()) => {}
+                Err(DeltaTableError::NotATable(_)) if registration.external => {
+                    return replaced("is gone");
+                }
                 Err(DeltaTableError::NotATable(_)) => return Ok(None),
                 Err(e) => return Err(self.load_error(&registration, e)),
             }
@@ -198,6 +218,9 @@ impl DeltaCatalog {
             .snapshot()
             .map_err(|e| self.corrupt(&registration, e))?;
         if snapshot.metadata().id() != registration.id {
+            if registration.external {
+                return replaced("was replaced by another table (its id changed)");
+            }
             return Ok(None);
         }
         let manifest = self.manifest(&registration, &table).await?;
@@ -273,9 +296,20 @@ impl DeltaCatalog {
                 }
             };
             let state = state.as_ref().unwrap_or(snapshot);
-            let version = self
+            let version = match self
                 .version(registration, &table.log_store(), state, delta_version)
-                .await?;
+                .await
+            {
+                Ok(v) => v,
+                // An older version of another tool's table that lakehouse does not read
+                // (a deletion vector, a type since changed): the window ends before it. Its
+                // files are the owner's, so no sweep depends on seeing them.
+                Err(e) if registration.external && delta_version != latest => {
+                    tracing::debug!(dataset = %name, delta_version, error = %e, "an older version is not readable");
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
             versions.insert(ours, version);
         }
         {
@@ -293,10 +327,25 @@ impl DeltaCatalog {
         let current = newest_first
             .next()
             .ok_or_else(|| self.corrupt(registration, "the table has no readable version"))?;
+        let view = view_of(snapshot).map_err(|e| self.corrupt(registration, e))?;
+        let mut read_only = view.read_only;
+        if registration.external
+            && read_only.is_none()
+            && let Some(f) = view.schema.fields.iter().find(|f| !f.nullable)
+        {
+            // Ingest does not check that a column has no nulls; our own tables' columns
+            // are as nullable as their uploads were.
+            read_only = Some(format!(
+                "column {:?} is NOT NULL, which lakehouse does not check on append",
+                f.name
+            ));
+        }
         Ok(Manifest {
             name: name.clone(),
             current,
             versions: newest_first.collect(),
+            location: registration.external.then(|| registration.location.clone()),
+            read_only,
         })
     }
 
@@ -308,23 +357,8 @@ impl DeltaCatalog {
         state: &DeltaTableState,
         delta_version: u64,
     ) -> Result<Version, CatalogError> {
-        let schema = schema_of(state).map_err(|e| self.corrupt(registration, e))?;
-        let mut files = Vec::new();
-        for file in state.log_data().iter() {
-            let path = file.path();
-            let rows = file.num_records().ok_or_else(|| {
-                self.corrupt(
-                    registration,
-                    format!("file {path} has no row count in its statistics"),
-                )
-            })?;
-            files.push(DataFile {
-                key: format!("{}{}", registration.location, path),
-                rows: rows as u64,
-                bytes: u64::try_from(file.size()).unwrap_or(0),
-            });
-        }
-        files.sort_by(|a, b| a.key.cmp(&b.key));
+        let view = view_of(state).map_err(|e| self.corrupt(registration, e))?;
+        let files = files_of(registration, state).map_err(|e| self.corrupt(registration, e))?;
         let (rows, bytes) = files.iter().fold((0u64, 0u64), |(r, b), f| {
             (r.saturating_add(f.rows), b.saturating_add(f.bytes))
         });
@@ -335,11 +369,14 @@ impl DeltaCatalog {
         let (info, timestamp) = commit_info(entry.as_deref().unwrap_or_default());
         let mode = info.mode.unwrap_or(if delta_version == 0 {
             CommitMode::Create
+        } else if timestamp.as_ref().is_some_and(|t| t.appended) {
+            CommitMode::Append
         } else {
             CommitMode::Overwrite
         });
         let created_at = info.created_at.unwrap_or_else(|| {
             timestamp
+                .and_then(|t| t.ms)
                 .or_else(|| state.version_timestamp(delta_version as _))
                 .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
                 .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
@@ -349,7 +386,8 @@ impl DeltaCatalog {
             mode,
             rows,
             bytes,
-            schema,
+            schema: view.schema,
+            partition_by: view.partition_by,
             files,
             created_at,
             source_sha256: info.source_sha256,
@@ -411,7 +449,7 @@ impl DeltaCatalog {
             (Some(c), _) => c,
             // A new table: version 0 holds the protocol, the metadata and the files.
             (None, Some(table)) => {
-                let metadata = metadata(&registration.id, &new.schema, now)?;
+                let metadata = metadata(None, &registration.id, new, now)?;
                 let protocol = protocol(&new.schema)?;
                 actions.push(Action::Protocol(protocol.clone()));
                 actions.push(Action::Metadata(metadata.clone()));
@@ -443,19 +481,24 @@ impl DeltaCatalog {
                 return Err(StoreError::Internal("a new table without a handle".into()).into());
             }
         };
-        if c.manifest.current.schema != new.schema {
-            // An overwrite with another schema: a new metaData (same id), and a protocol
-            // upgrade when the new schema needs more than the table has.
-            let snapshot = c
-                .table
-                .snapshot()
-                .map_err(|e| self.corrupt(&registration, e))?;
-            if needs_timestamp_ntz(&new.schema) && snapshot.protocol().min_reader_version() < 3 {
-                actions.push(Action::Protocol(protocol(&new.schema)?));
+        let snapshot = c
+            .table
+            .snapshot()
+            .map_err(|e| self.corrupt(&registration, e))?;
+        let old = &c.manifest.current;
+        if old.schema != new.schema || old.partition_by != new.partition_by {
+            // Another schema (an overwrite, an evolving append) or partitioning: a new
+            // metaData (same id, settings kept), and a protocol upgrade when the new schema
+            // needs more than the table has.
+            if needs_timestamp_ntz(&new.schema)
+                && let Some(upgrade) = with_timestamp_ntz(snapshot.protocol())?
+            {
+                actions.push(Action::Protocol(upgrade));
             }
             actions.push(Action::Metadata(metadata(
+                Some(snapshot.metadata()),
                 &registration.id,
-                &new.schema,
+                new,
                 now,
             )?));
         }
@@ -463,6 +506,16 @@ impl DeltaCatalog {
             if !after.contains(file.key.as_str()) {
                 actions.push(Action::Remove(remove(&relative(&file.key)?, file, now)));
             }
+        }
+        if actions.iter().any(|a| matches!(a, Action::Remove(_)))
+            && let Some(reason) = view_of(snapshot)
+                .map_err(|e| self.corrupt(&registration, e))?
+                .no_removes
+        {
+            return Err(CatalogError::ReadOnly {
+                name: name.to_string(),
+                reason: format!("{reason}: it takes appends only"),
+            });
         }
         for file in &new.files {
             if !before.contains(file.key.as_str()) {
@@ -582,6 +635,16 @@ impl DeltaCatalog {
                 "was created and deleted under this commit; nothing was written, retry",
             )
             .await?;
+        if registration.external {
+            // Registered meanwhile (a read found no table): never a new table, nor a stale
+            // log removed, at the owner's location.
+            return Err(CatalogError::ConcurrentUpdate(format!(
+                "dataset {:?} was registered as the external table at {} under this \
+                 commit; nothing was written",
+                name.as_str(),
+                registration.location
+            )));
+        }
         self.remove_stale_log(&registration).await?;
         Ok(registration)
     }
@@ -603,6 +666,7 @@ impl DeltaCatalog {
             location: format!("{DATASETS_PREFIX}{name}/"),
             id: uuid_v4(),
             first_version,
+            external: false,
         };
         let body = serde_json::to_vec(&r)
             .map_err(|e| StoreError::Internal(format!("encoding a registration: {e}")))?;
@@ -686,6 +750,125 @@ impl DeltaCatalog {
     async fn collect(&self, keys: Vec<String>, why: &str) {
         crate::catalog::collect(&*self.store, keys, why).await
     }
+}
+
+impl DeltaCatalog {
+    /// Registers the Delta table at `location` as dataset `name` (an external table, see
+    /// [`Catalog::register`]).
+    async fn register_external(
+        &self,
+        name: &DatasetName,
+        location: &str,
+    ) -> Result<Manifest, CatalogError> {
+        let location = external_location(location)?;
+        let lock = self.locks.get(name);
+        let _held = lock.lock().await;
+        if self.registration(name).await?.is_some() {
+            return Err(CatalogError::Exists {
+                name: name.to_string(),
+            });
+        }
+        let registrations = self.store.list(&prefix(TABLES_PREFIX)?).await?;
+        for meta in registrations {
+            let Some(other) = meta
+                .key
+                .strip_prefix(TABLES_PREFIX)
+                .and_then(|k| k.strip_suffix(".json"))
+                .and_then(|stem| stem.parse::<DatasetName>().ok())
+            else {
+                continue;
+            };
+            if let Some(r) = self.registration(&other).await?
+                && (r.location.starts_with(&location) || location.starts_with(&r.location))
+            {
+                return Err(CatalogError::BadCommit(format!(
+                    "{location} overlaps the table of dataset {:?} at {}",
+                    other.as_str(),
+                    r.location
+                )));
+            }
+        }
+        let mut table = self.table(&location)?;
+        let not_read = |reason: String| {
+            CatalogError::BadCommit(format!("the Delta table at {location}: {reason}"))
+        };
+        match table.load().await {
+            Ok(()) => {}
+            Err(DeltaTableError::NotATable(_)) => {
+                return Err(CatalogError::BadCommit(format!(
+                    "there is no Delta table at {location} (no {location}_delta_log/ with a \
+                     version in it)"
+                )));
+            }
+            Err(DeltaTableError::ObjectStore { source }) => {
+                return Err(StoreError::Unavailable(format!(
+                    "reading the log of the table at {location}: {source}"
+                ))
+                .into());
+            }
+            Err(e) => return Err(not_read(e.to_string())),
+        }
+        let snapshot = table.snapshot().map_err(|e| not_read(e.to_string()))?;
+        let registration = Registration {
+            name: name.clone(),
+            location: location.clone(),
+            id: snapshot.metadata().id().to_string(),
+            first_version: 0,
+            external: true,
+        };
+        // What every read will do, once, before the registration exists: a table lakehouse
+        // cannot read is refused here with the reason.
+        view_of(snapshot).map_err(not_read)?;
+        files_of(&registration, snapshot).map_err(not_read)?;
+        let body = serde_json::to_vec(&registration)
+            .map_err(|e| StoreError::Internal(format!("encoding a registration: {e}")))?;
+        match self
+            .store
+            .put_bytes(&registration_key(name)?, body.into(), PutMode::Create)
+            .await
+        {
+            Ok(_) => {}
+            Err(StoreError::PreconditionFailed(_)) => {
+                return Err(CatalogError::Exists {
+                    name: name.to_string(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(dataset = %name, %location, "registered an external table");
+        match self.read(name).await? {
+            Some(current) => Ok(current.manifest),
+            None => Err(CatalogError::ConcurrentUpdate(format!(
+                "dataset {:?} was deleted while it was registered",
+                name.as_str()
+            ))),
+        }
+    }
+}
+
+/// An external table's location as a store prefix ending in `/`; refused when it is not
+/// one, or lies where lakehouse keeps its own objects (`datasets/`, whose unreferenced
+/// files the sweep removes, and the `_`-prefixed ones).
+fn external_location(text: &str) -> Result<String, CatalogError> {
+    let bad = |why: &str| Err(CatalogError::BadCommit(format!("location {text:?} {why}")));
+    let trimmed = text.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return bad("is empty; it is the table's path in the store, such as \"external/sales\"");
+    }
+    let location = match storaged::KeyPrefix::parse(&format!("{trimmed}/")) {
+        Ok(prefix) => prefix.as_str().to_string(),
+        Err(e) => return bad(&format!("is not a path in the store: {e}")),
+    };
+    if location.starts_with(DATASETS_PREFIX) {
+        return bad(
+            "is under datasets/, where lakehouse keeps its own tables (and removes the files \
+             none of them references); put external tables elsewhere, such as external/",
+        );
+    }
+    if location.starts_with('_') || location.split('/').any(|s| s == "_delta_log") {
+        return bad("is where lakehouse or Delta keeps its own objects");
+    }
+    Ok(location)
 }
 
 /// What [`DeltaCatalog::migrate`] did to one dataset.
@@ -797,11 +980,7 @@ impl DeltaCatalog {
                 idempotency_key: next.idempotency_key.clone(),
                 evolve: false,
             };
-            let planned = Manifest {
-                name: name.clone(),
-                current: (*next).clone(),
-                versions: vec![],
-            };
+            let planned = Manifest::new(name.clone(), (*next).clone());
             if self
                 .write(&commit, current.as_ref(), &planned, Some(next.created_at))
                 .await?
@@ -904,6 +1083,10 @@ impl Catalog for DeltaCatalog {
         )))
     }
 
+    async fn register(&self, name: &DatasetName, location: &str) -> Result<Manifest, CatalogError> {
+        self.register_external(name, location).await
+    }
+
     async fn delete(&self, name: &DatasetName) -> Result<(), CatalogError> {
         let lock = self.locks.get(name);
         let _held = lock.lock().await;
@@ -912,6 +1095,15 @@ impl Catalog for DeltaCatalog {
                 name: name.to_string(),
             });
         };
+        if registration.external {
+            // The table is its owner's: unregistering is all.
+            self.store.delete(&registration_key(name)?).await?;
+            self.cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(name);
+            return Ok(());
+        }
         // The files of the versions read here; anything else under the location is left to
         // the sweep (another process may be writing this name's next table right now).
         let files: Vec<String> = match self.read(name).await {
@@ -995,7 +1187,7 @@ fn missing_version(e: &DeltaTableError) -> bool {
 }
 
 /// Delta's name of a column type.
-fn delta_type(t: ColumnType) -> &'static str {
+pub(crate) fn delta_type(t: ColumnType) -> &'static str {
     match t {
         ColumnType::Int64 => "long",
         ColumnType::Float64 => "double",
@@ -1014,59 +1206,143 @@ fn needs_timestamp_ntz(schema: &Schema) -> bool {
         .any(|f| f.data_type == ColumnType::Timestamp)
 }
 
-/// The table's schema as ours; a Delta type we do not read is an error naming the column.
-fn schema_of(state: &DeltaTableState) -> Result<Schema, String> {
-    let value = serde_json::to_value(state.schema().as_ref()).map_err(|e| e.to_string())?;
-    let fields = value["fields"].as_array().cloned().unwrap_or_default();
-    let mut out = Vec::new();
-    for f in fields {
-        let name = f["name"].as_str().unwrap_or_default().to_string();
-        let data_type = match f["type"].as_str() {
-            Some("long") => ColumnType::Int64,
-            Some("double") => ColumnType::Float64,
-            Some("boolean") => ColumnType::Boolean,
-            Some("date") => ColumnType::Date,
-            Some("timestamp_ntz") => ColumnType::Timestamp,
-            Some("string") => ColumnType::Utf8,
-            other => {
-                return Err(format!(
-                    "column {name:?} has Delta type {}, which lakehouse does not read",
-                    other.map_or_else(|| f["type"].to_string(), String::from)
-                ));
-            }
-        };
-        out.push(Field {
-            name,
-            data_type,
-            nullable: f["nullable"].as_bool().unwrap_or(true),
-        });
+/// What lakehouse makes of the table at a version ([`crate::table_view`]).
+fn view_of(state: &DeltaTableState) -> Result<TableView, String> {
+    let protocol = serde_json::to_value(state.protocol()).map_err(|e| e.to_string())?;
+    let metadata = serde_json::to_value(state.metadata()).map_err(|e| e.to_string())?;
+    let mut view = table_view::view(&protocol, &metadata)?;
+    // And what delta-rs's commit path itself refuses to write.
+    if view.read_only.is_none()
+        && let Err(e) = deltalake_core::kernel::transaction::PROTOCOL.can_write_to(state)
+    {
+        view.read_only = Some(format!("its commits would be refused: {e}"));
     }
-    Ok(Schema { fields: out })
+    Ok(view)
 }
 
-fn schema_string(schema: &Schema) -> String {
+/// The data files of a version, sorted by key, with their partition values. A file with a
+/// deletion vector is an error: its rows are not all live, and lakehouse reads whole files.
+fn files_of(registration: &Registration, state: &DeltaTableState) -> Result<Vec<DataFile>, String> {
+    let mut files = Vec::new();
+    for file in state.log_data().iter() {
+        let path = file.path();
+        if file.deletion_vector_descriptor().is_some() {
+            return Err(format!(
+                "file {path} has rows deleted through a deletion vector, which lakehouse does \
+                 not read"
+            ));
+        }
+        let rows = file
+            .num_records()
+            .ok_or_else(|| format!("file {path} has no row count in its statistics"))?;
+        files.push(DataFile {
+            key: format!("{}{}", registration.location, path),
+            rows: rows as u64,
+            bytes: u64::try_from(file.size()).unwrap_or(0),
+            // Delta writes a null partition value as null or as "".
+            partition_values: file
+                .partition_values_map()
+                .into_iter()
+                .map(|(k, v)| (k, v.filter(|v| !v.is_empty())))
+                .collect(),
+        });
+    }
+    files.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(files)
+}
+
+/// The `schemaString` of `schema`; a column `existing` (a table's current schema string)
+/// has keeps its metadata (comments, other tools' settings).
+fn schema_string(schema: &Schema, existing: Option<&str>) -> String {
+    let existing: Value = existing
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or(Value::Null);
     let fields: Vec<Value> = schema
         .fields
         .iter()
         .map(|f| {
+            let kept = existing["fields"]
+                .as_array()
+                .and_then(|fields| fields.iter().find(|e| e["name"] == f.name.as_str()))
+                .map_or_else(|| json!({}), |e| e["metadata"].clone());
             json!({"name": f.name, "type": delta_type(f.data_type), "nullable": f.nullable,
-                   "metadata": {}})
+                   "metadata": kept})
         })
         .collect();
     json!({"type": "struct", "fields": fields}).to_string()
 }
 
-fn metadata(id: &str, schema: &Schema, now_ms: i64) -> Result<Metadata, CatalogError> {
-    let value = json!({
-        "id": id,
-        "format": {"provider": "parquet", "options": {}},
-        "schemaString": schema_string(schema),
-        "partitionColumns": [],
-        "configuration": {},
-        "createdTime": now_ms,
-    });
-    serde_json::from_value(value)
-        .map_err(|e| StoreError::Internal(format!("a table's metadata: {e}")).into())
+/// The table's metadata for `version`: `existing`'s (its id, format and settings) with the
+/// version's schema and partition columns, or a new table's.
+fn metadata(
+    existing: Option<&Metadata>,
+    id: &str,
+    version: &Version,
+    now_ms: i64,
+) -> Result<Metadata, CatalogError> {
+    let failed = |e: serde_json::Error| StoreError::Internal(format!("a table's metadata: {e}"));
+    let mut value = match existing {
+        Some(m) => serde_json::to_value(m).map_err(failed)?,
+        None => json!({
+            "id": id,
+            "format": {"provider": "parquet", "options": {}},
+            "configuration": {},
+            "createdTime": now_ms,
+        }),
+    };
+    let existing_schema = value["schemaString"].as_str().map(String::from);
+    value["schemaString"] = schema_string(&version.schema, existing_schema.as_deref()).into();
+    value["partitionColumns"] = json!(version.partition_by);
+    Ok(serde_json::from_value(value).map_err(failed)?)
+}
+
+/// `existing` with table feature `timestampNtz`, which a timestamp column needs; `None`
+/// when it has it. Tables at protocol (1, 2) move to (3, 7); (3, 7) ones gain the feature.
+fn with_timestamp_ntz(existing: &Protocol) -> Result<Option<Protocol>, CatalogError> {
+    let failed = |e: serde_json::Error| StoreError::Internal(format!("a table's protocol: {e}"));
+    let mut value = serde_json::to_value(existing).map_err(failed)?;
+    let versions = (
+        value["minReaderVersion"].as_i64().unwrap_or(1),
+        value["minWriterVersion"].as_i64().unwrap_or(1),
+    );
+    let new = match versions {
+        (3, 7) => {
+            let has = |key: &str| {
+                value[key]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|f| f == "timestampNtz"))
+            };
+            if has("readerFeatures") && has("writerFeatures") {
+                return Ok(None);
+            }
+            for key in ["readerFeatures", "writerFeatures"] {
+                let mut features = value[key].as_array().cloned().unwrap_or_default();
+                if !features.iter().any(|f| f == "timestampNtz") {
+                    features.push("timestampNtz".into());
+                }
+                value[key] = features.into();
+            }
+            value
+        }
+        // Legacy writer 2 means appendOnly and invariants; delta-rs writes no invariants,
+        // and a table lakehouse writes has none in use (they make it read-only).
+        (1, 1) | (1, 2) => {
+            let writer = if versions.1 == 2 {
+                json!(["appendOnly", "timestampNtz"])
+            } else {
+                json!(["timestampNtz"])
+            };
+            json!({"minReaderVersion": 3, "minWriterVersion": 7,
+                   "readerFeatures": ["timestampNtz"], "writerFeatures": writer})
+        }
+        (reader, writer) => {
+            return Err(CatalogError::BadCommit(format!(
+                "a timestamp column needs table feature timestampNtz, which lakehouse adds to \
+                 tables at protocol (1, 2) or (3, 7); this one is at ({reader}, {writer})"
+            )));
+        }
+    };
+    Ok(Some(serde_json::from_value(new).map_err(failed)?))
 }
 
 /// Reader 1 / writer 2 unless a column needs `timestampNtz` (reader 3 / writer 7).
@@ -1084,7 +1360,7 @@ fn protocol(schema: &Schema) -> Result<Protocol, CatalogError> {
 fn add(path: &str, file: &DataFile, now_ms: i64) -> Add {
     Add {
         path: path.to_string(),
-        partition_values: HashMap::new(),
+        partition_values: file.partition_values.clone().into_iter().collect(),
         size: i64::try_from(file.bytes).unwrap_or(i64::MAX),
         modification_time: now_ms,
         data_change: true,
@@ -1099,14 +1375,21 @@ fn remove(path: &str, file: &DataFile, now_ms: i64) -> Remove {
         data_change: true,
         deletion_timestamp: Some(now_ms),
         extended_file_metadata: Some(true),
-        partition_values: Some(HashMap::new()),
+        partition_values: Some(file.partition_values.clone().into_iter().collect()),
         size: Some(i64::try_from(file.bytes).unwrap_or(i64::MAX)),
         ..Default::default()
     }
 }
 
-/// Our note and the timestamp of a commit entry's `commitInfo`.
-fn commit_info(entry: &[u8]) -> (CommitNote, Option<i64>) {
+/// What a commit entry's `commitInfo` says besides our note: its time, and whether it
+/// was an append (another writer's commits carry no note).
+struct Info {
+    ms: Option<i64>,
+    appended: bool,
+}
+
+/// Our note and the rest of a commit entry's `commitInfo`.
+fn commit_info(entry: &[u8]) -> (CommitNote, Option<Info>) {
     for line in entry.split(|b| *b == b'\n') {
         let Ok(value) = serde_json::from_slice::<Value>(line) else {
             continue;
@@ -1116,7 +1399,16 @@ fn commit_info(entry: &[u8]) -> (CommitNote, Option<i64>) {
                 .get("lakehouse")
                 .and_then(|n| serde_json::from_value(n.clone()).ok())
                 .unwrap_or_default();
-            return (note, info.get("timestamp").and_then(Value::as_i64));
+            let mode = info["operationParameters"]["mode"]
+                .as_str()
+                .unwrap_or_default();
+            return (
+                note,
+                Some(Info {
+                    ms: info.get("timestamp").and_then(Value::as_i64),
+                    appended: mode.eq_ignore_ascii_case("append"),
+                }),
+            );
         }
     }
     (CommitNote::default(), None)

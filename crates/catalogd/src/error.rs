@@ -26,6 +26,9 @@ pub enum CatalogError {
         name: String,
         differences: Vec<String>,
     },
+    /// A table lakehouse reads but does not write (`reason` names what it does not write).
+    #[error("dataset {name:?} is read-only to lakehouse: {reason}")]
+    ReadOnly { name: String, reason: String },
     /// Other writers kept changing the manifest; nothing was written. Safe to retry.
     #[error("{0}")]
     ConcurrentUpdate(String),
@@ -47,6 +50,7 @@ impl CatalogError {
             CatalogError::NotFound { .. } => "dataset_not_found",
             CatalogError::Exists { .. } => "dataset_exists",
             CatalogError::SchemaMismatch { .. } => "schema_mismatch",
+            CatalogError::ReadOnly { .. } => "read_only_table",
             CatalogError::ConcurrentUpdate(_) => "concurrent_update",
             CatalogError::BadCommit(_) => "bad_commit",
             CatalogError::Corrupt { .. } => "corrupt_manifest",
@@ -62,6 +66,7 @@ impl CatalogError {
             CatalogError::NotFound { .. } => StatusCode::NOT_FOUND,
             CatalogError::Exists { .. }
             | CatalogError::SchemaMismatch { .. }
+            | CatalogError::ReadOnly { .. }
             | CatalogError::ConcurrentUpdate(_) => StatusCode::CONFLICT,
             CatalogError::Corrupt { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             CatalogError::Store(e) => e.status(),
@@ -86,6 +91,10 @@ impl CatalogError {
             ]),
             CatalogError::Corrupt { key, reason } => fields([
                 ("key", key.as_str().into()),
+                ("reason", reason.as_str().into()),
+            ]),
+            CatalogError::ReadOnly { name, reason } => fields([
+                ("name", name.as_str().into()),
                 ("reason", reason.as_str().into()),
             ]),
             CatalogError::ConcurrentUpdate(_) | CatalogError::BadCommit(_) => Map::new(),
@@ -114,6 +123,10 @@ impl CatalogError {
                     .flatten()
                     .filter_map(|d| d.as_str().map(str::to_string))
                     .collect(),
+            },
+            "read_only_table" => CatalogError::ReadOnly {
+                name,
+                reason: detail.text("reason"),
             },
             "concurrent_update" => CatalogError::ConcurrentUpdate(detail.message),
             "bad_commit" => CatalogError::BadCommit(detail.message),
@@ -157,6 +170,10 @@ mod tests {
             CatalogError::SchemaMismatch {
                 name: "sales".into(),
                 differences: vec!["column a: int64 vs utf8".into(), "b missing".into()],
+            },
+            CatalogError::ReadOnly {
+                name: "ext".into(),
+                reason: "the table uses deletion vectors".into(),
             },
             CatalogError::ConcurrentUpdate("gave up after 8 tries".into()),
             CatalogError::BadCommit("a file outside the dataset".into()),

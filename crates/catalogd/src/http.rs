@@ -13,7 +13,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use storaged::StoreError;
 
 use crate::catalog::Catalog;
@@ -97,11 +98,20 @@ async fn delete_dataset(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST /v1/datasets` with a `location`: register an external table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Register {
+    name: DatasetName,
+    location: String,
+}
+
+/// `POST /v1/datasets`: a commit, or — a body with a `location` — a registration.
 async fn commit(
     State(catalog): Api,
-    body: Result<Json<Commit>, JsonRejection>,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, CatalogError> {
-    let Json(commit) = body.map_err(|e| {
+    let Json(body) = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             StoreError::TooLarge(format!(
                 "the commit body is larger than {MAX_COMMIT_BYTES} bytes"
@@ -111,6 +121,15 @@ async fn commit(
             CatalogError::BadCommit(format!("request body: {}", e.body_text()))
         }
     })?;
+    let bad = |e: serde_path_to_error::Error<serde_json::Error>| {
+        CatalogError::BadCommit(format!("request body: {e}"))
+    };
+    if body.get("location").is_some() {
+        let register: Register = serde_path_to_error::deserialize(body).map_err(bad)?;
+        let manifest = catalog.register(&register.name, &register.location).await?;
+        return Ok((StatusCode::CREATED, Json(manifest.head())).into_response());
+    }
+    let commit: Commit = serde_path_to_error::deserialize(body).map_err(bad)?;
     Ok(match catalog.commit(commit).await? {
         Committed::Created(m) => (StatusCode::CREATED, Json(m.head())).into_response(),
         Committed::Existing(m) => (StatusCode::OK, Json(m.head())).into_response(),

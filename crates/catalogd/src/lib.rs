@@ -28,6 +28,7 @@ pub mod manifest;
 pub mod name;
 mod stored;
 mod sweep;
+mod table_view;
 
 pub use catalog::{Catalog, NameLocks, POINTER_THRESHOLD, StoreCatalog, data_prefix, manifest_key};
 pub use client::CatalogClient;

@@ -10,6 +10,7 @@
 //! [`Commit`] is what a writer (ingestd) asks for; [`crate::commit`] turns a commit and the
 //! current manifest into the next manifest.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -178,10 +179,27 @@ impl Schema {
 /// One immutable data file of a version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataFile {
-    /// Canonical object key, under `datasets/{name}/`.
+    /// Canonical object key, under the dataset's location (`datasets/{name}/` unless the
+    /// dataset is an external table).
     pub key: String,
     pub rows: u64,
     pub bytes: u64,
+    /// A partitioned table's file: the value of each partition column for every row of
+    /// the file, as Delta writes it (text; `None` is null). Empty otherwise.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub partition_values: BTreeMap<String, Option<String>>,
+}
+
+impl DataFile {
+    /// An unpartitioned file.
+    pub fn new(key: impl Into<String>, rows: u64, bytes: u64) -> DataFile {
+        DataFile {
+            key: key.into(),
+            rows,
+            bytes,
+            partition_values: BTreeMap::new(),
+        }
+    }
 }
 
 /// How a commit relates to the current version.
@@ -196,6 +214,16 @@ pub enum CommitMode {
     Append,
 }
 
+impl CommitMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommitMode::Create => "create",
+            CommitMode::Overwrite => "overwrite",
+            CommitMode::Append => "append",
+        }
+    }
+}
+
 /// One version of a dataset: the files that make it up and how it came to be.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Version {
@@ -204,6 +232,10 @@ pub struct Version {
     pub rows: u64,
     pub bytes: u64,
     pub schema: Schema,
+    /// The partition columns (the schema's last ones, in order), when the table is
+    /// partitioned: each file holds the other columns, and its `partition_values` these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partition_by: Vec<String>,
     pub files: Vec<DataFile>,
     pub created_at: DateTime<Utc>,
     /// Lowercase hex SHA-256 of the source the version was made from.
@@ -222,6 +254,14 @@ pub struct Manifest {
     /// Older kept versions, newest first; `current` is not repeated here.
     #[serde(default)]
     pub versions: Vec<Version>,
+    /// Where the dataset's table is, when it is not `datasets/{name}/` (an external table,
+    /// registered at its own location).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// Why lakehouse does not write this table (a table feature it does not write, say),
+    /// when it does not: ingests are refused with this reason; queries work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<String>,
 }
 
 /// A manifest without its older versions: what a commit (and an ingest) answers, so that
@@ -232,6 +272,10 @@ pub struct Head<'a> {
     pub name: &'a DatasetName,
     #[serde(flatten)]
     pub current: &'a Version,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_only: &'a Option<String>,
 }
 
 impl Manifest {
@@ -240,6 +284,27 @@ impl Manifest {
         Head {
             name: &self.name,
             current: &self.current,
+            location: &self.location,
+            read_only: &self.read_only,
+        }
+    }
+
+    /// A dataset of the current version alone, at `datasets/{name}/`.
+    pub fn new(name: DatasetName, current: Version) -> Manifest {
+        Manifest {
+            name,
+            current,
+            versions: vec![],
+            location: None,
+            read_only: None,
+        }
+    }
+
+    /// The store prefix its data files are under (ending in `/`).
+    pub fn location(&self) -> String {
+        match &self.location {
+            Some(location) => location.clone(),
+            None => format!("datasets/{}/", self.name),
         }
     }
 
@@ -330,10 +395,12 @@ mod tests {
                 key: format!("datasets/t/v{n}/part-0.parquet"),
                 rows: 3,
                 bytes: 100,
+                partition_values: Default::default(),
             }],
             created_at: "2026-01-02T03:04:05Z".parse().unwrap(),
             source_sha256: None,
             idempotency_key: None,
+            partition_by: vec![],
         }
     }
 
@@ -345,6 +412,8 @@ mod tests {
             name: "t".parse().unwrap(),
             current,
             versions: vec![version(1)],
+            location: None,
+            read_only: None,
         };
         let text = serde_json::to_string(&manifest).unwrap();
         assert!(
@@ -374,6 +443,8 @@ mod tests {
             name: "t".parse().unwrap(),
             current: version(1),
             versions: vec![],
+            location: None,
+            read_only: None,
         })
         .unwrap();
         json["name"] = "no/slashes".into();

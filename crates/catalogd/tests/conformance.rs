@@ -166,6 +166,7 @@ async fn data_file(store: &dyn Store, key: &str, rows: u64) -> DataFile {
         key: key.into(),
         rows,
         bytes: rows * 10,
+        partition_values: Default::default(),
     }
 }
 
@@ -209,9 +210,12 @@ fn keys(m: &catalogd::Manifest) -> Vec<&str> {
 
 #[path = "conformance/commits.rs"]
 mod commits;
+#[path = "conformance/external.rs"]
+mod external;
 #[path = "conformance/lifecycle.rs"]
 mod lifecycle;
 use commits::*;
+use external::*;
 use lifecycle::*;
 
 macro_rules! conformance {
@@ -267,4 +271,5 @@ conformance_delta!(
     bad_commits_are_refused_and_write_nothing,
     concurrent_appends_from_two_processes_all_land,
     a_commit_naming_a_missing_file_is_refused,
+    an_external_table_is_registered_read_appended_and_only_unregistered,
 );

@@ -40,6 +40,7 @@ async fn data_file(store: &dyn Store, key: &str) -> DataFile {
         key: key.into(),
         rows: 1,
         bytes: 4,
+        partition_values: Default::default(),
     }
 }
 

@@ -161,8 +161,33 @@ impl Ingestor {
             }
             .into());
         }
+        if let Some(reason) = current.as_ref().and_then(|m| m.read_only.clone()) {
+            return Err(CatalogError::ReadOnly {
+                name: request.name.to_string(),
+                reason,
+            }
+            .into());
+        }
+        if let Some(m) = &current
+            && request.mode == CommitMode::Append
+            && !m.current.partition_by.is_empty()
+        {
+            return Err(CatalogError::ReadOnly {
+                name: request.name.to_string(),
+                reason: format!(
+                    "it is partitioned by {}, and ingest does not split an upload by \
+                     partition (an overwrite replaces it with an unpartitioned version)",
+                    m.current.partition_by.join(", ")
+                ),
+            }
+            .into());
+        }
         let next = current.as_ref().map_or(1, |m| m.current.version + 1);
-        let prefix = format!("datasets/{}/v{next}/", request.name);
+        // Under the table's location: `datasets/{name}/` unless it is an external table.
+        let location = current
+            .as_ref()
+            .map_or_else(|| format!("datasets/{}/", request.name), Manifest::location);
+        let prefix = format!("{location}v{next}/");
         let tag = unique_tag();
         let lease =
             IngestLease::take(self.store.clone(), &request.name, &tag, self.lease_timing).await?;
@@ -231,6 +256,7 @@ impl Ingestor {
                 | CatalogError::NotFound { .. }
                 | CatalogError::Exists { .. }
                 | CatalogError::SchemaMismatch { .. }
+                | CatalogError::ReadOnly { .. }
                 | CatalogError::ConcurrentUpdate(_)
                 | CatalogError::BadCommit(_)
                 | CatalogError::Corrupt { .. }

@@ -717,6 +717,14 @@ impl Catalog for LostAnswers {
     async fn delete(&self, name: &catalogd::DatasetName) -> Result<(), CatalogError> {
         self.0.delete(name).await
     }
+
+    async fn register(
+        &self,
+        name: &catalogd::DatasetName,
+        location: &str,
+    ) -> Result<catalogd::Manifest, CatalogError> {
+        self.0.register(name, location).await
+    }
 }
 
 #[tokio::test]

@@ -40,6 +40,12 @@ async fn our_rows(lh: &Lakehouse, table: &str) -> Vec<Value> {
 fn canonical(v: &Value) -> Value {
     match v {
         Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), canonical(v)))
+                .collect(),
+        ),
         Value::Number(n) => json!(n.as_f64()),
         Value::String(s) => {
             let s = s.trim_end_matches('Z');
@@ -61,8 +67,21 @@ fn canonical(v: &Value) -> Value {
 }
 
 fn deltalake(uri: &str, options: Option<Value>, versions: &[u64]) -> Value {
+    let input = json!({"uri": uri, "storage_options": options, "versions": versions});
+    python("tests/delta_read.py", &input)
+}
+
+/// Runs `steps` on the table at `uri` with `deltalake` (tests/delta_write.py); every
+/// version's rows as it then reads them.
+fn deltalake_write(uri: &str, options: &Option<Value>, steps: Value) -> Value {
+    let input = json!({"uri": uri, "storage_options": options, "steps": steps});
+    python("tests/delta_write.py", &input)
+}
+
+/// `script` (under this crate) with `input` on stdin; its JSON answer.
+fn python(script: &str, input: &Value) -> Value {
     use std::io::Write;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/delta_read.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
     let mut child = std::process::Command::new("python3")
         .arg(script)
         .stdin(std::process::Stdio::piped())
@@ -70,7 +89,6 @@ fn deltalake(uri: &str, options: Option<Value>, versions: &[u64]) -> Value {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("python3");
-    let input = json!({"uri": uri, "storage_options": options, "versions": versions});
     child
         .stdin
         .take()
@@ -172,10 +190,19 @@ async fn deltalake_reads_our_tables_on_a_local_directory() {
     deltalake_reads_what_sql_reads(&lh, &uri, None).await;
 }
 
-#[tokio::test]
-async fn deltalake_reads_our_tables_on_s3() {
+/// A standalone server on a new bucket of a real S3-compatible server on loopback, and the
+/// storage options `deltalake` reaches the bucket with.
+struct OnS3 {
+    lh: Lakehouse,
+    bucket: String,
+    options: Value,
+    _s3: S3Server,
+    _dir: tempfile::TempDir,
+}
+
+async fn on_s3(bucket: &str) -> OnS3 {
     let s3 = S3Server::start();
-    let bucket = s3.bucket("delta").await;
+    let bucket = s3.bucket(bucket).await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("lakehouse.toml");
     std::fs::write(&config, s3.config_toml(&bucket)).unwrap();
@@ -188,7 +215,20 @@ async fn deltalake_reads_our_tables_on_s3() {
         "AWS_ALLOW_HTTP": "true",
         "AWS_S3_ALLOW_UNSAFE_RENAME": "true",
     });
-    deltalake_reads_what_sql_reads(&lh, &format!("s3://{bucket}/datasets/t"), Some(options)).await;
+    OnS3 {
+        lh,
+        bucket,
+        options,
+        _s3: s3,
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn deltalake_reads_our_tables_on_s3() {
+    let s = on_s3("delta").await;
+    let uri = format!("s3://{}/datasets/t", s.bucket);
+    deltalake_reads_what_sql_reads(&s.lh, &uri, Some(s.options.clone())).await;
 }
 
 /// `evolve=true` on an append adds the upload's new columns (earlier rows read as null, in
@@ -341,6 +381,7 @@ async fn a_manifest_dataset_is_converted_at_start_keeping_its_versions() {
                     key,
                     rows: f["rows"].as_u64().unwrap(),
                     bytes: f["bytes"].as_u64().unwrap(),
+                    partition_values: Default::default(),
                 });
             }
             out
@@ -517,5 +558,476 @@ async fn ingest_named(lh: &Lakehouse, name: &str, mode: &str, csv: &'static str)
         status.is_success(),
         "{mode}: {status} {}",
         response.text().await.unwrap()
+    );
+}
+
+/// The rows of `sql` as objects (column → value), canonical and sorted: how
+/// tests/delta_write.py gives `deltalake`'s.
+async fn sql_objects(lh: &Lakehouse, sql: &str) -> Vec<Value> {
+    let (status, body) = send_json(
+        reqwest::Client::new()
+            .post(format!("{}/v1/sql", lh.url))
+            .json(&json!({ "sql": sql })),
+    )
+    .await;
+    assert_eq!(status, 200, "{sql}: {body}");
+    let names: Vec<&str> = body["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    let mut rows: Vec<Value> = body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let object: serde_json::Map<String, Value> = names
+                .iter()
+                .zip(row.as_array().unwrap())
+                .map(|(n, v)| (n.to_string(), canonical(v)))
+                .collect();
+            Value::Object(object)
+        })
+        .collect();
+    rows.sort_by_key(|r| r.to_string());
+    rows
+}
+
+/// `deltalake`'s rows of one version, canonical and sorted as [`sql_objects`] has them.
+fn their_objects(read: &Value, version: u64) -> Vec<Value> {
+    let mut rows: Vec<Value> = read["rows"][version.to_string()]
+        .as_array()
+        .unwrap_or_else(|| panic!("no version {version} in {read}"))
+        .iter()
+        .map(canonical)
+        .collect();
+    rows.sort_by_key(|r| r.to_string());
+    rows
+}
+
+async fn register(lh: &Lakehouse, body: Value) -> (reqwest::StatusCode, Value) {
+    send_json(
+        reqwest::Client::new()
+            .post(format!("{}/v1/datasets", lh.url))
+            .json(&body),
+    )
+    .await
+}
+
+const EXTERNAL_COLUMNS: &str = r#"[["id","int64"],["name","utf8"],["score","float64"],
+    ["ok","bool"],["day","date"],["at","timestamp"]]"#;
+
+/// A table `deltalake` wrote (create, append, its own delete and overwrite, another append)
+/// is registered, reads as `deltalake` reads it at every version (ours are Delta's numbers),
+/// takes our appends (which `deltalake` then reads), and is only unregistered by a delete.
+async fn a_table_deltalake_wrote_works_end_to_end(
+    lh: &Lakehouse,
+    uri: &str,
+    options: Option<Value>,
+) {
+    let columns: Value = serde_json::from_str(EXTERNAL_COLUMNS).unwrap();
+    let write = |mode: &str, rows: Value| json!({"write": {"mode": mode, "columns": columns, "rows": rows}});
+    let steps = json!([
+        write("overwrite", json!([
+            [1, "ann", 1.5, true, "2024-01-02", "2024-01-02T03:04:05"],
+            [2, "bob", null, false, "2024-02-03", "2024-02-03T00:00:00"],
+            [3, null, 7.25, null, null, null]
+        ])),
+        write("append", json!([[4, "cy", -2.0, true, "2025-06-30", "2025-06-30T23:59:59.5"]])),
+        {"delete": "id = 2"},
+        write("overwrite", json!([[10, "dee", 0.5, false, "2023-12-31", "2023-12-31T12:00:00"],
+                                  [11, "eve", 3.0, true, "2024-07-04", "2024-07-04T08:30:00"]])),
+        write("append", json!([[12, "fay", 9.0, null, "2024-08-01", null]])),
+    ]);
+    let read = deltalake_write(uri, &options, steps);
+    assert_eq!(read["version"], 4, "{read}");
+
+    let (status, m) = register(lh, json!({"name": "ext", "location": "external/ext"})).await;
+    assert_eq!(status, 201, "{m}");
+    assert_eq!(m["location"], "external/ext/");
+    assert_eq!(
+        m["version"], 4,
+        "our numbers are Delta's for an external table: {m}"
+    );
+    assert!(m.get("read_only").is_none(), "{m}");
+    let versions = get_json(format!("{}/v1/datasets/ext/versions", lh.url)).await;
+    let modes: Vec<(u64, &str)> = versions["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["version"].as_u64().unwrap(), v["mode"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        modes,
+        [
+            (4, "append"),
+            (3, "overwrite"),
+            (2, "overwrite"),
+            (1, "append"),
+            (0, "create")
+        ]
+    );
+    for version in 0..=4 {
+        assert_eq!(
+            sql_objects(lh, &format!("SELECT * FROM \"ext@v{version}\"")).await,
+            their_objects(&read, version),
+            "version {version}"
+        );
+    }
+
+    // Our append: files under the table's location, a version `deltalake` reads.
+    let (status, body) = post_csv(
+        &format!("{}/v1/ingest/ext?mode=append", lh.url),
+        "id,name,score,ok,day,at\n13,gus,1.25,true,2025-01-01,2025-01-01T00:00:00Z\n",
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["version"], 5, "{body}");
+    let ours = body["files"].as_array().unwrap();
+    assert!(
+        ours.iter()
+            .all(|f| f["key"].as_str().unwrap().starts_with("external/ext/")),
+        "{body}"
+    );
+    let read = deltalake_write(uri, &options, json!([]));
+    assert_eq!(read["version"], 5, "{read}");
+    assert_eq!(
+        sql_objects(lh, "SELECT * FROM ext").await,
+        their_objects(&read, 5)
+    );
+    assert_eq!(their_objects(&read, 5).len(), 4);
+
+    // Deleting the dataset unregisters it; the table stays whole.
+    let (status, _) =
+        send_json(reqwest::Client::new().delete(format!("{}/v1/datasets/ext", lh.url))).await;
+    assert_eq!(status, 204);
+    let (status, _) =
+        send_json(reqwest::Client::new().get(format!("{}/v1/datasets/ext", lh.url))).await;
+    assert_eq!(status, 404);
+    let after = deltalake_write(uri, &options, json!([]));
+    assert_eq!(after["rows"], read["rows"]);
+    // And it registers again.
+    let (status, m) = register(lh, json!({"name": "ext", "location": "external/ext/"})).await;
+    assert_eq!((status.as_u16(), &m["version"]), (201, &json!(5)), "{m}");
+}
+
+#[tokio::test]
+async fn a_table_deltalake_wrote_works_end_to_end_on_a_local_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let lh = Lakehouse::start(lakehouse_bin!(), Launch::standalone(&data)).await;
+    let uri = data.join("external/ext").display().to_string();
+    a_table_deltalake_wrote_works_end_to_end(&lh, &uri, None).await;
+}
+
+#[tokio::test]
+async fn a_table_deltalake_wrote_works_end_to_end_on_s3() {
+    let s = on_s3("external").await;
+    let uri = format!("s3://{}/external/ext", s.bucket);
+    a_table_deltalake_wrote_works_end_to_end(&s.lh, &uri, Some(s.options.clone())).await;
+}
+
+/// A partitioned table `deltalake` wrote: partition columns read from the log (last, as
+/// every Delta reader puts them), null partitions included; a filter on them opens only
+/// the matching partitions' files; our ingest does not route rows to partitions, and says so.
+#[tokio::test]
+async fn a_partitioned_table_deltalake_wrote_reads_and_prunes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let lh = Lakehouse::start(lakehouse_bin!(), Launch::standalone(&data)).await;
+    let uri = data.join("external/sales").display().to_string();
+    let columns = json!([
+        ["region", "utf8"],
+        ["id", "int64"],
+        ["amount", "float64"],
+        ["day", "date"]
+    ]);
+    let read = deltalake_write(
+        &uri,
+        &None,
+        json!([
+            {"write": {"mode": "overwrite", "columns": columns, "partition_by": ["region", "day"],
+                       "rows": [["eu", 1, 1.5, "2024-01-01"], ["us", 2, 2.5, "2024-01-01"],
+                                ["eu", 3, 3.5, "2024-01-02"], [null, 4, 4.5, "2024-01-02"]]}},
+            {"write": {"mode": "append", "columns": columns, "partition_by": ["region", "day"],
+                       "rows": [["ap", 5, 5.5, "2024-01-03"], ["eu", 6, 6.5, "2024-01-01"]]}},
+            {"delete": "id = 2"},
+        ]),
+    );
+    assert_eq!(read["version"], 2, "{read}");
+    let (status, m) = register(&lh, json!({"name": "sales", "location": "external/sales"})).await;
+    assert_eq!(status, 201, "{m}");
+    assert_eq!(m["partition_by"], json!(["region", "day"]), "{m}");
+    let names: Vec<&str> = m["schema"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["id", "amount", "region", "day"]);
+    for version in 0..=2 {
+        assert_eq!(
+            sql_objects(&lh, &format!("SELECT * FROM \"sales@v{version}\"")).await,
+            their_objects(&read, version),
+            "version {version}"
+        );
+    }
+    let ids = |rows: Vec<Value>| -> Vec<f64> {
+        let mut ids: Vec<f64> = rows.iter().map(|r| r["id"].as_f64().unwrap()).collect();
+        ids.sort_by(f64::total_cmp);
+        ids
+    };
+    assert_eq!(
+        ids(sql_objects(&lh, "SELECT id FROM sales WHERE region = 'eu'").await),
+        [1.0, 3.0, 6.0]
+    );
+    assert_eq!(
+        ids(sql_objects(&lh, "SELECT id FROM sales WHERE region IS NULL").await),
+        [4.0]
+    );
+    assert_eq!(
+        ids(sql_objects(
+            &lh,
+            "SELECT id FROM sales WHERE day > DATE '2024-01-01' AND amount > 4"
+        )
+        .await),
+        [4.0, 5.0]
+    );
+    // A null partition passes no comparison.
+    assert_eq!(
+        ids(sql_objects(&lh, "SELECT id FROM sales WHERE region <> 'eu'").await),
+        [5.0]
+    );
+    assert_eq!(
+        ids(sql_objects(&lh, "SELECT id FROM sales WHERE NOT (region = 'eu')").await),
+        [5.0]
+    );
+    assert_eq!(
+        ids(sql_objects(
+            &lh,
+            "SELECT id FROM sales WHERE region < 'z' AND day < DATE '2024-01-02'"
+        )
+        .await),
+        [1.0, 6.0]
+    );
+    // The plan lists only the eu partitions' files.
+    let plan = sql_objects(&lh, "EXPLAIN SELECT id FROM sales WHERE region = 'eu'").await;
+    let text = plan.iter().map(Value::to_string).collect::<String>();
+    assert!(text.contains("region=eu"), "{text}");
+    assert!(
+        !text.contains("region=ap") && !text.contains("region=__HIVE"),
+        "{text}"
+    );
+
+    let (status, body) = post_csv(
+        &format!("{}/v1/ingest/sales?mode=append", lh.url),
+        "id,amount,region,day\n7,7.5,eu,2024-01-05\n",
+    )
+    .await;
+    let (code, message) = error_of(&body);
+    assert_eq!((status, code), (409, "read_only_table"), "{body}");
+    assert!(message.contains("partitioned by region, day"), "{message}");
+    let again = get_json(format!("{}/v1/datasets/sales", lh.url)).await;
+    assert_eq!(again["version"], 2, "nothing was written: {again}");
+}
+
+/// What cannot be registered is refused with the reason, and changes nothing; a table with
+/// types lakehouse reads but does not write is read-only: queries work, ingests are 409.
+#[tokio::test]
+async fn registrations_are_refused_with_the_reason_and_narrow_tables_are_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let lh = Lakehouse::start(lakehouse_bin!(), Launch::standalone(&data)).await;
+    let refused = |body: Value, status: u16, code: &'static str, says: &'static str| {
+        let lh = &lh;
+        async move {
+            let (s, answer) = register(lh, body.clone()).await;
+            let (c, message) = error_of(&answer);
+            assert_eq!((s.as_u16(), c), (status, code), "{body}: {answer}");
+            assert!(message.contains(says), "{body}: {message}");
+        }
+    };
+    refused(
+        json!({"name": "x", "location": "external/none"}),
+        400,
+        "bad_commit",
+        "no Delta table at external/none/",
+    )
+    .await;
+    refused(
+        json!({"name": "x", "location": "datasets/x"}),
+        400,
+        "bad_commit",
+        "under datasets/",
+    )
+    .await;
+    refused(
+        json!({"name": "x", "location": "_tables"}),
+        400,
+        "bad_commit",
+        "keeps its own objects",
+    )
+    .await;
+    refused(
+        json!({"name": "x", "location": "/"}),
+        400,
+        "bad_commit",
+        "is empty",
+    )
+    .await;
+    refused(
+        json!({"name": "x", "location": "external/t", "mode": "append"}),
+        400,
+        "bad_commit",
+        "unknown field `mode`",
+    )
+    .await;
+    refused(
+        json!({"name": "1x", "location": "external/t"}),
+        400,
+        "bad_commit",
+        "name",
+    )
+    .await;
+
+    deltalake_write(
+        &data.join("external/dec").display().to_string(),
+        &None,
+        json!([{"write": {"mode": "overwrite", "columns": [["id", "int64"], ["price", "decimal"]],
+                          "rows": [[1, "1.25"]]}}]),
+    );
+    refused(
+        json!({"name": "dec", "location": "external/dec"}),
+        400,
+        "bad_commit",
+        "column \"price\" has Delta type decimal(10,2)",
+    )
+    .await;
+
+    let read = deltalake_write(
+        &data.join("external/narrow").display().to_string(),
+        &None,
+        json!([{"write": {"mode": "overwrite", "columns": [["n", "int32"], ["at", "timestamp_utc"]],
+                          "rows": [[7, "2024-05-06T07:08:09"], [null, null]]}}]),
+    );
+    let (status, m) = register(
+        &lh,
+        json!({"name": "narrow", "location": "external/narrow"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{m}");
+    let why = m["read_only"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("column \"n\" is Delta type integer, and lakehouse writes long"),
+        "{m}"
+    );
+    assert_eq!(
+        sql_objects(&lh, "SELECT * FROM narrow").await,
+        their_objects(&read, 0)
+    );
+    let (status, body) = post_csv(
+        &format!("{}/v1/ingest/narrow?mode=append", lh.url),
+        "n,at\n8,\n",
+    )
+    .await;
+    assert_eq!(
+        (status, error_of(&body).0),
+        (409, "read_only_table"),
+        "{body}"
+    );
+    let listed: Vec<String> = std::fs::read_dir(data.join("external/narrow"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !listed.iter().any(|n| n.starts_with('v')),
+        "nothing written: {listed:?}"
+    );
+
+    refused(
+        json!({"name": "narrow", "location": "external/narrow"}),
+        409,
+        "dataset_exists",
+        "already exists",
+    )
+    .await;
+
+    refused(
+        json!({"name": "other", "location": "external/narrow/"}),
+        400,
+        "bad_commit",
+        "overlaps the table of dataset \"narrow\"",
+    )
+    .await;
+    ingest_named(&lh, "own", "create", V1).await;
+    refused(
+        json!({"name": "own", "location": "external/dec"}),
+        409,
+        "dataset_exists",
+        "already exists",
+    )
+    .await;
+    let listing = get_json(format!("{}/v1/datasets", lh.url)).await;
+    let names: Vec<&str> = listing["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["narrow", "own"]);
+}
+
+/// A registered table its owner replaced (a new table id at the location) is an error to
+/// read and to write — never a table we create there — until it is registered again.
+#[tokio::test]
+async fn a_replaced_external_table_is_an_error_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut lh = Lakehouse::start(lakehouse_bin!(), Launch::standalone(&data)).await;
+    let gone = data.join("external/gone");
+    let write_gone = |id: i64| {
+        deltalake_write(
+            &gone.display().to_string(),
+            &None,
+            json!([{"write": {"mode": "overwrite", "columns": [["id", "int64"]], "rows": [[id]]}}]),
+        )
+    };
+    write_gone(1);
+    let (status, m) = register(&lh, json!({"name": "gone", "location": "external/gone"})).await;
+    assert_eq!(status, 201, "{m}");
+    // Replaced while no process has it open (a running one keeps the snapshot it read:
+    // docs/formats.md).
+    lh.kill9();
+    std::fs::remove_dir_all(&gone).unwrap();
+    write_gone(2);
+    let lh = Lakehouse::start(lakehouse_bin!(), Launch::standalone(&data)).await;
+    let (status, body) =
+        send_json(reqwest::Client::new().get(format!("{}/v1/datasets/gone", lh.url))).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        error_of(&body).1.contains("was replaced by another table"),
+        "{body}"
+    );
+    let (status, body) =
+        post_csv(&format!("{}/v1/ingest/gone?mode=append", lh.url), "id\n3\n").await;
+    assert!(status >= 400, "{body}");
+    let (status, body) = post_csv(
+        &format!("{}/v1/ingest/gone?mode=overwrite", lh.url),
+        "id\n3\n",
+    )
+    .await;
+    assert!(status >= 400, "{body}");
+    let log = std::fs::read_dir(gone.join("_delta_log")).unwrap().count();
+    assert_eq!(log, 1, "the owner's log is as the owner left it");
+    assert!(!data.join("datasets/gone").exists());
+    let (status, _) =
+        send_json(reqwest::Client::new().delete(format!("{}/v1/datasets/gone", lh.url))).await;
+    assert_eq!(status, 204);
+    let (status, m) = register(&lh, json!({"name": "gone", "location": "external/gone"})).await;
+    assert_eq!(status, 201, "{m}");
+    assert_eq!(
+        sql_objects(&lh, "SELECT * FROM gone").await,
+        [json!({"id": 2.0})]
     );
 }

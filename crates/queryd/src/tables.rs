@@ -16,11 +16,12 @@ use async_trait::async_trait;
 use catalogd::{Catalog, CatalogError, DatasetName, Manifest, Version};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
-use datafusion::common::{DataFusionError, Statistics};
+use datafusion::common::{DFSchema, DataFusionError, ScalarValue, Statistics};
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::listing::helpers::{expr_applicable_for_cols, filter_partitioned_file};
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -181,7 +182,7 @@ impl SchemaProvider for DatasetSchema {
                 }
             },
         };
-        Ok(Some(Arc::new(DatasetTable::new(&version))))
+        Ok(Some(Arc::new(DatasetTable::new(&version)?)))
     }
 
     fn table_exist(&self, name: &str) -> bool {
@@ -218,26 +219,66 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// One version of one dataset: its schema and the files its manifest lists.
+/// One version of one dataset: its schema and the files its manifest lists. A partitioned
+/// table's partition columns come last, their values from the manifest, not the files.
 #[derive(Debug)]
 pub struct DatasetTable {
+    /// File columns, then partition columns.
     schema: SchemaRef,
-    files: Vec<ObjectMeta>,
+    /// The columns the files hold.
+    file_schema: SchemaRef,
+    /// The partition columns, as a schema of their own (to evaluate filters on a file's
+    /// values).
+    partitions: SchemaRef,
+    files: Vec<(ObjectMeta, Vec<ScalarValue>)>,
     rows: u64,
 }
 
 impl DatasetTable {
-    pub fn new(version: &Version) -> DatasetTable {
-        let fields: Vec<Field> = version
+    pub fn new(version: &Version) -> Result<DatasetTable, QueryError> {
+        let field = |f: &catalogd::Field| Field::new(&f.name, arrow_type(f.data_type), f.nullable);
+        let partitioned = |f: &&catalogd::Field| version.partition_by.contains(&f.name);
+        let file_fields: Vec<Field> = version
             .schema
             .fields
             .iter()
-            .map(|f| Field::new(&f.name, arrow_type(f.data_type), f.nullable))
+            .filter(|f| !partitioned(f))
+            .map(field)
             .collect();
-        let files = version
-            .files
+        let partition_fields: Vec<Field> = version
+            .partition_by
             .iter()
-            .map(|file| ObjectMeta {
+            .filter_map(|name| version.schema.fields.iter().find(|f| &f.name == name))
+            .map(field)
+            .collect();
+        let bad = |why: String| {
+            QueryError::Internal(format!("dataset version {}: {why}", version.version))
+        };
+        let mut files = Vec::with_capacity(version.files.len());
+        for file in &version.files {
+            let values = partition_fields
+                .iter()
+                .map(|f| match file.partition_values.get(f.name()) {
+                    Some(Some(text)) => ScalarValue::try_from_string(text.clone(), f.data_type())
+                        .map_err(|e| {
+                            bad(format!(
+                                "file {}: partition value {text:?} of {:?} is not a {}: {e}",
+                                file.key,
+                                f.name(),
+                                f.data_type()
+                            ))
+                        }),
+                    Some(None) => {
+                        ScalarValue::try_from(f.data_type()).map_err(|e| bad(e.to_string()))
+                    }
+                    None => Err(bad(format!(
+                        "file {} has no value for partition column {:?}",
+                        file.key,
+                        f.name()
+                    ))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let meta = ObjectMeta {
                 location: ObjectPath::from(file.key.as_str()),
                 // Files are immutable under unique keys: the version's creation time is a
                 // stable stamp for the footer cache.
@@ -245,13 +286,33 @@ impl DatasetTable {
                 size: file.bytes,
                 e_tag: None,
                 version: None,
-            })
+            };
+            files.push((meta, values));
+        }
+        let all: Vec<Field> = file_fields
+            .iter()
+            .chain(&partition_fields)
+            .cloned()
             .collect();
-        DatasetTable {
-            schema: Arc::new(Schema::new(fields)),
+        Ok(DatasetTable {
+            schema: Arc::new(Schema::new(all)),
+            file_schema: Arc::new(Schema::new(file_fields)),
+            partitions: Arc::new(Schema::new(partition_fields)),
             files,
             rows: version.rows,
-        }
+        })
+    }
+
+    /// Whether a file's partition values alone decide `filter` (it names partition columns
+    /// only).
+    fn decides(&self, filter: &Expr) -> bool {
+        let names: Vec<&str> = self
+            .partitions
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        !names.is_empty() && expr_applicable_for_cols(&names, filter)
     }
 }
 
@@ -275,10 +336,29 @@ impl TableProvider for DatasetTable {
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
-        if self.files.is_empty() {
+        // Partitions the filters rule out are never opened (their footers not read).
+        let partition_filters: Vec<Expr> = filters
+            .iter()
+            .filter(|f| self.decides(f))
+            .cloned()
+            .collect();
+        let mut candidates = Vec::with_capacity(self.files.len());
+        let df_schema = DFSchema::try_from(self.partitions.clone())?;
+        for (meta, values) in &self.files {
+            let file =
+                PartitionedFile::new_from_meta(meta.clone()).with_partition_values(values.clone());
+            if partition_filters.is_empty() {
+                candidates.push(file);
+            } else if let Some(file) =
+                filter_partitioned_file(file, &partition_filters, &df_schema)?
+            {
+                candidates.push(file);
+            }
+        }
+        if candidates.is_empty() {
             let schema = datafusion::physical_plan::project_schema(&self.schema, projection)?;
             return Ok(Arc::new(EmptyExec::new(schema)));
         }
@@ -292,16 +372,16 @@ impl TableProvider for DatasetTable {
             .get();
         // Footer statistics (row counts, min/max, nulls) drive join order and pruning; the
         // runtime's metadata cache keeps each footer after its first read.
-        let files: Vec<PartitionedFile> = futures::stream::iter(self.files.iter().cloned())
-            .map(|meta| {
+        let files: Vec<PartitionedFile> = futures::stream::iter(candidates)
+            .map(|file| {
                 let store = store.clone();
                 let format = &format;
-                let schema = self.schema.clone();
+                let schema = self.file_schema.clone();
                 async move {
-                    let stats = format.infer_stats(state, &store, schema, &meta).await?;
-                    Ok::<_, DataFusionError>(
-                        PartitionedFile::new_from_meta(meta).with_statistics(Arc::new(stats)),
-                    )
+                    let stats = format
+                        .infer_stats(state, &store, schema, &file.object_meta)
+                        .await?;
+                    Ok::<_, DataFusionError>(file.with_statistics(Arc::new(stats)))
                 }
             })
             .buffered(concurrency)
@@ -312,7 +392,11 @@ impl TableProvider for DatasetTable {
             &self.schema,
         )?;
         let groups = FileGroup::new(files).split_files(state.config().target_partitions());
-        let source = format.file_source(TableSchema::from(self.schema.clone()));
+        let source = format.file_source(
+            TableSchema::builder(self.file_schema.clone())
+                .with_table_partition_cols(self.partitions.fields().clone())
+                .build(),
+        );
         let config = FileScanConfigBuilder::new(url, source)
             .with_file_groups(groups)
             .with_statistics(statistics)
@@ -326,8 +410,10 @@ impl TableProvider for DatasetTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>, DataFusionError> {
-        // Inexact: the scan prunes row groups and pages with them, a filter above it
-        // still checks every row.
+        // Inexact: the scan keeps only the files whose partition values may pass a filter
+        // on partition columns alone, and prunes row groups and pages with the others; a
+        // filter above it still checks every row (a null partition value makes a filter
+        // null, which file pruning cannot tell from true).
         Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
 }

@@ -239,11 +239,7 @@ impl PartWriter {
             .runtime
             .block_on(upload)
             .map_err(|e| StoreError::Internal(format!("upload task: {e}")))??;
-        self.done.push(DataFile {
-            key: key.as_str().to_string(),
-            rows,
-            bytes: meta.size,
-        });
+        self.done.push(DataFile::new(key.as_str(), rows, meta.size));
         Ok(())
     }
 

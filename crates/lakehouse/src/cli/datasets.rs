@@ -1,5 +1,6 @@
-//! `lakehouse datasets [ls|show|versions|rm]`: the catalog — the datasets as a table (the
-//! default), one dataset's manifest, its kept versions, deleting one.
+//! `lakehouse datasets [ls|show|versions|register|rm]`: the catalog — the datasets as a
+//! table (the default), one dataset's manifest, its kept versions, registering a Delta table
+//! another tool wrote, deleting one.
 
 use clap::{Args, Subcommand};
 use serde_json::Value;
@@ -51,7 +52,19 @@ enum DatasetsCommand {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Delete a dataset: every version's manifest and data files.
+    /// Register the Delta table at a path in the store as a dataset (an external table).
+    #[command(
+        after_help = "The location is the table's path in the store (the directory holding \
+its _delta_log/), outside datasets/.\n\nExample:\n  lakehouse datasets register trips external/trips"
+    )]
+    Register {
+        name: String,
+        location: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Delete a dataset: every version's manifest and data files (an external table is only
+    /// unregistered; its files stay).
     #[command(after_help = "Example:\n  lakehouse datasets rm sales")]
     Rm {
         name: String,
@@ -78,6 +91,16 @@ pub async fn run(args: DatasetsArgs) -> Result<(), Failure> {
                 human_bytes(m["bytes"].as_u64().unwrap_or(0)),
                 when(&m["created_at"])
             );
+            if let Some(location) = m["location"].as_str() {
+                println!("external table at {location}");
+            }
+            if let Some(partitions) = m["partition_by"].as_array() {
+                let names: Vec<&str> = partitions.iter().filter_map(Value::as_str).collect();
+                println!("partitioned by {}", names.join(", "));
+            }
+            if let Some(reason) = m["read_only"].as_str() {
+                println!("read-only: {reason}");
+            }
             let fields = m["schema"]["fields"]
                 .as_array()
                 .cloned()
@@ -133,6 +156,27 @@ pub async fn run(args: DatasetsArgs) -> Result<(), Failure> {
                 ]);
             }
             print!("{}", align(&table, &[true, false, true, true, false]));
+            Ok(())
+        }
+        Some(DatasetsCommand::Register {
+            name,
+            location,
+            remote,
+        }) => {
+            let api = remote.api();
+            let request = api
+                .request(Method::POST, "/v1/datasets")
+                .json(&serde_json::json!({"name": name, "location": location}));
+            let m = api.json(request).await?;
+            eprintln!(
+                "registered the Delta table at {} as dataset {name}: version {}, {} rows",
+                m["location"].as_str().unwrap_or(&location),
+                m["version"],
+                m["rows"]
+            );
+            if let Some(reason) = m["read_only"].as_str() {
+                eprintln!("read-only: {reason}");
+            }
             Ok(())
         }
         Some(DatasetsCommand::Rm { name, remote }) => {
