@@ -118,7 +118,10 @@ pub(crate) fn plan(
     if current.is_some() && commit.mode == CommitMode::Create {
         return Err(CatalogError::Exists { name: name.into() });
     }
-    let location = current.map_or_else(|| format!("datasets/{name}/"), Manifest::location);
+    // The commit names the dataset: an external table's location, else its own prefix.
+    let location = current
+        .and_then(|m| m.location.clone())
+        .unwrap_or_else(|| format!("datasets/{name}/"));
     if let Some(file) = commit.files.iter().find(|f| !f.key.starts_with(&location)) {
         return Err(CatalogError::BadCommit(format!(
             "file key {:?} is not under {location}",
@@ -129,6 +132,14 @@ pub(crate) fn plan(
         return Err(CatalogError::ReadOnly {
             name: name.into(),
             reason,
+        });
+    }
+    if commit.mode == CommitMode::Overwrite
+        && let Some(reason) = current.and_then(|m| m.appends_only.as_ref())
+    {
+        return Err(CatalogError::ReadOnly {
+            name: name.into(),
+            reason: format!("{reason}: it takes appends only"),
         });
     }
     let (schema, files) = match (current, commit.mode) {
@@ -183,6 +194,7 @@ pub(crate) fn plan(
         versions,
         location: current.and_then(|m| m.location.clone()),
         read_only: None,
+        appends_only: current.and_then(|m| m.appends_only.clone()),
     };
     let kept: HashSet<&str> = manifest.referenced_keys().collect();
     // An external table's files are its owner's to delete (their VACUUM): other tools may
@@ -222,6 +234,19 @@ fn appended(m: &Manifest, commit: &Commit) -> Result<(Schema, Vec<DataFile>), Ca
             commit.name.as_str(),
             partition_by.join(", ")
         )));
+    }
+    for f in &commit.files {
+        for (column, value) in &f.partition_values {
+            let field = m.current.schema.fields.iter().find(|c| &c.name == column);
+            if let (Some(field), Some(text)) = (field, value)
+                && !field.data_type.parses(text)
+            {
+                return Err(CatalogError::BadCommit(format!(
+                    "file key {:?}: partition value {text:?} of column {column:?} is not a {}",
+                    f.key, field.data_type
+                )));
+            }
+        }
     }
     let schema = m
         .current

@@ -132,11 +132,36 @@ fn external_tables_keep_their_files_and_refuse_what_they_cannot_take() {
         other => panic!("expected read_only, got {other:?}"),
     }
 
+    let mut append_only = m2.clone();
+    append_only.appends_only = Some("the table is append-only (delta.appendOnly)".into());
+    let mut c = commit(CommitMode::Overwrite, &[]);
+    c.files.push(DataFile::new("external/t/v3/a", 2, 10));
+    match plan(Some(&append_only), &checked(c).unwrap(), 5, Utc::now()) {
+        Err(CatalogError::ReadOnly { reason, .. }) => {
+            assert!(reason.contains("takes appends only"))
+        }
+        other => panic!("expected read_only, got {other:?}"),
+    }
+
     let mut partitioned = m2;
     partitioned.current.partition_by = vec!["day".into()];
     let mut c = commit(CommitMode::Append, &[]);
     c.files.push(DataFile::new("external/t/day=1/a", 2, 10));
     assert!(planned_bad(Some(&partitioned), c.clone()).contains("partitioned by [day]"));
+    c.files[0]
+        .partition_values
+        .insert("day".into(), Some("x".into()));
+    let day = Field {
+        name: "day".into(),
+        data_type: ColumnType::Int64,
+        nullable: true,
+    };
+    partitioned.current.schema.fields.push(day.clone());
+    c.schema.fields.push(day);
+    assert!(
+        planned_bad(Some(&partitioned), c.clone())
+            .contains("\"x\" of column \"day\" is not a int64")
+    );
     c.files[0]
         .partition_values
         .insert("day".into(), Some("1".into()));

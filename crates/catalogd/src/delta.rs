@@ -346,6 +346,7 @@ impl DeltaCatalog {
             versions: newest_first.collect(),
             location: registration.external.then(|| registration.location.clone()),
             read_only,
+            appends_only: view.no_removes,
         })
     }
 
@@ -778,7 +779,17 @@ impl DeltaCatalog {
             else {
                 continue;
             };
-            if let Some(r) = self.registration(&other).await?
+            let r = match self.registration(&other).await {
+                Ok(r) => r,
+                // Another dataset's registration that does not decode is that dataset's
+                // problem (its reads say so), not a reason to refuse this one.
+                Err(CatalogError::Corrupt { key, reason }) => {
+                    tracing::warn!(%key, %reason, "skipping an unreadable registration");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if let Some(r) = r
                 && (r.location.starts_with(&location) || location.starts_with(&r.location))
             {
                 return Err(CatalogError::BadCommit(format!(

@@ -53,6 +53,24 @@ impl ColumnType {
     }
 }
 
+impl ColumnType {
+    /// Whether `text` is a value of this type as Delta writes partition values: decimal
+    /// integers and numbers, `true`/`false`, `2024-01-31`, `2024-01-31 08:00:00[.ffffff]`.
+    pub fn parses(self, text: &str) -> bool {
+        match self {
+            ColumnType::Int64 => text.parse::<i64>().is_ok(),
+            ColumnType::Float64 => text.parse::<f64>().is_ok(),
+            ColumnType::Boolean => matches!(text, "true" | "false"),
+            ColumnType::Date => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok(),
+            ColumnType::Timestamp => {
+                chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").is_ok()
+                    || chrono::DateTime::parse_from_rfc3339(text).is_ok()
+            }
+            ColumnType::Utf8 => true,
+        }
+    }
+}
+
 impl fmt::Display for ColumnType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -262,6 +280,10 @@ pub struct Manifest {
     /// when it does not: ingests are refused with this reason; queries work.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_only: Option<String>,
+    /// Why the table takes appends only (`delta.appendOnly`, a change data feed), when it
+    /// does: an overwrite is refused with this reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appends_only: Option<String>,
 }
 
 /// A manifest without its older versions: what a commit (and an ingest) answers, so that
@@ -276,6 +298,8 @@ pub struct Head<'a> {
     pub location: &'a Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read_only: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub appends_only: &'a Option<String>,
 }
 
 impl Manifest {
@@ -286,6 +310,7 @@ impl Manifest {
             current: &self.current,
             location: &self.location,
             read_only: &self.read_only,
+            appends_only: &self.appends_only,
         }
     }
 
@@ -297,6 +322,7 @@ impl Manifest {
             versions: vec![],
             location: None,
             read_only: None,
+            appends_only: None,
         }
     }
 
@@ -414,6 +440,7 @@ mod tests {
             versions: vec![version(1)],
             location: None,
             read_only: None,
+            appends_only: None,
         };
         let text = serde_json::to_string(&manifest).unwrap();
         assert!(
@@ -445,6 +472,7 @@ mod tests {
             versions: vec![],
             location: None,
             read_only: None,
+            appends_only: None,
         })
         .unwrap();
         json["name"] = "no/slashes".into();

@@ -169,6 +169,16 @@ impl Ingestor {
             .into());
         }
         if let Some(m) = &current
+            && request.mode == CommitMode::Overwrite
+            && let Some(reason) = &m.appends_only
+        {
+            return Err(CatalogError::ReadOnly {
+                name: request.name.to_string(),
+                reason: format!("{reason}: it takes appends only"),
+            }
+            .into());
+        }
+        if let Some(m) = &current
             && request.mode == CommitMode::Append
             && !m.current.partition_by.is_empty()
         {

@@ -968,6 +968,40 @@ async fn registrations_are_refused_with_the_reason_and_narrow_tables_are_read_on
         "already exists",
     )
     .await;
+    // An append-only table takes our appends, and refuses our overwrites up front.
+    deltalake_write(
+        &data.join("external/log").display().to_string(),
+        &None,
+        json!([{"write": {"mode": "overwrite", "columns": [["id", "int64"]], "rows": [[1]],
+                          "configuration": {"delta.appendOnly": "true"}}}]),
+    );
+    let (status, m) = register(&lh, json!({"name": "log", "location": "external/log"})).await;
+    assert_eq!(status, 201, "{m}");
+    assert!(
+        m["appends_only"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("delta.appendOnly"),
+        "{m}"
+    );
+    let (status, body) = post_csv(
+        &format!("{}/v1/ingest/log?mode=overwrite", lh.url),
+        "id\n2\n",
+    )
+    .await;
+    assert_eq!(
+        (status, error_of(&body).0),
+        (409, "read_only_table"),
+        "{body}"
+    );
+    let (status, body) =
+        post_csv(&format!("{}/v1/ingest/log?mode=append", lh.url), "id\n2\n").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        sql_objects(&lh, "SELECT count(*) AS n FROM log").await,
+        [json!({"n": 2.0})]
+    );
+
     let listing = get_json(format!("{}/v1/datasets", lh.url)).await;
     let names: Vec<&str> = listing["datasets"]
         .as_array()
@@ -975,7 +1009,7 @@ async fn registrations_are_refused_with_the_reason_and_narrow_tables_are_read_on
         .iter()
         .map(|d| d["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["narrow", "own"]);
+    assert_eq!(names, ["log", "narrow", "own"]);
 }
 
 /// A registered table its owner replaced (a new table id at the location) is an error to

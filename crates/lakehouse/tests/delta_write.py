@@ -3,7 +3,8 @@ the tables another tool wrote that lakehouse registers and reads.
 
 stdin: {"uri": "...", "storage_options": {...} | null, "steps": [step, ...]} where a step is
   {"write": {"mode": "overwrite" | "append", "columns": [[name, type], ...],
-             "rows": [[...], ...], "partition_by": [...]}}    (type: int64, int32, float64,
+             "rows": [[...], ...], "partition_by": [...], "configuration": {...}}}
+             (type: int64, int32, float64,
              utf8, bool, date, timestamp, timestamp_utc, decimal; dates and timestamps as ISO
              8601 text), or
   {"delete": "predicate"}
@@ -78,6 +79,7 @@ def main():
                 table_of(w),
                 mode=w["mode"],
                 partition_by=w.get("partition_by") or None,
+                configuration=w.get("configuration") or None,
                 storage_options=options,
             )
         else:
