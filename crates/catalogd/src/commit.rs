@@ -56,6 +56,9 @@ pub(crate) fn checked(mut commit: Commit) -> Result<Commit, CatalogError> {
         }
     }
     check_schema(&commit.schema)?;
+    for file in &commit.files {
+        check_stats(file, &commit.schema)?;
+    }
     if let Some(sha) = &commit.source_sha256 {
         if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
             return bad(format!("source_sha256 {sha:?} is not 64 hex digits"));
@@ -214,6 +217,40 @@ pub(crate) fn plan(
         manifest: Box::new(manifest),
         garbage,
     })
+}
+
+/// A file's statistics name the commit's columns, each bound a value of its column's type
+/// (they are written into the table's log as they are).
+fn check_stats(file: &DataFile, schema: &Schema) -> Result<(), CatalogError> {
+    let stats = &file.stats;
+    let named = stats
+        .min
+        .keys()
+        .chain(stats.max.keys())
+        .chain(stats.nulls.keys());
+    for column in named {
+        let Some(field) = schema.fields.iter().find(|f| &f.name == column) else {
+            return Err(CatalogError::BadCommit(format!(
+                "file key {:?}: statistics of column {column:?}, which the commit's schema \
+                 does not have",
+                file.key
+            )));
+        };
+        let bounds = stats
+            .min
+            .get(column)
+            .into_iter()
+            .chain(stats.max.get(column));
+        for value in bounds {
+            if !field.data_type.bounds_with(value) {
+                return Err(CatalogError::BadCommit(format!(
+                    "file key {:?}: statistics bound {value} of column {column:?} is not a {}",
+                    file.key, field.data_type
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The schema and files of an append to `m`: the current schema (a column becomes nullable

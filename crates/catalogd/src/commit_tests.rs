@@ -25,6 +25,7 @@ fn commit(mode: CommitMode, keys: &[&str]) -> Commit {
                 rows: 2,
                 bytes: 10,
                 partition_values: Default::default(),
+                stats: Default::default(),
             })
             .collect(),
         source_sha256: None,
@@ -185,6 +186,7 @@ fn unusable_commits_are_refused_with_the_reason() {
         rows: 0,
         bytes: 0,
         partition_values: Default::default(),
+        stats: Default::default(),
     });
     assert!(bad(c).contains("not a valid key"));
     let mut c = commit(CommitMode::Create, &["a"]);
@@ -274,4 +276,30 @@ fn an_overwrite_with_the_sha_of_an_append_writes_a_version() {
         plan(Some(&m1), &checked(over_create).unwrap(), 5, Utc::now()),
         Ok(Plan::Existing)
     ));
+}
+
+#[test]
+fn file_statistics_name_the_commits_columns_with_bounds_of_their_types() {
+    let with_stats = |stats: serde_json::Value| {
+        let mut c = commit(CommitMode::Create, &["a"]);
+        c.files[0].stats = crate::FileStats::from_delta(&stats);
+        c
+    };
+    let good = with_stats(serde_json::json!({
+        "minValues": {"id": -4}, "maxValues": {"id": 9}, "nullCount": {"id": 0}
+    }));
+    let (m1, _) = write(None, good.clone(), 5);
+    assert_eq!(m1.current.files[0].stats, good.files[0].stats);
+    let m = bad(with_stats(serde_json::json!({"nullCount": {"other": 1}})));
+    assert!(
+        m.contains("\"other\", which the commit's schema does not have"),
+        "{m}"
+    );
+    let m = bad(with_stats(serde_json::json!({"minValues": {"id": "x"}})));
+    assert!(
+        m.contains("bound \"x\" of column \"id\" is not a int64"),
+        "{m}"
+    );
+    let m = bad(with_stats(serde_json::json!({"maxValues": {"id": 1.5}})));
+    assert!(m.contains("bound 1.5"), "{m}");
 }

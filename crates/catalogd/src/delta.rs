@@ -42,7 +42,7 @@ use crate::catalog::{Catalog, DATASETS_PREFIX, NameLocks, list_named, prefix};
 use crate::commit::{self, Plan};
 use crate::error::CatalogError;
 use crate::manifest::{
-    ColumnType, Commit, CommitMode, Committed, DataFile, Manifest, Schema, Version,
+    ColumnType, Commit, CommitMode, Committed, DataFile, FileStats, Manifest, Schema, Version,
 };
 use crate::name::DatasetName;
 use crate::table_view::{self, TableView};
@@ -1256,6 +1256,11 @@ fn files_of(registration: &Registration, state: &DeltaTableState) -> Result<Vec<
                 .into_iter()
                 .map(|(k, v)| (k, v.filter(|v| !v.is_empty())))
                 .collect(),
+            stats: file
+                .stats()
+                .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+                .map(|stats| FileStats::from_delta(&stats))
+                .unwrap_or_default(),
         });
     }
     files.sort_by(|a, b| a.key.cmp(&b.key));
@@ -1375,9 +1380,16 @@ fn add(path: &str, file: &DataFile, now_ms: i64) -> Add {
         size: i64::try_from(file.bytes).unwrap_or(i64::MAX),
         modification_time: now_ms,
         data_change: true,
-        stats: Some(json!({"numRecords": file.rows}).to_string()),
+        stats: Some(stats(file)),
         ..Default::default()
     }
+}
+
+/// `add.stats`: the row count and the file's column statistics.
+fn stats(file: &DataFile) -> String {
+    let mut stats = serde_json::to_value(&file.stats).unwrap_or_else(|_| json!({}));
+    stats["numRecords"] = json!(file.rows);
+    stats.to_string()
 }
 
 fn remove(path: &str, file: &DataFile, now_ms: i64) -> Remove {

@@ -69,6 +69,23 @@ impl ColumnType {
             ColumnType::Utf8 => true,
         }
     }
+
+    /// Whether `value` is a statistics bound of this type, as Delta's `add.stats` writes
+    /// one: a JSON number for numbers, text for the others.
+    pub fn bounds_with(self, value: &serde_json::Value) -> bool {
+        match (self, value) {
+            (ColumnType::Int64, serde_json::Value::Number(n)) => n.is_i64(),
+            (ColumnType::Float64, serde_json::Value::Number(_)) => true,
+            (ColumnType::Boolean, serde_json::Value::Bool(_)) => true,
+            (_, serde_json::Value::String(text)) => {
+                !matches!(
+                    self,
+                    ColumnType::Int64 | ColumnType::Float64 | ColumnType::Boolean
+                ) && self.parses(text)
+            }
+            _ => false,
+        }
+    }
 }
 
 impl fmt::Display for ColumnType {
@@ -206,16 +223,81 @@ pub struct DataFile {
     /// the file, as Delta writes it (text; `None` is null). Empty otherwise.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub partition_values: BTreeMap<String, Option<String>>,
+    /// Bounds and null counts of the file's columns, as Delta's `add.stats` holds them.
+    #[serde(default, skip_serializing_if = "FileStats::is_empty")]
+    pub stats: FileStats,
 }
 
 impl DataFile {
-    /// An unpartitioned file.
+    /// An unpartitioned file without statistics.
     pub fn new(key: impl Into<String>, rows: u64, bytes: u64) -> DataFile {
         DataFile {
             key: key.into(),
             rows,
             bytes,
             partition_values: BTreeMap::new(),
+            stats: FileStats::default(),
+        }
+    }
+}
+
+/// Per-column statistics of a data file, in Delta's JSON form (docs/formats.md): a column's
+/// `min`/`max` are bounds of its non-null values — numbers for `int64` and `float64`,
+/// `YYYY-MM-DD` for dates, `YYYY-MM-DD HH:MM:SS.fff` (milliseconds; the maximum rounded up)
+/// for timestamps, strings cut to [`FileStats::TEXT_PREFIX`] characters for text. A column
+/// missing from a map has no known bound or count; readers skip files by these, so a bound
+/// must never be tighter than the data.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStats {
+    #[serde(
+        rename = "minValues",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub min: BTreeMap<String, serde_json::Value>,
+    #[serde(
+        rename = "maxValues",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub max: BTreeMap<String, serde_json::Value>,
+    #[serde(
+        rename = "nullCount",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub nulls: BTreeMap<String, u64>,
+}
+
+impl FileStats {
+    /// Text bounds keep at most this many characters (Delta's and Spark's default).
+    pub const TEXT_PREFIX: usize = 32;
+
+    pub fn is_empty(&self) -> bool {
+        self.min.is_empty() && self.max.is_empty() && self.nulls.is_empty()
+    }
+
+    /// The statistics in a Delta `stats` object (its `minValues`, `maxValues` and
+    /// `nullCount`, top-level scalar columns only; anything else is left out).
+    pub fn from_delta(stats: &serde_json::Value) -> FileStats {
+        let scalars = |key: &str| -> BTreeMap<String, serde_json::Value> {
+            stats[key]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(_, v)| v.is_number() || v.is_string() || v.is_boolean())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        FileStats {
+            min: scalars("minValues"),
+            max: scalars("maxValues"),
+            nulls: stats["nullCount"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
+                .collect(),
         }
     }
 }
@@ -422,6 +504,7 @@ mod tests {
                 rows: 3,
                 bytes: 100,
                 partition_values: Default::default(),
+                stats: Default::default(),
             }],
             created_at: "2026-01-02T03:04:05Z".parse().unwrap(),
             source_sha256: None,

@@ -167,6 +167,7 @@ async fn data_file(store: &dyn Store, key: &str, rows: u64) -> DataFile {
         rows,
         bytes: rows * 10,
         partition_values: Default::default(),
+        stats: Default::default(),
     }
 }
 

@@ -85,6 +85,7 @@ async fn a_put_that_landed_before_failing_is_a_made_commit() {
                 rows: 1,
                 bytes: 4,
                 partition_values: Default::default(),
+                stats: Default::default(),
             }],
             source_sha256: Some("ab".repeat(32)),
             idempotency_key: Some("k".into()),

@@ -41,6 +41,7 @@ async fn data_file(store: &dyn Store, key: &str) -> DataFile {
         rows: 1,
         bytes: 4,
         partition_values: Default::default(),
+        stats: Default::default(),
     }
 }
 

@@ -179,6 +179,48 @@ async fn deltalake_reads_what_sql_reads(lh: &Lakehouse, uri: &str, options: Opti
         );
         assert!(!mine.is_empty());
     }
+    their_statistics_match_our_answers(lh, &read).await;
+}
+
+/// The statistics `deltalake` reads from our log (each file's bounds and null counts) are
+/// the current version's: their smallest minimum and largest maximum are SQL's `min` and
+/// `max` (the test data's timestamps are whole milliseconds, so exact), their null counts
+/// add up to SQL's.
+async fn their_statistics_match_our_answers(lh: &Lakehouse, read: &Value) {
+    let files = read["files"].as_array().expect("files");
+    assert!(!files.is_empty(), "{read}");
+    for column in ["id", "city", "price", "day", "at"] {
+        let sql = format!(
+            "SELECT min({column}) AS lo, max({column}) AS hi, \
+             count(*) - count({column}) AS nulls FROM t"
+        );
+        let ours = &sql_objects(lh, &sql).await[0];
+        let of = |stat: &str| -> Vec<Value> {
+            files
+                .iter()
+                .map(|f| canonical(&f[format!("{stat}.{column}")]))
+                .filter(|v| !v.is_null())
+                .collect()
+        };
+        let order = |a: &&Value, b: &&Value| match (a.as_f64(), b.as_f64()) {
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            _ => a.to_string().cmp(&b.to_string()),
+        };
+        let mins = of("min");
+        let maxes = of("max");
+        assert_eq!(
+            mins.iter().min_by(order),
+            Some(&ours["lo"]),
+            "{column}: {read}"
+        );
+        assert_eq!(
+            maxes.iter().max_by(order),
+            Some(&ours["hi"]),
+            "{column}: {read}"
+        );
+        let nulls: f64 = of("null_count").iter().filter_map(Value::as_f64).sum();
+        assert_eq!(json!(nulls), ours["nulls"], "{column}: {read}");
+    }
 }
 
 #[tokio::test]
@@ -188,6 +230,50 @@ async fn deltalake_reads_our_tables_on_a_local_directory() {
     let lh = Lakehouse::start(lakehouse_bin!(), Launch::standalone(&data)).await;
     let uri = data.join("datasets/t").display().to_string();
     deltalake_reads_what_sql_reads(&lh, &uri, None).await;
+}
+
+/// A query opens only the files whose statistics in the log may hold rows it wants, and
+/// answers the same rows as a scan of every file.
+#[tokio::test]
+async fn files_a_filter_rules_out_are_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let lh = Lakehouse::start(lakehouse_bin!(), Launch::standalone(&data)).await;
+    ingest_named(&lh, "t", "create", V1).await;
+    ingest_named(&lh, "t", "append", V2).await;
+    ingest_named(&lh, "t", "append", V3).await;
+    let files_read = |plan: Vec<Value>| {
+        let text = plan.iter().map(Value::to_string).collect::<String>();
+        text.matches(".parquet").count()
+    };
+    let cases = [
+        ("id >= 4 AND id < 10", 1, vec![4.0]),
+        ("id >= 4", 2, vec![4.0, 10.0, 11.0]),
+        ("id > 100", 0, vec![]),
+        ("city = 'oslo'", 1, vec![4.0]),
+        ("city IS NULL", 1, vec![3.0]),
+        ("price < 0", 1, vec![11.0]),
+        ("day >= DATE '2025-01-01'", 1, vec![4.0]),
+        // A timestamp bound is a millisecond: its whole millisecond may hold rows.
+        ("at > TIMESTAMP '2025-06-30 23:59:59.4995'", 1, vec![4.0]),
+        ("at > TIMESTAMP '2025-06-30 23:59:59.5'", 1, vec![]),
+        ("at > TIMESTAMP '2025-06-30 23:59:59.501'", 0, vec![]),
+        ("id IN (2, 11)", 2, vec![2.0, 11.0]),
+        ("paid", 3, vec![1.0, 4.0, 11.0]),
+    ];
+    for (filter, files, ids) in cases {
+        let explain = format!("EXPLAIN SELECT id FROM t WHERE {filter}");
+        assert_eq!(
+            files_read(sql_objects(&lh, &explain).await),
+            files,
+            "{filter}"
+        );
+        let rows = sql_objects(&lh, &format!("SELECT id FROM t WHERE {filter}")).await;
+        let got: Vec<f64> = rows.iter().map(|r| r["id"].as_f64().unwrap()).collect();
+        let mut got = got;
+        got.sort_by(f64::total_cmp);
+        assert_eq!(got, ids, "{filter}");
+    }
 }
 
 /// A standalone server on a new bucket of a real S3-compatible server on loopback, and the
@@ -382,6 +468,7 @@ async fn a_manifest_dataset_is_converted_at_start_keeping_its_versions() {
                     rows: f["rows"].as_u64().unwrap(),
                     bytes: f["bytes"].as_u64().unwrap(),
                     partition_values: Default::default(),
+                    stats: Default::default(),
                 });
             }
             out

@@ -2,8 +2,10 @@
 
 stdin: {"uri": "...", "storage_options": {...} | null, "versions": [0, 1, ...]}
 stdout: {"version": N, "history": [{"version", "operation", "lakehouse"}], "schema":
-[[name, type, nullable]], "rows": {"0": [[...], ...], ...}} -- rows sorted, dates and
-timestamps as ISO 8601 text, so the test compares them with our SQL answers.
+[[name, type, nullable]], "rows": {"0": [[...], ...], ...}, "files": [{"num_records",
+"min.col", "max.col", "null_count.col", ...}]} -- rows sorted, dates and timestamps as ISO
+8601 text, so the test compares them with our SQL answers; "files" are the current
+version's add actions with the statistics `deltalake` parsed from them.
 """
 
 import datetime
@@ -12,6 +14,7 @@ import os
 import sys
 
 import deltalake
+import pyarrow
 
 
 def plain(value):
@@ -31,7 +34,7 @@ def main():
     request = json.load(sys.stdin)
     options = request.get("storage_options") or None
     table = deltalake.DeltaTable(request["uri"], storage_options=options)
-    out = {"version": table.version(), "history": [], "schema": [], "rows": {}}
+    out = {"version": table.version(), "history": [], "schema": [], "rows": {}, "files": []}
     for entry in table.history():
         out["history"].append(
             {
@@ -42,6 +45,8 @@ def main():
         )
     for field in table.schema().fields:
         out["schema"].append([field.name, str(field.type.type), field.nullable])
+    actions = pyarrow.table(table.get_add_actions(flatten=True)).to_pylist()
+    out["files"] = [{k: plain(v) for k, v in action.items()} for action in actions]
     for version in request["versions"]:
         at = deltalake.DeltaTable(request["uri"], version=version, storage_options=options)
         out["rows"][str(version)] = rows_of(at)

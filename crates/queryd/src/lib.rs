@@ -22,6 +22,7 @@ pub mod http;
 pub mod pg;
 pub mod readonly;
 mod scientific;
+mod skipping;
 pub mod tables;
 
 pub use engine::{Query, QueryEngine, QueryOptions, ResultStream};

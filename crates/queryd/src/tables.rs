@@ -33,6 +33,7 @@ use object_store::ObjectMeta;
 use object_store::path::Path as ObjectPath;
 
 use crate::error::QueryError;
+use crate::skipping::{self, FileBounds};
 
 /// The URL the data store is registered under in DataFusion's object-store registry.
 pub const STORE_URL: &str = "lakehouse://data/";
@@ -219,6 +220,14 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+#[derive(Debug)]
+struct TableFile {
+    meta: ObjectMeta,
+    /// Its values of the partition columns.
+    partition: Vec<ScalarValue>,
+    bounds: FileBounds,
+}
+
 /// One version of one dataset: its schema and the files its manifest lists. A partitioned
 /// table's partition columns come last, their values from the manifest, not the files.
 #[derive(Debug)]
@@ -230,7 +239,7 @@ pub struct DatasetTable {
     /// The partition columns, as a schema of their own (to evaluate filters on a file's
     /// values).
     partitions: SchemaRef,
-    files: Vec<(ObjectMeta, Vec<ScalarValue>)>,
+    files: Vec<TableFile>,
     rows: u64,
 }
 
@@ -287,15 +296,24 @@ impl DatasetTable {
                 e_tag: None,
                 version: None,
             };
-            files.push((meta, values));
+            files.push((meta, values, file));
         }
         let all: Vec<Field> = file_fields
             .iter()
             .chain(&partition_fields)
             .cloned()
             .collect();
+        let schema = Arc::new(Schema::new(all));
+        let files = files
+            .into_iter()
+            .map(|(meta, partition, file)| TableFile {
+                bounds: FileBounds::new(&schema, file, &partition),
+                meta,
+                partition,
+            })
+            .collect();
         Ok(DatasetTable {
-            schema: Arc::new(Schema::new(all)),
+            schema,
             file_schema: Arc::new(Schema::new(file_fields)),
             partitions: Arc::new(Schema::new(partition_fields)),
             files,
@@ -339,25 +357,33 @@ impl TableProvider for DatasetTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
-        // Partitions the filters rule out are never opened (their footers not read).
+        // Partitions and files the filters rule out are never opened (their footers not
+        // read): first by partition values, then by the log's statistics.
         let partition_filters: Vec<Expr> = filters
             .iter()
             .filter(|f| self.decides(f))
             .cloned()
             .collect();
-        let mut candidates = Vec::with_capacity(self.files.len());
+        let mut in_partitions = Vec::with_capacity(self.files.len());
         let df_schema = DFSchema::try_from(self.partitions.clone())?;
-        for (meta, values) in &self.files {
-            let file =
-                PartitionedFile::new_from_meta(meta.clone()).with_partition_values(values.clone());
+        for table_file in &self.files {
+            let file = PartitionedFile::new_from_meta(table_file.meta.clone())
+                .with_partition_values(table_file.partition.clone());
             if partition_filters.is_empty() {
-                candidates.push(file);
+                in_partitions.push((file, &table_file.bounds));
             } else if let Some(file) =
                 filter_partitioned_file(file, &partition_filters, &df_schema)?
             {
-                candidates.push(file);
+                in_partitions.push((file, &table_file.bounds));
             }
         }
+        let bounds: Vec<&FileBounds> = in_partitions.iter().map(|(_, b)| *b).collect();
+        let kept = skipping::keep(state, &self.schema, filters, &bounds)?;
+        let candidates: Vec<PartitionedFile> = in_partitions
+            .into_iter()
+            .zip(kept)
+            .filter_map(|((file, _), keep)| keep.then_some(file))
+            .collect();
         if candidates.is_empty() {
             let schema = datafusion::physical_plan::project_schema(&self.schema, projection)?;
             return Ok(Arc::new(EmptyExec::new(schema)));

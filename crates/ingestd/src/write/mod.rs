@@ -31,6 +31,7 @@ use storaged::{ObjectKey, ObjectMeta, PutMode, Store, StoreError};
 use tokio::runtime::Handle;
 
 mod encode;
+mod stats;
 mod upload;
 
 use encode::GroupWorker;
@@ -229,6 +230,7 @@ impl PartWriter {
             rows,
             ..
         } = part;
+        let stats = stats::file_stats(&self.schema, file.flushed_row_groups());
         let sink = match file.into_inner() {
             Ok(sink) => sink,
             Err(e) => return Err(self.upload_cause(upload).unwrap_or(e.into())),
@@ -239,7 +241,9 @@ impl PartWriter {
             .runtime
             .block_on(upload)
             .map_err(|e| StoreError::Internal(format!("upload task: {e}")))??;
-        self.done.push(DataFile::new(key.as_str(), rows, meta.size));
+        let mut done = DataFile::new(key.as_str(), rows, meta.size);
+        done.stats = stats;
+        self.done.push(done);
         Ok(())
     }
 
