@@ -36,6 +36,8 @@ pub(crate) enum Plan {
 /// SHA-256 in lowercase.
 pub(crate) fn checked(mut commit: Commit) -> Result<Commit, CatalogError> {
     let bad = |m: String| Err(CatalogError::BadCommit(m));
+    check_schema(&commit.schema)?;
+    commit.schema = partitions_last(commit.schema, &commit.partition_by, commit.mode)?;
     let mut seen = HashSet::new();
     for file in &commit.files {
         let canonical = ObjectKey::parse(&file.key).map(|k| k.as_str() == file.key);
@@ -44,20 +46,34 @@ pub(crate) fn checked(mut commit: Commit) -> Result<Commit, CatalogError> {
             Ok(false) => return bad(format!("file key {:?} is not in canonical form", file.key)),
             Ok(true) => {}
         }
-        if commit.mode != CommitMode::Append && !file.partition_values.is_empty() {
+        // An append naming no partitioning follows the table's (checked when planned).
+        if (commit.mode != CommitMode::Append || !commit.partition_by.is_empty())
+            && (file.partition_values.len() != commit.partition_by.len()
+                || commit
+                    .partition_by
+                    .iter()
+                    .any(|c| !file.partition_values.contains_key(c)))
+        {
             return bad(format!(
-                "file key {:?} has partition values, but a {} makes an unpartitioned table",
+                "file key {:?} has partition values for [{}], but this {} is partitioned \
+                 by [{}]",
                 file.key,
-                commit.mode.as_str()
+                file.partition_values
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                commit.mode.as_str(),
+                commit.partition_by.join(", ")
             ));
         }
         if !seen.insert(file.key.as_str()) {
             return bad(format!("file key {:?} is listed twice", file.key));
         }
     }
-    check_schema(&commit.schema)?;
     for file in &commit.files {
         check_stats(file, &commit.schema)?;
+        check_partition_values(file, &commit.schema)?;
     }
     if let Some(sha) = &commit.source_sha256 {
         if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -151,14 +167,35 @@ pub(crate) fn plan(
         }
         // Only when the current version *is* that source alone: an append's SHA-256 is of
         // the appended body, while the version holds the earlier rows too.
+        // (A repartitioning overwrite of the same source is a new version.)
         (Some(m), CommitMode::Overwrite)
             if commit.source_sha256.is_some()
                 && commit.source_sha256 == m.current.source_sha256
-                && m.current.mode != CommitMode::Append =>
+                && m.current.mode != CommitMode::Append
+                && commit.partition_by == m.current.partition_by =>
         {
             return Ok(Plan::Existing);
         }
+        (Some(m), CommitMode::Append)
+            if !commit.partition_by.is_empty() && commit.partition_by != m.current.partition_by =>
+        {
+            return Err(CatalogError::ConcurrentUpdate(format!(
+                "dataset {name:?} is partitioned by [{}] now, not [{}] as this append's \
+                 files are: another writer changed it; retry",
+                m.current.partition_by.join(", "),
+                commit.partition_by.join(", ")
+            )));
+        }
         (Some(m), CommitMode::Append) => appended(m, commit)?,
+        (None, CommitMode::Append)
+            if commit.partition_by.is_empty()
+                && commit.files.iter().any(|f| !f.partition_values.is_empty()) =>
+        {
+            return Err(CatalogError::BadCommit(format!(
+                "dataset {name:?} does not exist, and this append's files have partition \
+                 values but the commit names no partition_by"
+            )));
+        }
         _ => (commit.schema.clone(), commit.files.clone()),
     };
     let (rows, bytes) = totals(&files)?;
@@ -168,11 +205,11 @@ pub(crate) fn plan(
         rows,
         bytes,
         schema,
-        // Appends keep the table's partitioning; our other commits write unpartitioned
-        // files.
+        // Appends keep the table's partitioning (an append that creates the table sets
+        // it); a create or an overwrite sets it.
         partition_by: match (current, commit.mode) {
             (Some(m), CommitMode::Append) => m.current.partition_by.clone(),
-            _ => vec![],
+            _ => commit.partition_by.clone(),
         },
         files,
         created_at: now,
@@ -217,6 +254,73 @@ pub(crate) fn plan(
         manifest: Box::new(manifest),
         garbage,
     })
+}
+
+/// The schema of a partitioned commit, its partition columns moved last in `partition_by`'s
+/// order (where Delta readers put them, and ours). They must be distinct columns of the
+/// schema leaving at least one for the files, and a create's or an overwrite's of a type
+/// ingest writes partitions of.
+fn partitions_last(
+    schema: Schema,
+    partition_by: &[String],
+    mode: CommitMode,
+) -> Result<Schema, CatalogError> {
+    if partition_by.is_empty() {
+        return Ok(schema);
+    }
+    let bad = |m: String| Err(CatalogError::BadCommit(m));
+    let mut moved = Vec::with_capacity(partition_by.len());
+    for (i, column) in partition_by.iter().enumerate() {
+        if partition_by[..i].contains(column) {
+            return bad(format!("partition column {column:?} is named twice"));
+        }
+        let Some(field) = schema.fields.iter().find(|f| &f.name == column) else {
+            return bad(format!(
+                "partition column {column:?} is not a column of the schema ({})",
+                schema
+                    .fields
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        };
+        // An append names the table's partitioning, whatever wrote it.
+        if mode != CommitMode::Append && !field.data_type.partitions() {
+            return bad(format!(
+                "partition column {column:?} is {}; partitions are by int64, date, boolean \
+                 or utf8 columns",
+                field.data_type
+            ));
+        }
+        moved.push(field.clone());
+    }
+    if moved.len() == schema.fields.len() {
+        return bad("every column is a partition column; the files need at least one".into());
+    }
+    let mut fields: Vec<_> = schema
+        .fields
+        .into_iter()
+        .filter(|f| !partition_by.contains(&f.name))
+        .collect();
+    fields.extend(moved);
+    Ok(Schema { fields })
+}
+
+/// A file's partition values are values of their columns' types.
+fn check_partition_values(file: &DataFile, schema: &Schema) -> Result<(), CatalogError> {
+    for (column, value) in &file.partition_values {
+        let field = schema.fields.iter().find(|c| &c.name == column);
+        if let (Some(field), Some(text)) = (field, value)
+            && !field.data_type.parses(text)
+        {
+            return Err(CatalogError::BadCommit(format!(
+                "file key {:?}: partition value {text:?} of column {column:?} is not a {}",
+                file.key, field.data_type
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A file's statistics name the commit's columns, each bound a value of its column's type
@@ -273,17 +377,7 @@ fn appended(m: &Manifest, commit: &Commit) -> Result<(Schema, Vec<DataFile>), Ca
         )));
     }
     for f in &commit.files {
-        for (column, value) in &f.partition_values {
-            let field = m.current.schema.fields.iter().find(|c| &c.name == column);
-            if let (Some(field), Some(text)) = (field, value)
-                && !field.data_type.parses(text)
-            {
-                return Err(CatalogError::BadCommit(format!(
-                    "file key {:?}: partition value {text:?} of column {column:?} is not a {}",
-                    f.key, field.data_type
-                )));
-            }
-        }
+        check_partition_values(f, &m.current.schema)?;
     }
     let schema = m
         .current

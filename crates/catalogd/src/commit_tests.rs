@@ -31,6 +31,7 @@ fn commit(mode: CommitMode, keys: &[&str]) -> Commit {
         source_sha256: None,
         idempotency_key: None,
         evolve: false,
+        partition_by: vec![],
     }
 }
 
@@ -159,10 +160,7 @@ fn external_tables_keep_their_files_and_refuse_what_they_cannot_take() {
     };
     partitioned.current.schema.fields.push(day.clone());
     c.schema.fields.push(day);
-    assert!(
-        planned_bad(Some(&partitioned), c.clone())
-            .contains("\"x\" of column \"day\" is not a int64")
-    );
+    assert!(bad(c.clone()).contains("\"x\" of column \"day\" is not a int64"));
     c.files[0]
         .partition_values
         .insert("day".into(), Some("1".into()));
@@ -179,7 +177,11 @@ fn unusable_commits_are_refused_with_the_reason() {
     let mut c = commit(CommitMode::Create, &[]);
     c.files.push(DataFile::new("datasets/t/x", 0, 0));
     c.files[0].partition_values.insert("day".into(), None);
-    assert!(bad(c).contains("a create makes an unpartitioned table"));
+    let m = bad(c);
+    assert!(
+        m.contains("partition values for [day], but this create is partitioned by []"),
+        "{m}"
+    );
     let mut c = commit(CommitMode::Create, &[]);
     c.files.push(DataFile {
         key: "datasets/t/../x".into(),
@@ -302,4 +304,80 @@ fn file_statistics_name_the_commits_columns_with_bounds_of_their_types() {
     );
     let m = bad(with_stats(serde_json::json!({"maxValues": {"id": 1.5}})));
     assert!(m.contains("bound 1.5"), "{m}");
+}
+
+/// A partitioned create lists its partition columns last; they must be columns of the
+/// schema, of a type with exact text, named once, and leave a column for the files, and
+/// every file names its value of each.
+#[test]
+fn a_partitioned_create_names_its_columns_and_each_files_values() {
+    let field = |name: &str, data_type| Field {
+        name: name.into(),
+        data_type,
+        nullable: true,
+    };
+    let partitioned = |by: &[&str]| {
+        let mut c = commit(CommitMode::Create, &[]);
+        c.schema.fields = vec![
+            field("region", ColumnType::Utf8),
+            field("id", ColumnType::Int64),
+            field("day", ColumnType::Date),
+            field("price", ColumnType::Float64),
+        ];
+        c.partition_by = by.iter().map(|s| s.to_string()).collect();
+        let mut file = DataFile::new("datasets/t/region=eu/day=2024-01-02/a", 2, 10);
+        for column in by {
+            file.partition_values.insert(column.to_string(), None);
+        }
+        c.files.push(file);
+        c
+    };
+    let (m, _) = write(None, partitioned(&["day", "region"]), 5);
+    let names: Vec<&str> = m
+        .current
+        .schema
+        .fields
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(names, ["id", "price", "day", "region"]);
+    assert_eq!(m.current.partition_by, ["day", "region"]);
+
+    assert!(bad(partitioned(&["nope"])).contains("\"nope\" is not a column of the schema"));
+    assert!(bad(partitioned(&["price"])).contains("\"price\" is float64; partitions are by"));
+    assert!(bad(partitioned(&["day", "day"])).contains("named twice"));
+    let mut c = partitioned(&["day"]);
+    c.files[0].partition_values.clear();
+    assert!(bad(c).contains("partition values for [], but this create is partitioned by [day]"));
+    let mut c = partitioned(&["id"]);
+    c.schema.fields.retain(|f| f.name == "id");
+    assert!(bad(c).contains("every column is a partition column"));
+
+    // An append naming the partitioning creates a missing table with it; naming another
+    // than the table's is a conflict; without partition_by, partition values need a table.
+    let mut append = partitioned(&["day"]);
+    append.mode = CommitMode::Append;
+    let (created, _) = write(None, append.clone(), 5);
+    assert_eq!(created.current.partition_by, ["day"]);
+    let mut other = partitioned(&["region"]);
+    other.mode = CommitMode::Append;
+    other.files[0].key = "datasets/t/region=eu/b".into();
+    assert!(matches!(
+        plan(Some(&created), &checked(other).unwrap(), 5, Utc::now()),
+        Err(CatalogError::ConcurrentUpdate(_))
+    ));
+    let mut unnamed = append.clone();
+    unnamed.partition_by.clear();
+    assert!(planned_bad(None, unnamed).contains("names no partition_by"));
+    // The same source overwritten with another partitioning is a new version.
+    let mut first = partitioned(&[]);
+    first.mode = CommitMode::Overwrite;
+    first.source_sha256 = Some("ab".repeat(32));
+    let (m1, _) = write(None, first, 5);
+    let mut again = partitioned(&["day"]);
+    again.mode = CommitMode::Overwrite;
+    again.source_sha256 = Some("ab".repeat(32));
+    let (m2, _) = write(Some(&m1), again, 5);
+    assert_eq!(m2.current.version, 2);
+    assert_eq!(m2.current.partition_by, ["day"]);
 }

@@ -990,6 +990,7 @@ impl DeltaCatalog {
                 source_sha256: next.source_sha256.clone(),
                 idempotency_key: next.idempotency_key.clone(),
                 evolve: false,
+                partition_by: vec![],
             };
             let planned = Manifest::new(name.clone(), (*next).clone());
             if self

@@ -70,6 +70,15 @@ impl ColumnType {
         }
     }
 
+    /// Whether a table we write may be partitioned by a column of this type (its values
+    /// are exact as text and few enough to be directories).
+    pub fn partitions(self) -> bool {
+        matches!(
+            self,
+            ColumnType::Int64 | ColumnType::Date | ColumnType::Boolean | ColumnType::Utf8
+        )
+    }
+
     /// Whether `value` is a statistics bound of this type, as Delta's `add.stats` writes
     /// one: a JSON number for numbers, text for the others.
     pub fn bounds_with(self, value: &serde_json::Value) -> bool {
@@ -447,6 +456,11 @@ pub struct Commit {
     /// An append may add columns after the dataset's ([`Schema::appended`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub evolve: bool,
+    /// A create's or an overwrite's partition columns (Hive-style, as Delta partitions):
+    /// each file then names its value of each. An append keeps the table's and leaves this
+    /// empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partition_by: Vec<String>,
 }
 
 /// What a commit did.

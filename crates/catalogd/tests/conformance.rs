@@ -180,6 +180,7 @@ fn commit(dataset: &str, mode: CommitMode, files: Vec<DataFile>) -> Commit {
         source_sha256: None,
         idempotency_key: None,
         evolve: false,
+        partition_by: vec![],
     }
 }
 

@@ -91,6 +91,7 @@ fn commit(mode: CommitMode, files: Vec<DataFile>) -> Commit {
         source_sha256: None,
         idempotency_key: None,
         evolve: false,
+        partition_by: vec![],
     }
 }
 

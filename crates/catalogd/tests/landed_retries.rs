@@ -90,6 +90,7 @@ async fn a_put_that_landed_before_failing_is_a_made_commit() {
             source_sha256: Some("ab".repeat(32)),
             idempotency_key: Some("k".into()),
             evolve: false,
+            partition_by: vec![],
         };
         match catalog.commit(commit).await {
             Ok(Committed::Created(m)) => {

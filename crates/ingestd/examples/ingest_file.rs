@@ -32,6 +32,7 @@ async fn main() {
             gzip: false,
             idempotency_key: None,
             evolve: false,
+            partition_by: None,
         };
         let file = tokio::fs::File::open(&path).await.expect("open");
         let file = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);

@@ -57,6 +57,8 @@ pub enum IngestError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Partitioning(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -78,6 +80,7 @@ impl IngestError {
             IngestError::UnsupportedMediaType(_) => "unsupported_media_type",
             IngestError::Catalog(e) => e.code(),
             IngestError::Store(e) => e.code(),
+            IngestError::Partitioning(_) => "invalid_partitioning",
             IngestError::Internal(_) => "internal",
         }
     }
@@ -93,7 +96,8 @@ impl IngestError {
             | IngestError::Body(_) => StatusCode::BAD_REQUEST,
             IngestError::Type(_)
             | IngestError::UnsupportedColumn { .. }
-            | IngestError::TooManyColumns { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            | IngestError::TooManyColumns { .. }
+            | IngestError::Partitioning(_) => StatusCode::UNPROCESSABLE_ENTITY,
             IngestError::TooLarge { .. } | IngestError::GzipRatio { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
@@ -110,6 +114,7 @@ impl From<crate::write::PartError> for IngestError {
         match e {
             crate::write::PartError::Store(e) => IngestError::Store(e),
             crate::write::PartError::Parquet(e) => IngestError::Internal(e.to_string()),
+            crate::write::PartError::Partitioning(m) => IngestError::Partitioning(m),
         }
     }
 }

@@ -92,6 +92,7 @@ pub fn convert(
         name,
         schema,
         evolve: false,
+        partition_by: vec![],
     });
     let result = convert_body(wire, format, gzip, limits, append_to, &tx);
     drop(tx);

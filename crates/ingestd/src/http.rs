@@ -20,7 +20,7 @@ use crate::schema::parse_schema_option;
 
 pub const PARQUET_MEDIA_TYPES: [&str; 2] =
     ["application/vnd.apache.parquet", "application/x-parquet"];
-const OPTIONS: &str = "mode, delimiter, header, null, schema, widen, evolve";
+const OPTIONS: &str = "mode, delimiter, header, null, schema, widen, evolve, partition_by";
 
 pub fn router(ingestor: Ingestor) -> Router {
     Router::new()
@@ -90,6 +90,7 @@ pub fn parse_request(
     let mut mode = CommitMode::Create;
     let mut options = CsvOptions::default();
     let mut evolve = false;
+    let mut partition_by: Option<Vec<String>> = None;
     for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
         match key.as_ref() {
             "mode" => {
@@ -127,6 +128,29 @@ pub fn parse_request(
                     "false" | "0" | "no" => false,
                     other => return Err(bad(format!("evolve={other:?}: expected true or false"))),
                 }
+            }
+            // Empty: no partitions (an overwrite that unpartitions a table).
+            "partition_by" if value.trim().is_empty() => partition_by = Some(Vec::new()),
+            "partition_by" => {
+                let columns: Vec<String> = value.split(',').map(|c| c.trim().to_string()).collect();
+                if let Some(empty) = columns.iter().position(String::is_empty) {
+                    return Err(bad(format!(
+                        "partition_by={value:?}: column {} has no name (expected \
+                         partition_by=col[,col])",
+                        empty + 1
+                    )));
+                }
+                if let Some(twice) = columns
+                    .iter()
+                    .enumerate()
+                    .find(|(i, c)| columns[..*i].contains(c))
+                {
+                    return Err(bad(format!(
+                        "partition_by={value:?}: column {:?} is named twice",
+                        twice.1
+                    )));
+                }
+                partition_by = Some(columns);
             }
             other => {
                 return Err(bad(format!(
@@ -215,6 +239,7 @@ pub fn parse_request(
         gzip,
         idempotency_key,
         evolve,
+        partition_by,
     })
 }
 
@@ -245,6 +270,21 @@ mod tests {
             );
         }
         parse_request("t".parse().unwrap(), query, &map)
+    }
+
+    #[test]
+    fn partition_columns_are_named_once_each() {
+        let r = parse("partition_by=region,%20day", &[]).unwrap();
+        assert_eq!(r.partition_by.unwrap(), ["region", "day"]);
+        assert_eq!(parse("", &[]).unwrap().partition_by, None);
+        assert_eq!(
+            parse("partition_by=", &[]).unwrap().partition_by,
+            Some(vec![])
+        );
+        let e = parse("partition_by=a,,b", &[]).err().unwrap().to_string();
+        assert!(e.contains("column 2 has no name"), "{e}");
+        let e = parse("partition_by=a,b,a", &[]).err().unwrap().to_string();
+        assert!(e.contains("\"a\" is named twice"), "{e}");
     }
 
     #[test]

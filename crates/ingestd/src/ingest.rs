@@ -30,7 +30,7 @@ use crate::convert::csv::sniff::{CsvOptions, Layout};
 use crate::error::IngestError;
 use crate::lease::{IngestLease, LeaseTiming};
 use crate::schema::manifest_schema;
-use crate::write::{PART_BYTES, PartError, PartWriter};
+use crate::write::{PART_BYTES, PartError, PartWriter, PartitionedWriter};
 
 /// What the body is.
 #[derive(Clone, Debug)]
@@ -48,6 +48,9 @@ pub struct IngestRequest {
     pub idempotency_key: Option<String>,
     /// `evolve=true`: an append may add columns after the dataset's.
     pub evolve: bool,
+    /// `partition_by=`: a create's or an overwrite's partition columns, `Some` empty for
+    /// none (an append, or an overwrite without it, follows the table's).
+    pub partition_by: Option<Vec<String>>,
 }
 
 /// The result: the dataset's manifest, and whether this request made its new version
@@ -178,20 +181,7 @@ impl Ingestor {
             }
             .into());
         }
-        if let Some(m) = &current
-            && request.mode == CommitMode::Append
-            && !m.current.partition_by.is_empty()
-        {
-            return Err(CatalogError::ReadOnly {
-                name: request.name.to_string(),
-                reason: format!(
-                    "it is partitioned by {}, and ingest does not split an upload by \
-                     partition (an overwrite replaces it with an unpartitioned version)",
-                    m.current.partition_by.join(", ")
-                ),
-            }
-            .into());
-        }
+        let partition_by = partitioning(&request, current.as_ref())?;
         let next = current.as_ref().map_or(1, |m| m.current.version + 1);
         // Under the table's location: `datasets/{name}/` unless it is an external table.
         let location = current
@@ -201,10 +191,13 @@ impl Ingestor {
         let tag = unique_tag();
         let lease =
             IngestLease::take(self.store.clone(), &request.name, &tag, self.lease_timing).await?;
-        let converted = match self
-            .convert(&request, current.as_ref(), body, prefix, tag)
-            .await
-        {
+        let target = Target {
+            prefix,
+            location,
+            tag,
+            partition_by: partition_by.clone(),
+        };
+        let converted = match self.convert(&request, current.as_ref(), body, target).await {
             Ok(converted) => converted,
             Err(e) => {
                 // The part writer removes its parts (the sweep takes any it misses).
@@ -220,11 +213,14 @@ impl Ingestor {
         let commit = Commit {
             name: request.name.clone(),
             mode: request.mode,
-            schema: manifest_schema(&converted.columns),
+            schema: partitions_last(&manifest_schema(&converted.columns), &partition_by),
             files: converted.files.clone(),
             source_sha256: Some(converted.sha256),
             idempotency_key: request.idempotency_key.clone(),
             evolve: request.evolve,
+            // An append names the table's too, so that one which finds the table
+            // deleted creates it partitioned as its files are.
+            partition_by,
         };
         match self.catalog.commit(commit).await {
             Ok(Committed::Created(manifest)) => {
@@ -305,8 +301,7 @@ impl Ingestor {
         request: &IngestRequest,
         current: Option<&Manifest>,
         body: impl Stream<Item = std::io::Result<Bytes>> + Send + Unpin + 'static,
-        prefix: String,
-        tag: String,
+        target: Target,
     ) -> Result<Converted, IngestError> {
         let (body, hashed) = hash_and_forward(body, self.body_idle_timeout);
         let (tx, rx) = std::sync::mpsc::sync_channel::<Message>(2);
@@ -318,7 +313,7 @@ impl Ingestor {
             let store = self.store.clone();
             let runtime = Handle::current();
             let part_bytes = self.part_bytes;
-            tokio::task::spawn_blocking(move || encode(rx, store, runtime, prefix, tag, part_bytes))
+            tokio::task::spawn_blocking(move || encode(rx, store, runtime, target, part_bytes))
         };
         let converter = {
             let format = request.format.clone();
@@ -333,6 +328,7 @@ impl Ingestor {
                         name: m.name.to_string(),
                         schema: m.current.schema.clone(),
                         evolve: request.evolve,
+                        partition_by: m.current.partition_by.clone(),
                     })
                 })
                 .flatten();
@@ -450,6 +446,28 @@ pub(crate) struct AppendTo {
     pub name: String,
     pub schema: catalogd::Schema,
     pub evolve: bool,
+    /// The table's partition columns (last in `schema`).
+    pub partition_by: Vec<String>,
+}
+
+/// `schema` with the columns named in `partition_by` moved last, in that order: how a
+/// partitioned table lists its columns (the files hold the others).
+pub(crate) fn partitions_last(
+    schema: &catalogd::Schema,
+    partition_by: &[String],
+) -> catalogd::Schema {
+    let mut fields: Vec<catalogd::Field> = schema
+        .fields
+        .iter()
+        .filter(|f| !partition_by.contains(&f.name))
+        .cloned()
+        .collect();
+    fields.extend(
+        partition_by
+            .iter()
+            .filter_map(|name| schema.fields.iter().find(|f| &f.name == name).cloned()),
+    );
+    catalogd::Schema { fields }
 }
 
 /// An append reads the CSV with the dataset's types (a sample's narrower guess must not
@@ -466,6 +484,28 @@ pub(crate) fn conform(
         name: append_to.name.clone(),
         differences,
     };
+    if !append_to.partition_by.is_empty() {
+        // Partition columns may stand anywhere in the upload: compared with them moved
+        // last, as the table lists them; the upload keeps its order, typed by name.
+        let mut checked = partitions_last(&upload, &append_to.partition_by);
+        if !explicit {
+            for theirs in &mut checked.fields {
+                if let Some(mine) = dataset.fields.iter().find(|f| f.name == theirs.name) {
+                    theirs.data_type = mine.data_type;
+                }
+            }
+        }
+        dataset.appended(&checked, false).map_err(mismatch)?;
+        let columns = layout
+            .columns
+            .iter()
+            .map(|(name, ty)| {
+                let field = checked.fields.iter().find(|f| &f.name == name);
+                (name.clone(), field.map_or(*ty, |f| f.data_type))
+            })
+            .collect();
+        return Ok(Layout { columns, ..layout });
+    }
     // Names (and, with `schema=` or Parquet, types) first, in order; new ones only with
     // `evolve`.
     let mut checked = upload.clone();
@@ -490,16 +530,87 @@ pub(crate) fn conform(
     })
 }
 
+/// Where an ingest's files go.
+struct Target {
+    /// An unpartitioned version's parts: `{location}v{next}/`.
+    prefix: String,
+    /// The table's location; a partitioned version's files go under its partitions'
+    /// directories there.
+    location: String,
+    tag: String,
+    partition_by: Vec<String>,
+}
+
+/// The partition columns of the version an ingest writes: `partition_by=` at create, or at
+/// an overwrite, which may change them (`partition_by=` empty: none); the table's
+/// otherwise. Refused before the body is read: an append naming other columns, an evolving
+/// append to a partitioned table, and a table partitioned by a column ingest cannot write
+/// partitions of.
+fn partitioning(
+    request: &IngestRequest,
+    current: Option<&Manifest>,
+) -> Result<Vec<String>, IngestError> {
+    let name = request.name.as_str();
+    let table = current.map(|m| &m.current.partition_by);
+    let partition_by = match (table, request.mode, &request.partition_by) {
+        (Some(table), CommitMode::Append, Some(asked)) if asked != table => {
+            return Err(IngestError::InvalidOption(format!(
+                "partition_by={}: dataset {name:?} is partitioned by [{}], and an append \
+                 keeps a table's partitioning (an overwrite may change it)",
+                asked.join(","),
+                table.join(", ")
+            )));
+        }
+        (Some(table), CommitMode::Append, _) | (Some(table), CommitMode::Overwrite, None) => {
+            table.clone()
+        }
+        (_, _, asked) => asked.clone().unwrap_or_default(),
+    };
+    if request.evolve && !partition_by.is_empty() {
+        return Err(IngestError::InvalidOption(format!(
+            "evolve=true: dataset {name:?} is partitioned (by {}), and a partitioned table's \
+             columns are not evolved by an append",
+            partition_by.join(", ")
+        )));
+    }
+    if let Some(m) = current
+        && partition_by == m.current.partition_by
+    {
+        for column in &partition_by {
+            let field = m.current.schema.fields.iter().find(|f| &f.name == column);
+            if let Some(field) = field.filter(|f| !f.data_type.partitions()) {
+                let hint = match request.mode {
+                    CommitMode::Overwrite => {
+                        " (an overwrite with partition_by= and no columns makes it unpartitioned)"
+                    }
+                    _ => "",
+                };
+                return Err(IngestError::Partitioning(format!(
+                    "dataset {name:?} is partitioned by {column:?}, a {} column, and ingest \
+                     writes partitions of int64, date, boolean and utf8 columns only{hint}",
+                    field.data_type
+                )));
+            }
+        }
+    }
+    Ok(partition_by)
+}
+
+/// A version's writer: parts in order, or files per partition.
+enum Writer {
+    Plain(Box<PartWriter>),
+    Partitioned(Box<PartitionedWriter>),
+}
+
 /// The encoder thread: writes what the converter sends; finishes only on `End`.
 fn encode(
     rx: std::sync::mpsc::Receiver<Message>,
     store: Arc<dyn Store>,
     runtime: Handle,
-    prefix: String,
-    tag: String,
+    target: Target,
     part_bytes: usize,
 ) -> Result<Vec<catalogd::DataFile>, PartError> {
-    let mut writer: Option<PartWriter> = None;
+    let mut writer: Option<Writer> = None;
     let mut restarts = 0;
     while let Ok(message) = rx.recv() {
         match message {
@@ -510,23 +621,45 @@ fn encode(
                 // (named by `tag`) still covers.
                 let tag = if writer.is_some() {
                     restarts += 1;
-                    format!("{tag}r{restarts}")
+                    format!("{}r{restarts}", target.tag)
                 } else {
-                    tag.clone()
+                    target.tag.clone()
                 };
-                writer = Some(
-                    PartWriter::new(store.clone(), runtime.clone(), schema, prefix.clone(), tag)
+                // The first attempt's writer goes (its threads and parts) before the next
+                // starts.
+                drop(writer.take());
+                writer = Some(if target.partition_by.is_empty() {
+                    Writer::Plain(Box::new(
+                        PartWriter::new(
+                            store.clone(),
+                            runtime.clone(),
+                            schema,
+                            target.prefix.clone(),
+                            tag,
+                        )
                         .with_part_bytes(part_bytes),
-                );
+                    ))
+                } else {
+                    Writer::Partitioned(Box::new(PartitionedWriter::new(
+                        store.clone(),
+                        runtime.clone(),
+                        &schema,
+                        &target.partition_by,
+                        target.location.clone(),
+                        tag,
+                        part_bytes,
+                    )?))
+                });
             }
-            Message::Batch(batch) => {
-                if let Some(w) = writer.as_mut() {
-                    w.write(&batch)?;
-                }
-            }
+            Message::Batch(batch) => match writer.as_mut() {
+                Some(Writer::Plain(w)) => w.write(&batch)?,
+                Some(Writer::Partitioned(w)) => w.write(&batch)?,
+                None => {}
+            },
             Message::End => {
                 return match writer {
-                    Some(w) => w.finish(),
+                    Some(Writer::Plain(w)) => (*w).finish(),
+                    Some(Writer::Partitioned(w)) => (*w).finish(),
                     None => Ok(Vec::new()),
                 };
             }

@@ -66,6 +66,7 @@ async fn every_corpus_file_behaves_as_expected() {
             gzip: false,
             idempotency_key: None,
             evolve: false,
+            partition_by: None,
         };
         let body = futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(bytes))]);
         let result = ingestor.ingest(request, body).await;

@@ -57,6 +57,7 @@ fn request(name: &str, mode: CommitMode, options: CsvOptions) -> IngestRequest {
         gzip: false,
         idempotency_key: None,
         evolve: false,
+        partition_by: None,
     }
 }
 
@@ -593,6 +594,7 @@ async fn parquet_bodies_are_validated_and_stored() {
         gzip: false,
         idempotency_key: None,
         evolve: false,
+        partition_by: None,
     };
     let copy = e
         .ingestor
@@ -611,6 +613,7 @@ async fn parquet_bodies_are_validated_and_stored() {
         gzip: false,
         idempotency_key: None,
         evolve: false,
+        partition_by: None,
     };
     let err = e.ingestor.ingest(r, body(truncated)).await.unwrap_err();
     assert_eq!(
@@ -777,6 +780,7 @@ async fn a_parquet_append_must_match_the_dataset_types() {
         gzip: false,
         idempotency_key: None,
         evolve: false,
+        partition_by: None,
     };
     let err = e.ingestor.ingest(r, body(parquet)).await.unwrap_err();
     assert_eq!(
@@ -810,6 +814,7 @@ async fn a_parquet_append_with_evolve_adds_its_new_columns() {
         gzip: false,
         idempotency_key: None,
         evolve,
+        partition_by: None,
     };
     let err = e
         .ingestor

@@ -492,6 +492,7 @@ async fn a_manifest_dataset_is_converted_at_start_keeping_its_versions() {
                 source_sha256: None,
                 idempotency_key: None,
                 evolve: false,
+                partition_by: vec![],
             })
             .await
             .unwrap();
@@ -529,6 +530,7 @@ async fn a_manifest_dataset_is_converted_at_start_keeping_its_versions() {
                 source_sha256: None,
                 idempotency_key: Some(format!("upload-{}", i + 3)),
                 evolve: false,
+                partition_by: vec![],
             })
             .await
             .unwrap();
@@ -679,6 +681,16 @@ async fn sql_objects(lh: &Lakehouse, sql: &str) -> Vec<Value> {
         .collect();
     rows.sort_by_key(|r| r.to_string());
     rows
+}
+
+/// The column names of a manifest's schema, in order.
+fn column_names(manifest: &Value) -> Vec<&str> {
+    manifest["schema"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect()
 }
 
 /// `deltalake`'s rows of one version, canonical and sorted as [`sql_objects`] has them.
@@ -846,13 +858,7 @@ async fn a_partitioned_table_deltalake_wrote_reads_and_prunes() {
     let (status, m) = register(&lh, json!({"name": "sales", "location": "external/sales"})).await;
     assert_eq!(status, 201, "{m}");
     assert_eq!(m["partition_by"], json!(["region", "day"]), "{m}");
-    let names: Vec<&str> = m["schema"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["id", "amount", "region", "day"]);
+    assert_eq!(column_names(&m), ["id", "amount", "region", "day"]);
     for version in 0..=2 {
         assert_eq!(
             sql_objects(&lh, &format!("SELECT * FROM \"sales@v{version}\"")).await,
@@ -907,16 +913,178 @@ async fn a_partitioned_table_deltalake_wrote_reads_and_prunes() {
         "{text}"
     );
 
+    // An append's rows go to their partitions (a new one, a null one), and `deltalake`
+    // reads them there.
     let (status, body) = post_csv(
         &format!("{}/v1/ingest/sales?mode=append", lh.url),
-        "id,amount,region,day\n7,7.5,eu,2024-01-05\n",
+        "id,amount,region,day\n7,7.5,eu,2024-01-05\n8,8.5,,2024-01-05\n9,9.5,eu,2024-01-01\n",
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["version"], 3, "{body}");
+    let keys: Vec<&str> = body["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["key"].as_str().unwrap())
+        .collect();
+    let directories: Vec<&str> = keys.iter().map(|k| &k[..k.rfind('/').unwrap()]).collect();
+    assert!(
+        directories.contains(&"external/sales/region=eu/day=2024-01-05")
+            && directories
+                .contains(&"external/sales/region=__HIVE_DEFAULT_PARTITION__/day=2024-01-05")
+            && directories.contains(&"external/sales/region=eu/day=2024-01-01"),
+        "{keys:?}"
+    );
+    let read = deltalake_write(&uri, &None, json!([]));
+    assert_eq!(read["version"], 3, "{read}");
+    assert_eq!(
+        sql_objects(&lh, "SELECT * FROM sales").await,
+        their_objects(&read, 3)
+    );
+    assert_eq!(
+        ids(sql_objects(&lh, "SELECT id FROM sales WHERE region = 'eu'").await),
+        [1.0, 3.0, 6.0, 7.0, 9.0]
+    );
+    // An append cannot change the partitioning, nor evolve a partitioned table.
+    for (query, says) in [
+        (
+            "mode=append&partition_by=day",
+            "an append keeps a table's partitioning",
+        ),
+        (
+            "mode=append&evolve=true",
+            "a partitioned table's columns are not evolved",
+        ),
+    ] {
+        let (status, body) = post_csv(
+            &format!("{}/v1/ingest/sales?{query}", lh.url),
+            "id,amount,region,day\n10,1,eu,2024-01-05\n",
+        )
+        .await;
+        let (code, message) = error_of(&body);
+        assert_eq!((status, code), (400, "invalid_option"), "{body}");
+        assert!(message.contains(says), "{message}");
+    }
+    let (status, body) = post_csv(
+        &format!("{}/v1/ingest/sales?mode=append", lh.url),
+        "id,amount,day\n10,1,2024-01-05\n",
     )
     .await;
     let (code, message) = error_of(&body);
-    assert_eq!((status, code), (409, "read_only_table"), "{body}");
-    assert!(message.contains("partitioned by region, day"), "{message}");
+    assert_eq!((status, code), (409, "schema_mismatch"), "{body}");
+    assert!(message.contains("missing column \"region\""), "{message}");
     let again = get_json(format!("{}/v1/datasets/sales", lh.url)).await;
-    assert_eq!(again["version"], 2, "nothing was written: {again}");
+    assert_eq!(again["version"], 3, "nothing was written: {again}");
+}
+
+/// A table we create with `partition_by` is a partitioned Delta table: files in Hive-style
+/// directories holding the other columns, partition columns last, values in the log;
+/// `deltalake` reads what SQL reads at every version; appends route rows, an overwrite
+/// keeps the partitioning; a filter on a partition column opens only its files.
+#[tokio::test]
+async fn a_partitioned_table_we_write_is_one_deltalake_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let lh = Lakehouse::start(lakehouse_bin!(), Launch::standalone(&data)).await;
+    let url = |query: &str| format!("{}/v1/ingest/p?{query}", lh.url);
+    let (status, body) = post_csv(
+        &url("mode=create&partition_by=region,day"),
+        "id,region,amount,day\n1,eu,1.5,2024-01-01\n2,us,2.5,2024-01-01\n\
+         3,eu,3.5,2024-01-02\n4,,4.5,2024-01-02\n5,north/east,5.5,2024-01-02\n",
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["partition_by"], json!(["region", "day"]), "{body}");
+    assert_eq!(column_names(&body), ["id", "amount", "region", "day"]);
+    let files = body["files"].as_array().unwrap();
+    assert_eq!(files.len(), 5, "one file per partition: {body}");
+    assert!(
+        files.iter().any(|f| f["key"]
+            .as_str()
+            .unwrap()
+            .starts_with("datasets/p/region=eu/day=2024-01-02/part-")),
+        "{body}"
+    );
+    // An append with the partition columns elsewhere goes to old and new partitions
+    // alike.
+    let (status, body) = post_csv(
+        &url("mode=append"),
+        "day,id,region,amount\n2024-01-01,6,eu,6.5\n2024-01-03,7,ap,7.5\n",
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    // An overwrite without partition_by keeps the table's partitioning.
+    let (status, body) = post_csv(
+        &url("mode=overwrite"),
+        "id,region,amount,day\n8,eu,8.5,2024-02-01\n9,us,9.5,2024-02-01\n",
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["partition_by"], json!(["region", "day"]), "{body}");
+
+    let uri = data.join("datasets/p").display().to_string();
+    let read = deltalake_write(&uri, &None, json!([]));
+    assert_eq!(read["version"], 2, "{read}");
+    for ours in 1..=3u64 {
+        assert_eq!(
+            sql_objects(&lh, &format!("SELECT * FROM \"p@v{ours}\"")).await,
+            their_objects(&read, ours - 1),
+            "our version {ours}"
+        );
+    }
+    let v2 = sql_objects(&lh, "SELECT id, region FROM \"p@v2\" WHERE region IS NULL").await;
+    assert_eq!(v2, [json!({"id": 4.0, "region": null})]);
+    let plan = sql_objects(&lh, "EXPLAIN SELECT id FROM \"p@v2\" WHERE region = 'eu'").await;
+    let text = plan.iter().map(Value::to_string).collect::<String>();
+    assert_eq!(text.matches(".parquet").count(), 3, "{text}");
+    assert!(!text.contains("region=us"), "{text}");
+
+    // What cannot be partitioned is refused and writes nothing.
+    let csv = "id,region,amount,day\n1,eu,1.5,2024-01-01\n";
+    for (query, body, says) in [
+        ("partition_by=amount", csv, "\"amount\" is Float64"),
+        ("partition_by=nope", csv, "no column of"),
+        (
+            "partition_by=id,region",
+            "id,region\n1,eu\n",
+            "every column",
+        ),
+    ] {
+        let (status, body) =
+            post_csv(&format!("{}/v1/ingest/q?mode=create&{query}", lh.url), body).await;
+        let (code, message) = error_of(&body);
+        assert_eq!(
+            (status, code),
+            (422, "invalid_partitioning"),
+            "{query}: {body}"
+        );
+        assert!(message.contains(says), "{query}: {message}");
+        let (status, _) =
+            send_json(reqwest::Client::new().get(format!("{}/v1/datasets/q", lh.url))).await;
+        assert_eq!(status, 404, "{query}");
+    }
+
+    // `partition_by=` with no columns makes an overwrite unpartitioned, and the same source
+    // partitioned again is a new version, not a no-op.
+    let csv = "id,region,amount,day\n10,eu,1.5,2024-03-01\n";
+    let (status, body) = post_csv(&url("mode=overwrite&partition_by="), csv).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["partition_by"], json!(null), "{body}");
+    assert!(
+        body["files"][0]["key"]
+            .as_str()
+            .unwrap()
+            .starts_with("datasets/p/v4/")
+    );
+    let (status, body) = post_csv(&url("mode=overwrite&partition_by=region"), csv).await;
+    assert_eq!((status, &body["version"]), (201, &json!(5)), "{body}");
+    assert_eq!(body["partition_by"], json!(["region"]), "{body}");
+    let read = deltalake_write(&uri, &None, json!([]));
+    assert_eq!(
+        sql_objects(&lh, "SELECT * FROM p").await,
+        their_objects(&read, 4)
+    );
 }
 
 /// What cannot be registered is refused with the reason, and changes nothing; a table with

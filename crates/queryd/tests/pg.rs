@@ -60,6 +60,7 @@ impl Server {
             gzip: false,
             idempotency_key: None,
             evolve: false,
+            partition_by: None,
         };
         let body = futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(TRIPS))]);
         within(ingestor.ingest(request, body)).await.unwrap();

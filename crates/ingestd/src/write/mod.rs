@@ -31,8 +31,11 @@ use storaged::{ObjectKey, ObjectMeta, PutMode, Store, StoreError};
 use tokio::runtime::Handle;
 
 mod encode;
+mod partitioned;
 mod stats;
 mod upload;
+
+pub use partitioned::PartitionedWriter;
 
 use encode::GroupWorker;
 use upload::UploadWriter;
@@ -50,6 +53,9 @@ pub enum PartError {
     Parquet(#[from] ParquetError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The upload cannot be split into the table's partitions (the reason).
+    #[error("{0}")]
+    Partitioning(String),
 }
 
 /// Where a version's parts go: `{prefix}part-{i}-{tag}.parquet`.
@@ -371,19 +377,25 @@ impl Drop for PartWriter {
         // The open part's stream ends without `complete`, so its PUT fails and stores
         // nothing; parts already stored are removed (the start-up sweep catches any miss).
         self.open = None;
-        let store = self.store.clone();
-        let keys: Vec<String> = self.done.drain(..).map(|f| f.key).collect();
-        if keys.is_empty() {
-            return;
-        }
-        self.runtime.spawn(async move {
-            for key in keys {
-                if let Ok(key) = ObjectKey::parse(&key)
-                    && let Err(e) = store.delete(&key).await
-                {
-                    tracing::warn!(key = %key, error = %e, "could not remove the part of a failed ingest");
-                }
-            }
-        });
+        remove_files(&self.store, &self.runtime, &mut self.done);
     }
+}
+
+/// Deletes the stored files of a failed ingest, in the background (a writer being dropped
+/// cannot wait); the start-up sweep catches any miss.
+fn remove_files(store: &Arc<dyn Store>, runtime: &Handle, files: &mut Vec<DataFile>) {
+    let keys: Vec<String> = files.drain(..).map(|f| f.key).collect();
+    if keys.is_empty() {
+        return;
+    }
+    let store = store.clone();
+    runtime.spawn(async move {
+        for key in keys {
+            if let Ok(key) = ObjectKey::parse(&key)
+                && let Err(e) = store.delete(&key).await
+            {
+                tracing::warn!(key = %key, error = %e, "could not remove the part of a failed ingest");
+            }
+        }
+    });
 }

@@ -52,6 +52,10 @@ pub struct IngestArgs {
     /// nullable) instead of refusing them.
     #[arg(long)]
     evolve: bool,
+    /// With --mode create (or overwrite): partition the table by these columns,
+    /// `col[,col]` (int64, date, boolean or utf8).
+    #[arg(long)]
+    partition_by: Option<String>,
     /// Makes a retry safe: a key the dataset already committed answers that result.
     #[arg(long)]
     idempotency_key: Option<String>,
@@ -76,6 +80,7 @@ pub async fn run(args: IngestArgs) -> Result<(), Failure> {
         ("schema", args.schema.clone()),
         ("widen", args.widen.then(|| "true".to_string())),
         ("evolve", args.evolve.then(|| "true".to_string())),
+        ("partition_by", args.partition_by.clone()),
     ] {
         if let Some(value) = value {
             query.push((key, value));
