@@ -982,11 +982,11 @@ async fn a_partitioned_table_deltalake_wrote_reads_and_prunes() {
 /// directories holding the other columns, partition columns last, values in the log;
 /// `deltalake` reads what SQL reads at every version; appends route rows, an overwrite
 /// keeps the partitioning; a filter on a partition column opens only its files.
-#[tokio::test]
-async fn a_partitioned_table_we_write_is_one_deltalake_reads() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let lh = Lakehouse::start(lakehouse_bin!(), Launch::standalone(&data)).await;
+async fn a_partitioned_table_we_write_is_one_deltalake_reads(
+    lh: &Lakehouse,
+    uri: &str,
+    options: Option<Value>,
+) {
     let url = |query: &str| format!("{}/v1/ingest/p?{query}", lh.url);
     let (status, body) = post_csv(
         &url("mode=create&partition_by=region,day"),
@@ -1023,19 +1023,18 @@ async fn a_partitioned_table_we_write_is_one_deltalake_reads() {
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["partition_by"], json!(["region", "day"]), "{body}");
 
-    let uri = data.join("datasets/p").display().to_string();
-    let read = deltalake_write(&uri, &None, json!([]));
+    let read = deltalake_write(uri, &options, json!([]));
     assert_eq!(read["version"], 2, "{read}");
     for ours in 1..=3u64 {
         assert_eq!(
-            sql_objects(&lh, &format!("SELECT * FROM \"p@v{ours}\"")).await,
+            sql_objects(lh, &format!("SELECT * FROM \"p@v{ours}\"")).await,
             their_objects(&read, ours - 1),
             "our version {ours}"
         );
     }
-    let v2 = sql_objects(&lh, "SELECT id, region FROM \"p@v2\" WHERE region IS NULL").await;
+    let v2 = sql_objects(lh, "SELECT id, region FROM \"p@v2\" WHERE region IS NULL").await;
     assert_eq!(v2, [json!({"id": 4.0, "region": null})]);
-    let plan = sql_objects(&lh, "EXPLAIN SELECT id FROM \"p@v2\" WHERE region = 'eu'").await;
+    let plan = sql_objects(lh, "EXPLAIN SELECT id FROM \"p@v2\" WHERE region = 'eu'").await;
     let text = plan.iter().map(Value::to_string).collect::<String>();
     assert_eq!(text.matches(".parquet").count(), 3, "{text}");
     assert!(!text.contains("region=us"), "{text}");
@@ -1080,11 +1079,27 @@ async fn a_partitioned_table_we_write_is_one_deltalake_reads() {
     let (status, body) = post_csv(&url("mode=overwrite&partition_by=region"), csv).await;
     assert_eq!((status, &body["version"]), (201, &json!(5)), "{body}");
     assert_eq!(body["partition_by"], json!(["region"]), "{body}");
-    let read = deltalake_write(&uri, &None, json!([]));
+    let read = deltalake_write(uri, &options, json!([]));
     assert_eq!(
-        sql_objects(&lh, "SELECT * FROM p").await,
+        sql_objects(lh, "SELECT * FROM p").await,
         their_objects(&read, 4)
     );
+}
+
+#[tokio::test]
+async fn a_partitioned_table_we_write_is_one_deltalake_reads_on_a_local_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let lh = Lakehouse::start(lakehouse_bin!(), Launch::standalone(&data)).await;
+    let uri = data.join("datasets/p").display().to_string();
+    a_partitioned_table_we_write_is_one_deltalake_reads(&lh, &uri, None).await;
+}
+
+#[tokio::test]
+async fn a_partitioned_table_we_write_is_one_deltalake_reads_on_s3() {
+    let s = on_s3("partitioned").await;
+    let uri = format!("s3://{}/datasets/p", s.bucket);
+    a_partitioned_table_we_write_is_one_deltalake_reads(&s.lh, &uri, Some(s.options.clone())).await;
 }
 
 /// What cannot be registered is refused with the reason, and changes nothing; a table with
