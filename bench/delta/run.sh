@@ -29,19 +29,8 @@ else
 fi
 
 rm -rf "$bench" && mkdir -p "$bench/data"
-server=""
-cleanup() { if [[ -n $server ]]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port)
-LAKEHOUSE_GATEWAY_BIND="127.0.0.1:$port" LAKEHOUSE_QUERYD_PG_BIND="127.0.0.1:$(free_port)" \
-  LAKEHOUSE_LOG_LEVEL=warn "$bin" serve --data-dir "$bench/data" >"$bench/server.log" 2>&1 &
-server=$!
-for _ in $(seq 1 200); do
-  curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$port/health" && break
-  kill -0 "$server" 2>/dev/null || { cat "$bench/server.log" >&2; exit 1; }
-  sleep 0.1
-done
+. bench/standalone.sh
+standalone "$bin" "$bench"
 
 echo "== $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)," \
   "deltalake $(python3 -c 'import deltalake; print(deltalake.__version__)')," \
