@@ -16,7 +16,11 @@
 //! field, or a known list's elements, whose wire type is not the declared one is refused
 //! (no writer produces one, and reading it the crate's way would take the walk where the
 //! crate does not go); an unknown one is skipped as the crate skips it. Any other
-//! malformation is left to the crate, which names it.
+//! malformation the crate would fail on too (an unknown type code, a field id or a count
+//! past its type, nesting past the crate's limit) is refused as well: the walk cannot
+//! vouch for what follows it, and the crate, reading on, might not fail before it has
+//! spun on what the walk did not check. The walk reads numbers as the crate does, wrapping
+//! where it narrows.
 
 /// The type the format declares for a field or a list's elements.
 #[derive(Clone, Copy, Debug)]
@@ -233,8 +237,9 @@ pub(crate) enum Walk {
     },
     /// The bytes ended before the structure did.
     Truncated,
-    /// Malformed in another way (the crate reports it).
-    Malformed,
+    /// Malformed in another way, which the crate would fail on too (what is wrong): the
+    /// file is refused, since a walk that stopped there has not checked what follows.
+    Malformed(&'static str),
     /// It declares more elements than it has bytes: the file is refused.
     TooManyElements { declared: u64, bytes: usize },
     /// A known field (or a known list's elements) of another type than the format's: the
@@ -264,7 +269,7 @@ pub(crate) fn walk_struct(bytes: &[u8], fields: Fields, wanted: &[i16]) -> Walk 
             fields: walker.fields,
         },
         Err(Stop::Truncated) => Walk::Truncated,
-        Err(Stop::Malformed) => Walk::Malformed,
+        Err(Stop::Malformed(what)) => Walk::Malformed(what),
         Err(Stop::TooManyElements(declared)) => Walk::TooManyElements {
             declared,
             bytes: bytes.len(),
@@ -283,7 +288,7 @@ pub(crate) fn walk_struct(bytes: &[u8], fields: Fields, wanted: &[i16]) -> Walk 
 
 enum Stop {
     Truncated,
-    Malformed,
+    Malformed(&'static str),
     TooManyElements(u64),
     Mistyped { field: i16, wire: u8, declared: u8 },
 }
@@ -352,11 +357,12 @@ impl Walker<'_> {
             }
             let delta = header >> 4;
             id = if delta == 0 {
-                let zigzag = self.varint()?;
-                i16::try_from((zigzag >> 1) as i64 ^ -((zigzag & 1) as i64))
-                    .map_err(|_| Stop::Malformed)?
+                // The crate reads a full field id as an i16 as it reads any i16: the
+                // zigzag varint's value truncated (`as`), however long it is.
+                zigzag(self.varint()?) as i16
             } else {
-                id.checked_add(i16::from(delta)).ok_or(Stop::Malformed)?
+                id.checked_add(i16::from(delta))
+                    .ok_or(Stop::Malformed("a field id past 32767"))?
             };
             let Some(&(_, declared)) = known.iter().find(|(known, _)| *known == id) else {
                 self.skip_value(ty, SKIP_DEPTH)?;
@@ -375,9 +381,8 @@ impl Walker<'_> {
                 && let Some(slot) = self.wanted.iter().position(|&w| w == id)
                 && matches!(declared, Decl::I32)
             {
-                let zigzag = self.varint()?;
-                let value = (zigzag >> 1) as i64 ^ -((zigzag & 1) as i64);
-                self.fields[slot] = Some(i32::try_from(value).map_err(|_| Stop::Malformed)?);
+                // (Truncated, as the crate reads an i32.)
+                self.fields[slot] = Some(zigzag(self.varint()?) as i32);
                 continue;
             }
             match declared {
@@ -401,7 +406,7 @@ impl Walker<'_> {
             n => u64::from(n),
         };
         if n > i32::MAX as u64 {
-            return Err(Stop::Malformed);
+            return Err(Stop::Malformed("a list of more than 2^31 - 1 elements"));
         }
         self.elements(n)?;
         Ok(Some((code, n)))
@@ -433,7 +438,7 @@ impl Walker<'_> {
     /// deep.
     fn skip_value(&mut self, ty: u8, depth: u8) -> Result<(), Stop> {
         if depth == 0 {
-            return Err(Stop::Malformed);
+            return Err(Stop::Malformed("values nested more than 64 deep"));
         }
         match ty {
             // The crate reads a boolean, in a field or (wrongly) as an element, as no bytes.
@@ -457,7 +462,7 @@ impl Walker<'_> {
             11 => {
                 let n = self.varint()?;
                 if n > i32::MAX as u64 {
-                    return Err(Stop::Malformed);
+                    return Err(Stop::Malformed("a map of more than 2^31 - 1 entries"));
                 }
                 if n == 0 {
                     return Ok(());
@@ -484,16 +489,21 @@ impl Walker<'_> {
                 self.skip_value(ty, depth - 1)?;
             },
             13 => self.skip(16),
-            _ => Err(Stop::Malformed),
+            _ => Err(Stop::Malformed("an unknown type code")),
         }
     }
+}
+
+/// A zigzag varint's value, as the crate decodes it before narrowing it.
+fn zigzag(varint: u64) -> i64 {
+    (varint >> 1) as i64 ^ -((varint & 1) as i64)
 }
 
 /// The field type an element type code is skipped as.
 fn element_type(code: u8) -> Result<u8, Stop> {
     match code {
         1..=13 => Ok(code),
-        _ => Err(Stop::Malformed),
+        _ => Err(Stop::Malformed("an unknown element type code")),
     }
 }
 
@@ -526,6 +536,16 @@ mod tests {
             }
         );
         assert_eq!(walk_struct(&bytes[..5], KNOWN, &[]), Walk::Truncated);
+        // Numbers narrow as the crate narrows them: a full field id of 65537 is field 1
+        // (zigzag 131074 = 0x82 0x80 0x08), and a value of 2^32 + 7 of an i32 is 7.
+        let wrapped = [0x05, 0x82, 0x80, 0x08, 0x8e, 0x80, 0x80, 0x80, 0x20, 0x00];
+        assert_eq!(
+            walk_struct(&wrapped, KNOWN, &[1]),
+            Walk::Read {
+                len: wrapped.len(),
+                fields: vec![Some(7)]
+            }
+        );
         // Unknown fields are skipped by their header's type, as the crate skips them.
         assert_eq!(
             walk_struct(&bytes, &[], &[]),
@@ -636,8 +656,11 @@ mod tests {
                 fields: vec![]
             }
         );
-        // One more level is past the crate's limit (it fails; the walk leaves it to it).
-        assert_eq!(walk_struct(&nested(64), PAGE_HEADER, &[]), Walk::Malformed);
+        // One more level is past the crate's limit (it fails; so does the walk).
+        assert_eq!(
+            walk_struct(&nested(64), PAGE_HEADER, &[]),
+            Walk::Malformed("values nested more than 64 deep")
+        );
     }
 
     #[test]
