@@ -1198,18 +1198,25 @@ fn missing_version(e: &DeltaTableError) -> bool {
     }
 }
 
-/// Delta's name of a column type.
-pub(crate) fn delta_type(t: ColumnType) -> &'static str {
+/// Delta's type of a column type: a name, or for a vector an array of floats (Delta has no
+/// fixed-size array; the dimension is the column's [`VECTOR_DIMENSIONS`] metadata).
+pub(crate) fn delta_type(t: ColumnType) -> Value {
     match t {
-        ColumnType::Int64 => "long",
-        ColumnType::Float64 => "double",
-        ColumnType::Boolean => "boolean",
-        ColumnType::Date => "date",
+        ColumnType::Int64 => "long".into(),
+        ColumnType::Float64 => "double".into(),
+        ColumnType::Boolean => "boolean".into(),
+        ColumnType::Date => "date".into(),
         // Our timestamps carry no zone (values are UTC); Delta's `timestamp` is zoned.
-        ColumnType::Timestamp => "timestamp_ntz",
-        ColumnType::Utf8 => "string",
+        ColumnType::Timestamp => "timestamp_ntz".into(),
+        ColumnType::Utf8 => "string".into(),
+        ColumnType::Vector(_) => {
+            json!({"type": "array", "elementType": "float", "containsNull": false})
+        }
     }
 }
+
+/// The column metadata key holding a vector column's dimension, in a table's schema.
+pub(crate) const VECTOR_DIMENSIONS: &str = "lakehouse.vector.dimensions";
 
 fn needs_timestamp_ntz(schema: &Schema) -> bool {
     schema
@@ -1282,8 +1289,20 @@ fn schema_string(schema: &Schema, existing: Option<&str>) -> String {
                 .as_array()
                 .and_then(|fields| fields.iter().find(|e| e["name"] == f.name.as_str()))
                 .map_or_else(|| json!({}), |e| e["metadata"].clone());
+            let mut metadata = match kept {
+                Value::Object(map) => map,
+                _ => serde_json::Map::new(),
+            };
+            match f.data_type {
+                ColumnType::Vector(n) => {
+                    metadata.insert(VECTOR_DIMENSIONS.into(), n.into());
+                }
+                _ => {
+                    metadata.remove(VECTOR_DIMENSIONS);
+                }
+            }
             json!({"name": f.name, "type": delta_type(f.data_type), "nullable": f.nullable,
-                   "metadata": kept})
+                   "metadata": metadata})
         })
         .collect();
     json!({"type": "struct", "fields": fields}).to_string()

@@ -36,8 +36,8 @@ pub use commit::MAX_IDEMPOTENCY_KEY;
 pub use delta::{DeltaCatalog, Migrated};
 pub use error::CatalogError;
 pub use manifest::{
-    ColumnType, Commit, CommitMode, Committed, DataFile, Field, FileStats, Head, Manifest, Schema,
-    Version,
+    ColumnType, Commit, CommitMode, Committed, DataFile, Field, FileStats, Head,
+    MAX_VECTOR_DIMENSIONS, Manifest, Schema, Version,
 };
 pub use name::DatasetName;
 pub use sweep::{sweep_unreferenced, sweep_unreferenced_with_ttl};

@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::name::DatasetName;
 
-/// A column's type, as Arrow/Parquet will hold it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// A column's type, as Arrow/Parquet will hold it. On the wire (manifests, the API) it is
+/// its name: `int64`, …, `utf8`, and `vector(N)` for a vector column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ColumnType {
     Int64,
     Float64,
@@ -29,9 +29,16 @@ pub enum ColumnType {
     Date,
     Timestamp,
     Utf8,
+    /// pgvector's `vector(N)`: `N` float32 components (Arrow `FixedSizeList<Float32, N>`),
+    /// `N` in `1..=`[`MAX_VECTOR_DIMENSIONS`].
+    Vector(u32),
 }
 
+/// The most components a vector column holds (pgvector's limit too).
+pub const MAX_VECTOR_DIMENSIONS: u32 = 16_000;
+
 impl ColumnType {
+    /// Every scalar type (and a vector, `vector(N)` for any `N`).
     pub const ALL: [ColumnType; 6] = [
         ColumnType::Int64,
         ColumnType::Float64,
@@ -41,6 +48,8 @@ impl ColumnType {
         ColumnType::Utf8,
     ];
 
+    /// A scalar type's name; `vector` for a vector (its name with the dimension is its
+    /// `Display`).
     pub fn as_str(self) -> &'static str {
         match self {
             ColumnType::Int64 => "int64",
@@ -49,6 +58,15 @@ impl ColumnType {
             ColumnType::Date => "date",
             ColumnType::Timestamp => "timestamp",
             ColumnType::Utf8 => "utf8",
+            ColumnType::Vector(_) => "vector",
+        }
+    }
+
+    /// The number of components of a vector type.
+    pub fn dimensions(self) -> Option<u32> {
+        match self {
+            ColumnType::Vector(n) => Some(n),
+            _ => None,
         }
     }
 }
@@ -67,6 +85,7 @@ impl ColumnType {
                     || chrono::DateTime::parse_from_rfc3339(text).is_ok()
             }
             ColumnType::Utf8 => true,
+            ColumnType::Vector(_) => false,
         }
     }
 
@@ -99,23 +118,54 @@ impl ColumnType {
 
 impl fmt::Display for ColumnType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        match self {
+            ColumnType::Vector(n) => write!(f, "vector({n})"),
+            scalar => f.write_str(scalar.as_str()),
+        }
     }
 }
 
 /// Why a type name was refused: it lists the known ones.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown column type {0:?} (known: int64, float64, boolean, date, timestamp, utf8)")]
+#[error(
+    "unknown column type {0:?} (known: int64, float64, boolean, date, timestamp, utf8, \
+     vector(N) with N from 1 to 16000)"
+)]
 pub struct UnknownColumnType(pub String);
 
 impl FromStr for ColumnType {
     type Err = UnknownColumnType;
 
     fn from_str(text: &str) -> Result<ColumnType, UnknownColumnType> {
+        let unknown = || UnknownColumnType(text.to_string());
+        if let Some(n) = text
+            .strip_prefix("vector(")
+            .and_then(|rest| rest.strip_suffix(')'))
+        {
+            // Written as it prints: digits, no sign, space or leading zero.
+            let canonical = n.bytes().all(|b| b.is_ascii_digit()) && !n.starts_with('0');
+            return match n.parse::<u32>() {
+                Ok(n) if canonical && n <= MAX_VECTOR_DIMENSIONS => Ok(ColumnType::Vector(n)),
+                _ => Err(unknown()),
+            };
+        }
         ColumnType::ALL
             .into_iter()
             .find(|t| t.as_str() == text)
-            .ok_or_else(|| UnknownColumnType(text.to_string()))
+            .ok_or_else(unknown)
+    }
+}
+
+impl Serialize for ColumnType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ColumnType {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -585,6 +635,34 @@ mod tests {
         }
         let err = "varchar".parse::<ColumnType>().unwrap_err();
         assert!(err.to_string().contains("utf8"), "{err}");
+        for n in [1, 384, 16_000] {
+            let t = ColumnType::Vector(n);
+            assert_eq!(serde_json::to_value(t).unwrap(), format!("vector({n})"));
+            assert_eq!(t.to_string().parse::<ColumnType>(), Ok(t));
+            assert_eq!(
+                serde_json::from_value::<ColumnType>(format!("vector({n})").into()).unwrap(),
+                t
+            );
+        }
+        for bad in [
+            "vector",
+            "vector()",
+            "vector(0)",
+            "vector(16001)",
+            "vector(-3)",
+            "vector(+3)",
+            "vector( 3)",
+            "vector(03)",
+            "vector(3",
+            "vector(3)x",
+        ] {
+            let err = bad.parse::<ColumnType>().unwrap_err();
+            assert!(err.to_string().contains("vector(N)"), "{bad}: {err}");
+            assert!(
+                serde_json::from_value::<ColumnType>(bad.into()).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -94,7 +94,37 @@ pub(crate) fn view(protocol: &Value, metadata: &Value) -> Result<TableView, Stri
                 |t| t.as_str().unwrap_or_default().to_string(),
             ),
         };
+        let column_metadata = f["metadata"].as_object();
+        let dimensions = column_metadata
+            .and_then(|m| m.get(crate::delta::VECTOR_DIMENSIONS))
+            .and_then(Value::as_u64);
         let (data_type, exact) = match delta.as_str() {
+            // One of our vector columns (another tool's array of floats is not a vector
+            // until its dimension is known).
+            "array" if dimensions.is_some() => {
+                let vector = dimensions
+                    .and_then(|n| u32::try_from(n).ok())
+                    .filter(|n| (1..=crate::MAX_VECTOR_DIMENSIONS).contains(n))
+                    .map(ColumnType::Vector);
+                let floats = matches!(f["type"]["elementType"].as_str(), Some("float" | "double"));
+                // Ours are float and never hold a null component; a wider or nullable one
+                // is read, but not written to.
+                let exact = f["type"]["elementType"] == "float"
+                    && f["type"]["containsNull"] == Value::Bool(false);
+                match vector {
+                    Some(vector) if floats => (vector, exact),
+                    _ => {
+                        return Err(format!(
+                            "column {name:?} is a vector column of type {} with dimension {}, \
+                             which lakehouse does not read (it reads arrays of float with a \
+                             dimension from 1 to {})",
+                            f["type"],
+                            f["metadata"][crate::delta::VECTOR_DIMENSIONS],
+                            crate::MAX_VECTOR_DIMENSIONS
+                        ));
+                    }
+                }
+            }
             "long" => (ColumnType::Int64, true),
             "integer" | "short" | "byte" => (ColumnType::Int64, false),
             "double" => (ColumnType::Float64, true),
@@ -109,17 +139,21 @@ pub(crate) fn view(protocol: &Value, metadata: &Value) -> Result<TableView, Stri
                 return Err(format!(
                     "column {name:?} has Delta type {other}, which lakehouse does not read \
                      (it reads long, integer, short, byte, double, float, boolean, date, \
-                     timestamp, timestamp_ntz and string)"
+                     timestamp, timestamp_ntz, string, and its own vector columns: arrays of \
+                     float with {} metadata)",
+                    crate::delta::VECTOR_DIMENSIONS
                 ));
             }
         };
         if !exact {
             reasons.push(format!(
                 "column {name:?} is Delta type {delta}, and lakehouse writes {}",
-                crate::delta::delta_type(data_type)
+                match crate::delta::delta_type(data_type) {
+                    Value::String(name) => name,
+                    other => other.to_string(),
+                }
             ));
         }
-        let column_metadata = f["metadata"].as_object();
         let has = |key: &str| column_metadata.is_some_and(|m| m.keys().any(|k| k.starts_with(key)));
         if has("delta.invariants") {
             reasons.push(format!("column {name:?} has an invariant"));

@@ -1,5 +1,6 @@
 //! Writes the seed Parquet files of the `parquet_ingest` fuzz target (`fuzz/`): every
-//! column type an upload may have (and two it may not), nulls, several row groups,
+//! column type an upload may have (vectors from fixed-size and variable lists too, and two
+//! it may not), nulls, several row groups,
 //! dictionary and zstd pages, no rows, and a timestamp that does not fit in microseconds.
 //! Each file is prefixed with the target's control byte (0: no limits, no append).
 //!
@@ -8,13 +9,15 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::types::Int32Type;
+use arrow_array::types::{Float32Type, Int32Type};
 use arrow_array::{
-    ArrayRef, BooleanArray, Date32Array, Date64Array, Float32Array, Float64Array, Int8Array,
-    Int16Array, Int32Array, Int64Array, LargeStringArray, ListArray, RecordBatch, StringArray,
-    StringViewArray, TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray,
-    UInt8Array, UInt16Array, UInt32Array, UInt64Array,
+    ArrayRef, BooleanArray, Date32Array, Date64Array, FixedSizeListArray, Float32Array,
+    Float64Array, Int8Array, Int16Array, Int32Array, Int64Array, LargeStringArray, ListArray,
+    RecordBatch, StringArray, StringViewArray, TimestampMillisecondArray, TimestampNanosecondArray,
+    TimestampSecondArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
 };
+use arrow_buffer::NullBuffer;
+use arrow_schema::{DataType, Field};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -157,6 +160,31 @@ fn main() -> std::io::Result<()> {
                         "list",
                         Arc::new(ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
                             Some(vec![Some(1), None]),
+                        ])),
+                    ),
+                ],
+                plain(),
+            ),
+        ),
+        (
+            "vectors",
+            file(
+                vec![
+                    (
+                        "fixed",
+                        Arc::new(FixedSizeListArray::new(
+                            Arc::new(Field::new("item", DataType::Float64, true)),
+                            2,
+                            Arc::new(Float64Array::from(vec![1.0, 2.0, 0.0, 0.0, -0.5, 3e10])),
+                            Some(NullBuffer::from(vec![true, false, true])),
+                        )),
+                    ),
+                    (
+                        "listed",
+                        Arc::new(ListArray::from_iter_primitive::<Float32Type, _, _>(vec![
+                            None,
+                            Some(vec![Some(0.5), Some(0.25), Some(1.0)]),
+                            Some(vec![Some(1.0), Some(1.0), Some(1.0)]),
                         ])),
                     ),
                 ],

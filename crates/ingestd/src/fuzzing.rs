@@ -23,6 +23,8 @@ pub struct Sent {
     /// Batches and rows sent after the last schema.
     pub batches: usize,
     pub rows: u64,
+    /// The first batch after the last schema.
+    pub first: Option<arrow_array::RecordBatch>,
     /// Whether `End` came.
     pub ended: bool,
     /// The first message out of order: a batch before any schema or not of the last
@@ -66,6 +68,7 @@ pub fn convert(
                     sent.schemas.push(schema);
                     sent.batches = 0;
                     sent.rows = 0;
+                    sent.first = None;
                 }
                 Message::Batch(batch) => {
                     let wrong = match sent.schemas.last() {
@@ -81,6 +84,9 @@ pub fn convert(
                     }
                     sent.batches += 1;
                     sent.rows += batch.num_rows() as u64;
+                    if sent.first.is_none() {
+                        sent.first = Some(batch);
+                    }
                 }
                 Message::End => sent.ended = true,
             }

@@ -132,6 +132,27 @@ impl QueryEngine {
         template
             .catalog_list()
             .register_catalog(CATALOG_NAME.to_string(), lakehouse.clone());
+        let mut template = template;
+        {
+            use datafusion::execution::FunctionRegistry;
+            // DataFusion's own `inner_product` and `cosine_distance` (over arrays) give way
+            // to pgvector's, with their aliases (ours answer to `dot_product` too): a
+            // query's session is rebuilt from the template's functions, and two of one
+            // name would win in no fixed order.
+            let ours = crate::vector::functions();
+            let clashing: Vec<String> = template
+                .scalar_functions()
+                .iter()
+                .filter(|(_, f)| ours.iter().any(|o| o.name() == f.name()))
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in clashing {
+                template.deregister_udf(&key)?;
+            }
+            for function in ours {
+                template.register_udf(Arc::new(function))?;
+            }
+        }
         let executor = Executor::new(options.target_partitions.max(1))?;
         Ok(QueryEngine {
             inner: Arc::new(Inner {
@@ -208,6 +229,7 @@ impl QueryEngine {
         };
         adjust(&mut statement);
         scientific_as_double(&mut statement);
+        crate::vector::rewrite(&mut statement);
         readonly::check(&statement)?;
         Ok(statement)
     }

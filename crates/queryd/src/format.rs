@@ -58,6 +58,9 @@ impl Format {
 /// hold, lower-case Arrow names for the rest.
 pub fn type_name(data_type: &DataType) -> String {
     match data_type {
+        DataType::FixedSizeList(item, n) if item.data_type() == &DataType::Float32 => {
+            format!("vector({n})")
+        }
         DataType::Int8 => "int8".into(),
         DataType::Int16 => "int16".into(),
         DataType::Int32 => "int32".into(),
@@ -91,6 +94,8 @@ enum JsonKind {
     /// Floats: a JSON number when finite.
     Float,
     Boolean,
+    /// A vector column's: an array of JSON numbers.
+    Vector,
     /// Everything else: a JSON string of the value's text.
     Text,
 }
@@ -111,6 +116,9 @@ fn json_kind(data_type: &DataType) -> JsonKind {
         | DataType::Decimal256(..) => JsonKind::Number,
         DataType::Float16 | DataType::Float32 | DataType::Float64 => JsonKind::Float,
         DataType::Boolean => JsonKind::Boolean,
+        DataType::FixedSizeList(item, _) if item.data_type() == &DataType::Float32 => {
+            JsonKind::Vector
+        }
         _ => JsonKind::Text,
     }
 }
@@ -286,6 +294,10 @@ impl Encoder {
                     out.push_str("null");
                     continue;
                 }
+                if self.kinds[i] == JsonKind::Vector {
+                    push_json_vector(&mut out, column.as_ref(), row, &mut self.scratch);
+                    continue;
+                }
                 self.scratch.clear();
                 let _ = write!(self.scratch, "{}", formatter.value(row));
                 push_json_value(&mut out, &self.scratch, self.kinds[i]);
@@ -327,8 +339,31 @@ fn push_json_value(out: &mut String, text: &str, kind: JsonKind) {
             "-inf" => out.push_str("\"-Infinity\""),
             finite => out.push_str(finite),
         },
-        JsonKind::Text => push_json_string(out, text),
+        JsonKind::Text | JsonKind::Vector => push_json_string(out, text),
     }
+}
+
+/// Row `row` of a vector column as a JSON array of numbers.
+fn push_json_vector(out: &mut String, column: &dyn Array, row: usize, scratch: &mut String) {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::Float32Type;
+    let value = column.as_fixed_size_list().value(row);
+    out.push('[');
+    for (j, x) in value
+        .as_primitive::<Float32Type>()
+        .values()
+        .iter()
+        .enumerate()
+    {
+        if j > 0 {
+            out.push(',');
+        }
+        scratch.clear();
+        // (Debug: `1.0` rather than `1`, as float columns print.)
+        let _ = write!(scratch, "{x:?}");
+        push_json_value(out, scratch, JsonKind::Float);
+    }
+    out.push(']');
 }
 
 /// `text` as a JSON string literal.

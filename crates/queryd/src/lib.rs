@@ -7,6 +7,7 @@
 //! - [`http::router`]: `POST /v1/sql`, results streamed as JSON, NDJSON, CSV or Arrow IPC.
 //! - [`pg`]: the PostgreSQL wire protocol on `[queryd] pg_bind`.
 
+mod ast;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -24,6 +25,7 @@ pub mod readonly;
 mod scientific;
 mod skipping;
 pub mod tables;
+pub mod vector;
 
 pub use engine::{Query, QueryEngine, QueryOptions, ResultStream};
 pub use error::QueryError;

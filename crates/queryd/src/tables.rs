@@ -50,6 +50,11 @@ pub fn arrow_type(ty: catalogd::ColumnType) -> DataType {
         Date => DataType::Date32,
         Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
         Utf8 => DataType::Utf8View,
+        // (The element as ingestd writes it: a float32 that is never null.)
+        Vector(n) => DataType::FixedSizeList(
+            Arc::new(Field::new("item", DataType::Float32, false)),
+            n as i32,
+        ),
     }
 }
 

@@ -90,6 +90,17 @@ fn kernels() -> &'static Kernels {
     KERNELS.get_or_init(detect)
 }
 
+/// The squared Euclidean distance of `a` and `b` (their first `min(a.len(), b.len())`
+/// components), on this CPU's kernel: SQL's `l2_distance` and `<->` (queryd) run on it.
+pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
+    (kernels().l2sq)(a, b)
+}
+
+/// The inner product of `a` and `b` (as [`l2_squared`] reads them), on this CPU's kernel.
+pub fn inner_product(a: &[f32], b: &[f32]) -> f32 {
+    -(kernels().neg_dot)(a, b)
+}
+
 /// Which kernel family this CPU runs (for logs and benchmarks).
 pub fn kernel_name() -> &'static str {
     kernels().name

@@ -289,6 +289,18 @@ fn writer_properties(schema: &SchemaRef, first: Option<&RecordBatch>) -> WriterP
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_created_by(format!("lakehouse {}", env!("CARGO_PKG_VERSION")));
+    // A vector's components (its one leaf column, `{name}.list.item`) are floats that
+    // rarely repeat: never a dictionary.
+    for field in schema.fields() {
+        if let DataType::FixedSizeList(item, _) = field.data_type() {
+            let path = ColumnPath::new(vec![
+                field.name().clone(),
+                "list".to_string(),
+                item.name().clone(),
+            ]);
+            builder = builder.set_column_dictionary_enabled(path, false);
+        }
+    }
     if let Some(batch) = first {
         for (field, column) in schema.fields().iter().zip(batch.columns()) {
             if distinct_ratio(column.as_ref()) > 0.5 {
@@ -398,4 +410,46 @@ fn remove_files(store: &Arc<dyn Store>, runtime: &Handle, files: &mut Vec<DataFi
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{FixedSizeListArray, Float32Array, RecordBatch};
+    use arrow_schema::{Field, Schema};
+    use catalogd::ColumnType;
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::Encoding;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    #[test]
+    fn a_vector_column_is_written_without_a_dictionary() {
+        let vectors = FixedSizeListArray::new(
+            Arc::new(crate::schema::vector_item()),
+            2,
+            Arc::new(Float32Array::from(vec![0.5; 2_000])),
+            None,
+        );
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "emb",
+            crate::schema::arrow_type(ColumnType::Vector(2)),
+            true,
+        )]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(vectors)]).unwrap();
+        let properties = super::writer_properties(&schema, Some(&batch));
+        let mut file = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut file, schema, Some(properties)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let reader = SerializedFileReader::new(bytes::Bytes::from(file)).unwrap();
+        let column = reader.metadata().row_group(0).column(0);
+        assert_eq!(column.column_path().string(), "emb.list.item");
+        // (Every value the same: a dictionary would have been used, were it allowed.)
+        assert!(
+            !column.encodings().any(|e| e == Encoding::RLE_DICTIONARY),
+            "{:?}",
+            column.encodings().collect::<Vec<_>>()
+        );
+    }
 }

@@ -16,7 +16,12 @@ use serde_json::Value;
 /// The statistics of a part made of `groups`, whose columns are `schema`'s.
 pub(crate) fn file_stats(schema: &Schema, groups: &[RowGroupMetaData]) -> FileStats {
     let mut stats = FileStats::default();
+    // (Every column is one Parquet leaf column, a vector's too, so field `i` is leaf `i`.)
     for (i, field) in schema.fields().iter().enumerate() {
+        // A vector has neither bounds nor (in Delta's statistics) a null count.
+        if matches!(field.data_type(), DataType::FixedSizeList(..)) {
+            continue;
+        }
         let chunks: Vec<(Option<&Statistics>, i64)> = groups
             .iter()
             .map(|g| (g.column(i).statistics(), g.num_rows()))

@@ -41,7 +41,8 @@ pub struct IngestArgs {
     /// A text that means null, besides an empty field.
     #[arg(long)]
     null: Option<String>,
-    /// Column types, `name:type,...` (int64, float64, boolean, date, timestamp, utf8).
+    /// Column types, `name:type,...` (int64, float64, boolean, date, timestamp, utf8,
+    /// vector(N)).
     #[arg(long)]
     schema: Option<String>,
     /// On a value that breaks a column's inferred type, widen the column and restart

@@ -109,6 +109,9 @@ enum Column {
     Timestamp(TimestampMicrosecondArray, bool),
     Decimal(Decimal128Array, i8),
     Binary(BinaryArray),
+    /// pgvector's `vector`: text `[1,2.5,3]`, binary the dimension (int2), a zero int2,
+    /// then each component (float4).
+    Vector(datafusion::arrow::array::FixedSizeListArray),
     /// Numeric text from the display form (Decimal256).
     NumericDisplay(ArrayRef),
     /// Display text (lists, structs, intervals, ...), sent as `text`.
@@ -128,6 +131,9 @@ impl Column {
         let array = &to(array, &data_type)?;
         Ok(match &data_type {
             DataType::Null => Column::Null,
+            vector if super::types::is_vector(vector) => {
+                Column::Vector(array.as_fixed_size_list().clone())
+            }
             DataType::Int8 | DataType::Int16 | DataType::UInt8 => {
                 Column::Int(to(array, &DataType::Int64)?.as_primitive().clone(), 2)
             }
@@ -187,6 +193,7 @@ impl Column {
             Column::Timestamp(a, _) => a.is_null(row),
             Column::Decimal(a, _) => a.is_null(row),
             Column::Binary(a) => a.is_null(row),
+            Column::Vector(a) => a.is_null(row),
             Column::NumericDisplay(a) | Column::Display(a) => a.is_null(row),
         }
     }
@@ -207,6 +214,16 @@ impl Column {
                 buf.put_slice(decimal_text(a.value(row), *scale).as_bytes())
             }
             Column::Binary(a) => bytea_text(buf, a.value(row)),
+            Column::Vector(a) => {
+                buf.put_u8(b'[');
+                for (i, &x) in vector_values(a, row).iter().enumerate() {
+                    if i > 0 {
+                        buf.put_u8(b',');
+                    }
+                    float_text(buf, f64::from(x), x, 6);
+                }
+                buf.put_u8(b']');
+            }
             Column::NumericDisplay(_) | Column::Display(_) => {
                 if let Some(display) = display {
                     write_display(buf, display.value(row));
@@ -233,6 +250,15 @@ impl Column {
                 numeric::write_binary(buf, &decimal_text(a.value(row), *scale));
             }
             Column::Binary(a) => buf.put_slice(a.value(row)),
+            Column::Vector(a) => {
+                let values = vector_values(a, row);
+                // (A vector column's dimension is at most 16000.)
+                buf.put_i16(values.len() as i16);
+                buf.put_i16(0);
+                for &x in values {
+                    buf.put_f32(x);
+                }
+            }
             Column::NumericDisplay(_) => {
                 if let Some(display) = display {
                     numeric::write_binary(buf, &display.value(row).to_string());
@@ -245,6 +271,17 @@ impl Column {
             }
         }
     }
+}
+
+/// Row `row`'s components of a vector column.
+fn vector_values(array: &datafusion::arrow::array::FixedSizeListArray, row: usize) -> &[f32] {
+    let n = array.value_length() as usize;
+    let values = array
+        .values()
+        .as_primitive::<datafusion::arrow::datatypes::Float32Type>()
+        .values();
+    let start = array.value_offset(row) as usize;
+    &values[start..start + n]
 }
 
 fn write_display(buf: &mut BytesMut, value: impl std::fmt::Display) {

@@ -108,6 +108,22 @@ fn per_row(
     })
 }
 
+/// `name(text) -> oid`: the OID `lookup` finds for each name, null for none.
+fn name_to_oid(name: &'static str, lookup: fn(&str) -> Option<u32>) -> ScalarUDF {
+    per_row(
+        name,
+        Signature::any(1, Volatility::Stable),
+        DataType::UInt32,
+        move |args, _| {
+            let out: datafusion::arrow::array::UInt32Array = texts(&args[0])?
+                .iter()
+                .map(|v| v.as_deref().and_then(lookup))
+                .collect();
+            Ok(Arc::new(out))
+        },
+    )
+}
+
 /// The values of an OID-like argument.
 fn oids(array: &ArrayRef) -> Result<Vec<Option<u32>>> {
     let ints = cast(array, &DataType::Int64)?;
@@ -260,18 +276,8 @@ pub fn all(datasets: Arc<DatasetSchema>, options: &QueryOptions) -> Vec<ScalarUD
                 catalog::relation_name(oid, &datasets)
             })
         },
-        per_row(
-            "to_regclass",
-            Signature::any(1, Volatility::Stable),
-            DataType::UInt32,
-            |args, _| {
-                let out: datafusion::arrow::array::UInt32Array = texts(&args[0])?
-                    .iter()
-                    .map(|v| v.as_deref().and_then(regclass_oid))
-                    .collect();
-                Ok(Arc::new(out))
-            },
-        ),
+        name_to_oid("to_regclass", regclass_oid),
+        name_to_oid("to_regtype", super::types::regtype_oid),
         {
             let settings = settings.clone();
             per_row(

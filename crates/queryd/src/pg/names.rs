@@ -11,8 +11,8 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
-    DataType, Expr, FunctionArguments, Ident, ObjectName, Query, SelectItem, SetExpr, Statement,
-    Value, Visit, Visitor,
+    DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, Query,
+    SelectItem, SetExpr, Statement, Value, Visit, Visitor,
 };
 use pgwire::api::Type;
 
@@ -152,15 +152,27 @@ pub fn parameter_casts(statement: &DFStatement) -> Vec<Option<Type>> {
     impl Visitor for Casts {
         type Break = ();
         fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            // A bare parameter of a vector function (pgvector's operators and casts are
+            // these functions by now) is a vector, as pgvector's operators make it.
+            if let Expr::Function(function) = expr
+                && crate::vector::takes_vectors(&function.name.to_string())
+                && let FunctionArguments::List(list) = &function.args
+            {
+                for arg in &list.args {
+                    if let FunctionArg::Unnamed(FunctionArgExpr::Expr(arg)) = arg
+                        && let Some(index) = placeholder_index(arg)
+                    {
+                        if self.0.len() <= index {
+                            self.0.resize(index + 1, None);
+                        }
+                        self.0[index].get_or_insert(super::types::vector_type());
+                    }
+                }
+            }
             if let Expr::Cast {
                 expr, data_type, ..
             } = expr
-                && let Expr::Value(value) = expr.as_ref()
-                && let Value::Placeholder(name) = &value.value
-                && let Some(index) = name
-                    .strip_prefix('$')
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .and_then(|n| n.checked_sub(1))
+                && let Some(index) = placeholder_index(expr)
                 && let Some(ty) = type_name(data_type).and_then(|n| pg_type_named(&n))
             {
                 if self.0.len() <= index {
@@ -198,8 +210,23 @@ fn pg_type_named(name: &str) -> Option<Type> {
         "timestamp" => Type::TIMESTAMP,
         "timestamptz" => Type::TIMESTAMPTZ,
         "bytea" => Type::BYTEA,
+        "vector" => super::types::vector_type(),
         _ => return None,
     })
+}
+
+/// `n - 1` of a placeholder `$n`.
+fn placeholder_index(expr: &Expr) -> Option<usize> {
+    let Expr::Value(value) = expr else {
+        return None;
+    };
+    let Value::Placeholder(name) = &value.value else {
+        return None;
+    };
+    name.strip_prefix('$')?
+        .parse::<usize>()
+        .ok()?
+        .checked_sub(1)
 }
 
 /// PostgreSQL's internal name of a type as a cast names its column.

@@ -159,6 +159,7 @@ fn from_binary(bytes: &[u8], ty: &Type) -> Result<ScalarValue, PgWireError> {
             decimal(&text).map_err(|e| user_error("22P03", format!("numeric {text}{e}")))?
         }
         Type::BYTEA => ScalarValue::Binary(Some(bytes.to_vec())),
+        _ if ty.oid() == super::types::VECTOR_OID => vector_from_binary(bytes)?,
         Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN | Type::JSON => {
             let text = std::str::from_utf8(bytes)
                 .map_err(|_| user_error("22021", "a text parameter is not valid UTF-8"))?;
@@ -174,6 +175,34 @@ fn from_binary(bytes: &[u8], ty: &Type) -> Result<ScalarValue, PgWireError> {
             ));
         }
     })
+}
+
+/// pgvector's binary form: the dimension (int2), an unused int2, then each component
+/// (float4), as pgvector's `vector_send` writes it; read as pgvector's text, which the
+/// vector functions read.
+fn vector_from_binary(bytes: &[u8]) -> Result<ScalarValue, PgWireError> {
+    let bad = |why: &str| user_error("22P03", format!("a binary vector parameter {why}"));
+    let [d0, d1, _, _, rest @ ..] = bytes else {
+        return Err(bad("is shorter than its 4-byte header"));
+    };
+    let dims = i16::from_be_bytes([*d0, *d1]);
+    if dims < 1 || rest.len() != dims as usize * 4 {
+        return Err(bad(&format!(
+            "declares {dims} dimensions in {} bytes of components",
+            rest.len()
+        )));
+    }
+    let mut text = String::from("[");
+    for (i, x) in rest.chunks_exact(4).enumerate() {
+        let x = f32::from_be_bytes([x[0], x[1], x[2], x[3]]);
+        if i > 0 {
+            text.push(',');
+        }
+        // (Shortest exact text: the vector round-trips.)
+        text.push_str(&format!("{x:?}"));
+    }
+    text.push(']');
+    Ok(ScalarValue::Utf8(Some(text)))
 }
 
 fn parse_bool(text: &str) -> Option<bool> {

@@ -19,14 +19,14 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
-    ArrayElemTypeDef, BinaryOperator, CastKind, CharacterLength, DataType, Expr, Function,
-    FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, JoinOperator, ObjectName,
-    ObjectNamePart, Query, SelectItem, SetExpr, SetOperator, Statement, TableFactor, TimezoneInfo,
-    Value, Visit, VisitMut, Visitor, VisitorMut,
+    ArrayElemTypeDef, BinaryOperator, CastKind, CharacterLength, DataType, Expr, FunctionArguments,
+    GroupByExpr, Ident, JoinOperator, ObjectName, ObjectNamePart, Query, SelectItem, SetExpr,
+    SetOperator, Statement, TableFactor, TimezoneInfo, Value, Visit, VisitMut, Visitor, VisitorMut,
 };
 
 use super::catalog::defs;
 use super::functions::regclass_oid;
+use crate::ast::{call, null, take};
 
 /// Applies every rewrite to `statement`; `user` is the session's user name.
 pub fn rewrite(statement: &mut DFStatement, user: &str) {
@@ -85,38 +85,6 @@ fn catalog_relation(name: &ObjectName) -> Option<&str> {
 
 fn ident(name: &str) -> Ident {
     Ident::new(name)
-}
-
-fn call(name: &str, args: Vec<Expr>) -> Expr {
-    Expr::Function(Function {
-        name: ObjectName::from(vec![ident(name)]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(FunctionArgumentList {
-            duplicate_treatment: None,
-            args: args
-                .into_iter()
-                .map(|e| {
-                    datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
-                        datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(e),
-                    )
-                })
-                .collect(),
-            clauses: vec![],
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: vec![],
-    })
-}
-
-fn null() -> Expr {
-    Expr::value(Value::Null)
-}
-
-fn take(expr: &mut Expr) -> Expr {
-    std::mem::replace(expr, null())
 }
 
 struct Compat<'a> {

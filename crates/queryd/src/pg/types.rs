@@ -11,9 +11,35 @@ use pgwire::api::Type;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldFormat, FieldInfo};
 
+/// pgvector's `vector` type. The extension's OID is whatever its database gave it; ours is
+/// fixed, and clients look it up by name (`to_regtype('vector')`, `pg_type`) as they must
+/// with pgvector.
+pub const VECTOR_OID: u32 = 16_385;
+/// `vector[]`.
+pub const VECTOR_ARRAY_OID: u32 = 16_386;
+
+/// The `vector` type, as a column is described with it.
+pub fn vector_type() -> Type {
+    static VECTOR: std::sync::LazyLock<Type> = std::sync::LazyLock::new(|| {
+        Type::new(
+            "vector".into(),
+            VECTOR_OID,
+            Type::TEXT.kind().clone(),
+            "public".into(),
+        )
+    });
+    VECTOR.clone()
+}
+
+/// Whether a column of `data_type` is a vector (a fixed-size list of float32).
+pub fn is_vector(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::FixedSizeList(item, _) if item.data_type() == &DataType::Float32)
+}
+
 /// The PostgreSQL type a column of `data_type` is sent as.
 pub fn pg_type(data_type: &DataType) -> Type {
     match data_type {
+        vector if is_vector(vector) => vector_type(),
         DataType::Int8 | DataType::Int16 | DataType::UInt8 => Type::INT2,
         DataType::Int32 | DataType::UInt16 => Type::INT4,
         DataType::Int64 | DataType::UInt32 => Type::INT8,
@@ -47,6 +73,8 @@ pub fn type_modifier(data_type: &DataType) -> i32 {
         | DataType::Decimal128(p, s)
         | DataType::Decimal256(p, s) => ((i32::from(*p) << 16) | (i32::from(*s) & 0xffff)) + 4,
         DataType::Dictionary(_, value) => type_modifier(value),
+        // pgvector's: the dimension itself.
+        DataType::FixedSizeList(_, n) if is_vector(data_type) => *n,
         _ => -1,
     }
 }
@@ -130,7 +158,11 @@ pub const TYPES: &[TypeInfo] = &[
         1185,
     ),
     scalar(1186, "interval", "interval", 16, "T", 1187),
+    // (Never a result's type; listed as PostgreSQL has it, for clients that look it up:
+    // pgvector's adapter does.)
+    scalar(1560, "bit", "bit", -1, "V", 1561),
     scalar(1700, "numeric", "numeric", -1, "N", 1231),
+    scalar(VECTOR_OID, "vector", "vector", -1, "U", VECTOR_ARRAY_OID),
     array(1000, "_bool", "boolean[]", 16),
     array(1001, "_bytea", "bytea[]", 17),
     array(1002, "_char", "\"char\"[]", 18),
@@ -149,10 +181,47 @@ pub const TYPES: &[TypeInfo] = &[
     array(1185, "_timestamptz", "timestamp with time zone[]", 1184),
     array(1187, "_interval", "interval[]", 1186),
     array(1231, "_numeric", "numeric[]", 1700),
+    array(1561, "_bit", "bit[]", 1560),
+    array(VECTOR_ARRAY_OID, "_vector", "vector[]", VECTOR_OID),
 ];
 
 pub fn type_info(oid: u32) -> Option<&'static TypeInfo> {
     TYPES.iter().find(|t| t.oid == oid)
+}
+
+/// The OID `to_regtype(name)` gives: a type's name (`int4`, `vector`) or SQL name
+/// (`integer`, `double precision`), with an optional schema (`pg_catalog.`, `public.`) and
+/// type modifier (`numeric(10,2)`), and `[]` for its array type; `None` for a type this
+/// server does not have (`to_regtype` is then null, as PostgreSQL's).
+pub fn regtype_oid(name: &str) -> Option<u32> {
+    let mut name = name.trim().to_ascii_lowercase();
+    let array = name.ends_with("[]");
+    if array {
+        name.truncate(name.len() - 2);
+    }
+    if let Some(open) = name.find('(')
+        && name.ends_with(')')
+    {
+        name.truncate(open);
+    }
+    let name = name.trim();
+    let name = ["pg_catalog.", "public."]
+        .iter()
+        .find_map(|schema| name.strip_prefix(schema))
+        .unwrap_or(name);
+    let name = match name {
+        "int" => "int4",
+        "float" => "float8",
+        "decimal" => "numeric",
+        other => other,
+    };
+    let info = TYPES
+        .iter()
+        .find(|t| !t.is_array && (t.name == name || t.sql_name == name))?;
+    match array {
+        false => Some(info.oid),
+        true => (info.array != 0).then_some(info.array),
+    }
 }
 
 /// `format_type(oid, typmod)`: the SQL name of a type, with a numeric's precision and
@@ -167,6 +236,7 @@ pub fn format_type(oid: u32, typmod: Option<i32>) -> String {
             format!("numeric({},{})", (m >> 16) & 0xffff, m & 0xffff)
         }
         (1043, Some(m)) if m >= 4 => format!("character varying({})", m - 4),
+        (VECTOR_OID, Some(m)) if m > 0 => format!("vector({m})"),
         _ => info.sql_name.to_string(),
     }
 }
@@ -247,5 +317,36 @@ mod tests {
         let typmod = type_modifier(&DataType::Decimal128(12, 3));
         assert_eq!(format_type(1700, Some(typmod)), "numeric(12,3)");
         assert_eq!(format_type(999_999, None), "???");
+        let vector = DataType::FixedSizeList(
+            std::sync::Arc::new(datafusion::arrow::datatypes::Field::new(
+                "item",
+                DataType::Float32,
+                false,
+            )),
+            384,
+        );
+        assert_eq!(pg_type(&vector).oid(), VECTOR_OID);
+        assert_eq!(pg_type(&vector).name(), "vector");
+        assert_eq!(
+            format_type(VECTOR_OID, Some(type_modifier(&vector))),
+            "vector(384)"
+        );
+        assert_eq!(format_type(VECTOR_OID, Some(-1)), "vector");
+        for (name, oid) in [
+            ("vector", Some(VECTOR_OID)),
+            ("public.vector", Some(VECTOR_OID)),
+            ("vector(3)", Some(VECTOR_OID)),
+            ("vector[]", Some(VECTOR_ARRAY_OID)),
+            ("integer", Some(23)),
+            ("INT", Some(23)),
+            ("pg_catalog.int8", Some(20)),
+            ("double precision", Some(701)),
+            ("numeric(10,2)", Some(1700)),
+            ("text[]", Some(1009)),
+            ("hstore", None),
+            ("unknown[]", None),
+        ] {
+            assert_eq!(regtype_oid(name), oid, "{name}");
+        }
     }
 }

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use arrow_array::{
-    ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, Date32Array, FixedSizeListArray, Float32Array, Float64Array,
+    Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow_buffer::{BooleanBufferBuilder, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::SchemaRef;
@@ -15,7 +15,7 @@ use catalogd::ColumnType;
 
 use super::sniff::is_null;
 use super::tokenizer::Rows;
-use super::value::{parse_bool, parse_date, parse_f64, parse_i64, parse_timestamp};
+use super::value::{parse_bool, parse_date, parse_f64, parse_i64, parse_timestamp, parse_vector};
 
 /// A value that broke its column's type; `line` is 1-based, counting the header.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -90,6 +90,13 @@ pub fn to_batch(
                 Arc::new(BooleanArray::new(values, nulls))
             }
             ColumnType::Utf8 => Arc::new(column.strings(name)?),
+            ColumnType::Vector(dims) => Arc::new(column.vectors(*dims, |r, v| {
+                fail(
+                    r,
+                    v,
+                    &format!("vector({dims}): {dims} finite numbers in brackets"),
+                )
+            })?),
         };
         arrays.push(array);
     }
@@ -156,6 +163,38 @@ impl Column<'_> {
         }
         let nulls = any_null.then(|| NullBuffer::new(valid.finish()));
         Ok((ScalarBuffer::from(out), nulls))
+    }
+
+    /// Vectors of `dims` components; a null is `dims` zeros under a null bit.
+    fn vectors(
+        &self,
+        dims: u32,
+        fail: impl Fn(usize, &[u8]) -> TypeError,
+    ) -> Result<FixedSizeListArray, TypeError> {
+        // (Its own loop: `values` is the numeric columns' hot path, and a vector is many
+        // values per field.)
+        let size = dims as usize;
+        let mut values: Vec<f32> = Vec::with_capacity(self.n.saturating_mul(size));
+        let mut valid = BooleanBufferBuilder::new(self.n);
+        for r in 0..self.n {
+            let (v, quoted) = self.get(r);
+            let null = self.is_null(v, quoted);
+            valid.append(!null);
+            if null {
+                values.resize(values.len() + size, 0.0);
+            } else if parse_vector(v, &mut values) != Some(size) {
+                return Err(fail(r, v));
+            }
+        }
+        let valid = valid.finish();
+        let nulls = (valid.count_set_bits() < self.n).then(|| NullBuffer::new(valid));
+        let item = Arc::new(crate::schema::vector_item());
+        Ok(FixedSizeListArray::new(
+            item,
+            dims as i32,
+            Arc::new(Float32Array::from(values)),
+            nulls,
+        ))
     }
 
     /// Text: only an unquoted empty field (or the null text) is null; `""` is "".
@@ -253,6 +292,30 @@ mod tests {
                 value: "three".into()
             }
         );
+    }
+
+    #[test]
+    fn vectors_convert_and_a_bad_one_is_named() {
+        let b = convert(
+            "e\n\"[1, 2,3]\"\nNA\n\"[-0.5,0,1e2]\"\n",
+            &[("e", ColumnType::Vector(3))],
+        )
+        .unwrap();
+        let e = b.column(0).as_fixed_size_list();
+        assert_eq!((e.value_length(), e.null_count()), (3, 1));
+        let values = e.values().as_primitive::<arrow_array::types::Float32Type>();
+        assert_eq!(values.values()[..3], [1.0, 2.0, 3.0]);
+        assert_eq!(values.values()[6..], [-0.5, 0.0, 100.0]);
+        assert_eq!(
+            b.schema().field(0).data_type(),
+            &crate::schema::arrow_type(ColumnType::Vector(3))
+        );
+        for (bad, line) in [("[1,2]", 3), ("[1,2,NaN]", 3), ("[1,2,x]", 3), ("1,2,3", 3)] {
+            let csv = format!("e\n\"[1,2,3]\"\n\"{bad}\"\n");
+            let err = convert(&csv, &[("e", ColumnType::Vector(3))]).unwrap_err();
+            assert_eq!((err.line, err.value.as_str()), (line, bad));
+            assert_eq!(err.expected, "vector(3): 3 finite numbers in brackets");
+        }
     }
 
     #[test]

@@ -52,10 +52,14 @@ pub fn convert_csv(
     let mut skip = usize::from(layout.header);
     let mut total = 0u64;
     let mut next_report = PROGRESS_EVERY;
+    let limits = BatchLimits {
+        rows: crate::schema::batch_rows(&layout.columns, BATCH.rows),
+        ..BATCH
+    };
     loop {
         rows.clear();
         let n = tokenizer
-            .read_rows(&mut rows, BATCH)
+            .read_rows(&mut rows, limits)
             .map_err(|e| csv_error(state, e))?;
         if n == 0 {
             break;

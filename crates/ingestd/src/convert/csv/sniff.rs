@@ -8,7 +8,7 @@ use catalogd::ColumnType;
 
 use super::tokenizer::{CsvError, Rows, parse_sample};
 use super::value::{
-    has_leading_zero, parse_bool, parse_date, parse_f64, parse_i64, parse_timestamp,
+    has_leading_zero, parse_bool, parse_date, parse_f64, parse_i64, parse_timestamp, vector_len,
 };
 
 /// Delimiters tried, in order of preference on a tie.
@@ -119,9 +119,14 @@ const INT: u8 = 2;
 const FLOAT: u8 = 4;
 const DATE: u8 = 8;
 const TIMESTAMP: u8 = 16;
+/// pgvector's text form, `[1, 2, 3]` (of one length in the whole column).
+const VECTOR: u8 = 32;
 
 /// The types a non-null text could be.
 fn classify(v: &[u8]) -> u8 {
+    if v.first() == Some(&b'[') {
+        return if vector_len(v).is_some() { VECTOR } else { 0 };
+    }
     if is_integer_text(v) {
         // Codes: zero-padded or too long for int64 (a float would drop digits).
         let code = has_leading_zero(v) || parse_i64(v).is_none();
@@ -158,8 +163,10 @@ pub fn is_null(v: &[u8], quoted: bool, null: Option<&[u8]>) -> bool {
 /// The narrowest type every non-null sample value of each column fits; utf8 when a column
 /// has no values.
 fn infer_types(rows: &Rows, first: usize, width: usize, null: Option<&[u8]>) -> Vec<ColumnType> {
-    let mut fits = vec![BOOL | INT | FLOAT | DATE | TIMESTAMP; width];
+    let mut fits = vec![BOOL | INT | FLOAT | DATE | TIMESTAMP | VECTOR; width];
     let mut seen = vec![false; width];
+    // The length of a vector column's values so far.
+    let mut dims: Vec<Option<usize>> = vec![None; width];
     for r in first..rows.len() {
         for (c, fit) in fits.iter_mut().enumerate().take(rows.width(r).min(width)) {
             let (v, quoted) = rows.field(r, c);
@@ -168,12 +175,24 @@ fn infer_types(rows: &Rows, first: usize, width: usize, null: Option<&[u8]>) -> 
             }
             seen[c] = true;
             *fit &= classify(v);
+            if *fit & VECTOR != 0 {
+                let n = vector_len(v);
+                if dims[c].is_some_and(|d| Some(d) != n) {
+                    *fit &= !VECTOR;
+                }
+                dims[c] = n;
+            }
         }
     }
     fits.iter()
         .zip(&seen)
-        .map(|(&fit, &seen)| match fit {
+        .zip(&dims)
+        .map(|((&fit, &seen), &dims)| match fit {
             _ if !seen => ColumnType::Utf8,
+            f if f & VECTOR != 0 => dims
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|&n| n <= catalogd::MAX_VECTOR_DIMENSIONS)
+                .map_or(ColumnType::Utf8, ColumnType::Vector),
             f if f & BOOL != 0 => ColumnType::Boolean,
             f if f & INT != 0 => ColumnType::Int64,
             f if f & FLOAT != 0 => ColumnType::Float64,
@@ -224,6 +243,7 @@ fn type_bit(ty: ColumnType) -> u8 {
         ColumnType::Date => DATE,
         ColumnType::Timestamp => TIMESTAMP,
         ColumnType::Utf8 => 0,
+        ColumnType::Vector(_) => VECTOR,
     }
 }
 
@@ -271,6 +291,17 @@ mod tests {
     fn every_type_is_inferred() {
         let csv = "i,f,b,d,t,s\n1,1.5,true,2024-01-02,2024-01-02 03:04:05,x\n-2,3,FALSE,2024-02-29,2024-01-02T03:04:05.5Z,y\n";
         assert_eq!(types(csv), [Int64, Float64, Boolean, Date, Timestamp, Utf8]);
+    }
+
+    #[test]
+    fn vectors_of_one_length_are_inferred() {
+        let csv = "id,emb,mixed,not\n1,\"[1, 2.5,-3]\",\"[1,2]\",\"[1,x]\"\n2,,\"[1,2,3]\",[]\n3,\"[0,0,1e-3]\",,\n";
+        assert_eq!(types(csv), [Int64, Vector(3), Utf8, Utf8]);
+        // A header row of names over vectors is a header.
+        let l = layout("emb\n\"[1,2]\"\n\"[3,4]\"\n");
+        assert!(l.header);
+        assert_eq!(l.columns, [("emb".to_string(), Vector(2))]);
+        assert!(!layout("\"[1,2]\"\n\"[3,4]\"\n").header);
     }
 
     #[test]

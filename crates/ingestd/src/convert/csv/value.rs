@@ -9,7 +9,10 @@
 //! - date: `YYYY-MM-DD`;
 //! - timestamp: a date, `T` or a space, `HH:MM[:SS[.fraction]]`, then optionally `Z` or an
 //!   offset `±HH[:MM]` / `±HHMM` — stored as microseconds since the epoch in UTC (an offset
-//!   is applied; fractions past microseconds are truncated); a bare date is its midnight.
+//!   is applied; fractions past microseconds are truncated); a bare date is its midnight;
+//! - vector: pgvector's text form, `[1, -2.5, 3e-2]`: one or more numbers (float64's forms,
+//!   spaces around each allowed) in brackets, each finite as a float32 (no `NaN`, no `inf`,
+//!   nothing that overflows one).
 
 /// Parses an int64.
 #[inline]
@@ -54,6 +57,36 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     }
     // The forms `f64::from_str` takes (lexical's standard format), straight from bytes.
     lexical_core::parse::<f64>(s).ok()
+}
+
+/// Appends the components of a vector text to `out`, returning how many there were; `None`
+/// (with `out` as it was) when the text is not a vector.
+pub fn parse_vector(s: &[u8], out: &mut Vec<f32>) -> Option<usize> {
+    let inner = s.strip_prefix(b"[")?.strip_suffix(b"]")?;
+    let start = out.len();
+    for part in inner.split(|&b| b == b',') {
+        match parse_f64(part.trim_ascii()).map(|x| x as f32) {
+            Some(x) if x.is_finite() => out.push(x),
+            _ => {
+                out.truncate(start);
+                return None;
+            }
+        }
+    }
+    Some(out.len() - start)
+}
+
+/// The number of components of a vector text, if it is one (see [`parse_vector`]).
+pub fn vector_len(s: &[u8]) -> Option<usize> {
+    let inner = s.strip_prefix(b"[")?.strip_suffix(b"]")?;
+    let mut n = 0;
+    for part in inner.split(|&b| b == b',') {
+        if !parse_f64(part.trim_ascii()).is_some_and(|x| (x as f32).is_finite()) {
+            return None;
+        }
+        n += 1;
+    }
+    Some(n)
 }
 
 #[inline]
@@ -187,6 +220,36 @@ fn days_in_month(year: i32, month: u32) -> u32 {
 mod tests {
     use super::*;
     use chrono::{NaiveDate, NaiveDateTime};
+
+    #[test]
+    fn vectors() {
+        let mut out = vec![9.0];
+        assert_eq!(parse_vector(b"[1,-2.5, 3e-2 ,4]", &mut out), Some(4));
+        assert_eq!(out, [9.0, 1.0, -2.5, 0.03, 4.0]);
+        assert_eq!(vector_len(b"[1,-2.5, 3e-2 ,4]"), Some(4));
+        assert_eq!(parse_vector(b"[0.5]", &mut out), Some(1));
+        for bad in [
+            &b"[]"[..],
+            b"[ ]",
+            b"1,2",
+            b"[1,2",
+            b"1,2]",
+            b"[1,,2]",
+            b"[1,2,]",
+            b"[1,x]",
+            b"[NaN]",
+            b"[1,inf]",
+            b"[1e39]",
+            b"[[1]]",
+            b" [1]",
+        ] {
+            let before = out.clone();
+            let text = String::from_utf8_lossy(bad);
+            assert_eq!(parse_vector(bad, &mut out), None, "{text}");
+            assert_eq!(out, before, "{text}");
+            assert_eq!(vector_len(bad), None, "{text}");
+        }
+    }
 
     #[test]
     fn integers() {

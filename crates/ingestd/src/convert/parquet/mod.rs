@@ -26,7 +26,7 @@ use crate::convert::csv::body_error;
 use crate::convert::csv::sniff::Layout;
 use crate::error::IngestError;
 use crate::ingest::{AppendTo, Message, ToEncoder, conform, send};
-use crate::schema::{arrow_schema, column_type_of};
+use crate::schema::{arrow_schema, column_type_of, is_float};
 
 pub(crate) fn convert_parquet(
     reader: &mut BodyReader,
@@ -71,7 +71,8 @@ pub(crate) fn convert_parquet(
         }
     }
     let mut columns: Vec<(String, ColumnType)> = Vec::new();
-    for field in metadata.schema().fields() {
+    let mut list_dimensions = None;
+    for (index, field) in metadata.schema().fields().iter().enumerate() {
         // A dataset's columns are its SQL names; a CSV header's repeats are made unique,
         // but a Parquet schema's names are the writer's, so a repeat is refused.
         if columns.iter().any(|(name, _)| name == field.name()) {
@@ -80,11 +81,32 @@ pub(crate) fn convert_parquet(
                 field.name()
             )));
         }
-        let ty =
-            column_type_of(field.data_type()).ok_or_else(|| IngestError::UnsupportedColumn {
-                column: field.name().clone(),
-                data_type: field.data_type().to_string(),
-            })?;
+        let ty = match field.data_type() {
+            // A vector of the size its values have (the same in every row, or the file is
+            // refused as it converts).
+            DataType::List(item) | DataType::LargeList(item) if is_float(item.data_type()) => {
+                let found = match &mut list_dimensions {
+                    Some(found) => found,
+                    None => list_dimensions.insert(list_lengths(&for_reader, &metadata)?),
+                };
+                match found.get(&index) {
+                    Some(&dims) => ColumnType::Vector(dims),
+                    None => {
+                        return Err(IngestError::BadParquet(format!(
+                            "column {:?} is a list of floats with no values, so its vector \
+                             dimension is unknown (write it as a fixed-size list)",
+                            field.name()
+                        )));
+                    }
+                }
+            }
+            data_type => {
+                column_type_of(data_type).ok_or_else(|| IngestError::UnsupportedColumn {
+                    column: field.name().clone(),
+                    data_type: data_type.to_string(),
+                })?
+            }
+        };
         columns.push((field.name().clone(), ty));
     }
     let layout = Layout {
@@ -102,17 +124,21 @@ pub(crate) fn convert_parquet(
     // Row group by row group, each checked to hold the rows it declares: the reader reads
     // what the pages hold, and a file whose groups say otherwise has lost rows (or gained
     // some) since it was written.
+    let mut first_row = 0u64;
     for (index, group) in metadata.metadata().row_groups().iter().enumerate() {
-        let builder =
-            ParquetRecordBatchReaderBuilder::new_with_metadata(for_reader.clone(), metadata.clone())
-                .with_batch_size(32_768)
-                .with_row_groups(vec![index]);
+        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            for_reader.clone(),
+            metadata.clone(),
+        )
+        .with_batch_size(crate::schema::batch_rows(&layout.columns, 32_768))
+        .with_row_groups(vec![index]);
         let mut batches = reading(|| builder.build())?.map_err(bad)?;
         let mut rows = 0u64;
         while let Some(batch) = reading(|| batches.next())? {
             let batch = batch.map_err(|e| IngestError::BadParquet(e.to_string()))?;
+            let cast = cast(&batch, &schema, first_row + rows)?;
             rows += batch.num_rows() as u64;
-            send(tx, Message::Batch(cast(&batch, &schema)?))?;
+            send(tx, Message::Batch(cast))?;
         }
         if i64::try_from(rows) != Ok(group.num_rows()) {
             return Err(IngestError::BadParquet(format!(
@@ -120,6 +146,7 @@ pub(crate) fn convert_parquet(
                 group.num_rows()
             )));
         }
+        first_row += rows;
     }
     send(tx, Message::End)?;
     Ok(layout.columns)
@@ -261,8 +288,14 @@ impl Read for ToTheEnd {
         if buf.is_empty() {
             return Ok(0);
         }
-        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let read = if want == 0 { 0 } else { self.file.read(&mut buf[..want])? };
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let read = if want == 0 {
+            0
+        } else {
+            self.file.read(&mut buf[..want])?
+        };
         if read == 0 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
@@ -298,15 +331,170 @@ fn reading<T>(call: impl FnOnce() -> T) -> Result<T, IngestError> {
     })
 }
 
+/// The length of the first non-null value of each top-level list-of-floats column (by its
+/// index in the schema), read through the file with only those columns decoded, as far as
+/// it takes to find one in each.
+fn list_lengths(
+    file: &Spooled,
+    metadata: &ArrowReaderMetadata,
+) -> Result<std::collections::HashMap<usize, u32>, IngestError> {
+    let bad = |e: parquet::errors::ParquetError| IngestError::BadParquet(e.to_string());
+    let lists: Vec<usize> = (metadata.schema().fields().iter().enumerate())
+        .filter(|(_, f)| match f.data_type() {
+            DataType::List(item) | DataType::LargeList(item) => is_float(item.data_type()),
+            _ => false,
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let mask = parquet::arrow::ProjectionMask::roots(metadata.parquet_schema(), lists.clone());
+    let builder =
+        ParquetRecordBatchReaderBuilder::new_with_metadata(file.clone(), metadata.clone())
+            .with_batch_size(8_192)
+            .with_projection(mask);
+    let mut batches = reading(|| builder.build())?.map_err(bad)?;
+    let mut found = std::collections::HashMap::new();
+    while found.len() < lists.len() {
+        let Some(batch) = reading(|| batches.next())? else {
+            break;
+        };
+        let batch = batch.map_err(|e| IngestError::BadParquet(e.to_string()))?;
+        for (column, &index) in batch.columns().iter().zip(&lists) {
+            if found.contains_key(&index) {
+                continue;
+            }
+            let first = match column.data_type() {
+                DataType::List(_) => first_length(column.as_list::<i32>()),
+                _ => first_length(column.as_list::<i64>()),
+            };
+            if let Some(n) = first {
+                let dims = u32::try_from(n)
+                    .ok()
+                    .filter(|n| (1..=catalogd::MAX_VECTOR_DIMENSIONS).contains(n))
+                    .ok_or_else(|| {
+                        IngestError::BadParquet(format!(
+                            "column {:?} holds a list of {n} floats; a vector has 1 to {}",
+                            metadata.schema().field(index).name(),
+                            catalogd::MAX_VECTOR_DIMENSIONS
+                        ))
+                    })?;
+                found.insert(index, dims);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The length of a list array's first non-null value.
+fn first_length<O: arrow_array::OffsetSizeTrait>(
+    list: &arrow_array::GenericListArray<O>,
+) -> Option<usize> {
+    use arrow_array::Array;
+    (0..list.len())
+        .find(|&i| list.is_valid(i))
+        .map(|i| list.value_length(i).as_usize())
+}
+
+/// A list array's values, and each row's range of them (`None` for a null row).
+fn list_ranges<O: arrow_array::OffsetSizeTrait>(
+    list: &arrow_array::GenericListArray<O>,
+) -> (&ArrayRef, Vec<Option<(usize, usize)>>) {
+    use arrow_array::Array;
+    let offsets = list.value_offsets();
+    let ranges = (0..list.len())
+        .map(|i| {
+            list.is_valid(i).then(|| {
+                let (start, end) = (offsets[i].as_usize(), offsets[i + 1].as_usize());
+                (start, end - start)
+            })
+        })
+        .collect();
+    (list.values(), ranges)
+}
+
+/// A vector column from a Parquet list of floats (fixed-size or not): every non-null value
+/// of `dims` components, none null, each finite as a float32; otherwise an error naming the
+/// column, the row (`first_row` is the batch's first, 1-based in the message) and what it
+/// holds.
+fn to_vector(
+    array: &ArrayRef,
+    name: &str,
+    dims: i32,
+    first_row: u64,
+) -> Result<ArrayRef, IngestError> {
+    use arrow_array::Array;
+    let size = dims as usize;
+    let fail = |row: usize, what: String| {
+        IngestError::BadParquet(format!(
+            "column {name:?}, row {}: expected vector({dims}), found {what}",
+            first_row + row as u64 + 1
+        ))
+    };
+    // Each row's range of `values`.
+    let (values, ranges): (&ArrayRef, Vec<Option<(usize, usize)>>) = match array.data_type() {
+        DataType::FixedSizeList(_, n) => {
+            let list = array.as_fixed_size_list();
+            let n = *n as usize;
+            let ranges = (0..list.len())
+                .map(|i| list.is_valid(i).then(|| (i * n, n)))
+                .collect();
+            (list.values(), ranges)
+        }
+        DataType::List(_) => list_ranges(array.as_list::<i32>()),
+        DataType::LargeList(_) => list_ranges(array.as_list::<i64>()),
+        other => return Err(fail(0, format!("a column of type {other}"))),
+    };
+    let floats = arrow_cast::cast(values, &DataType::Float32)
+        .map_err(|e| IngestError::BadParquet(format!("column {name:?}: {e}")))?;
+    let floats = floats.as_primitive::<arrow_array::types::Float32Type>();
+    let mut out: Vec<f32> = Vec::with_capacity(ranges.len() * size);
+    let mut valid = arrow_buffer::BooleanBufferBuilder::new(ranges.len());
+    for (row, range) in ranges.iter().enumerate() {
+        let Some((start, len)) = *range else {
+            valid.append(false);
+            out.resize(out.len() + size, 0.0);
+            continue;
+        };
+        if len != size {
+            return Err(fail(row, format!("{len} numbers")));
+        }
+        for at in start..start + len {
+            if floats.is_null(at) {
+                return Err(fail(row, format!("a null at component {}", at - start + 1)));
+            }
+            let x = floats.value(at);
+            if !x.is_finite() {
+                return Err(fail(row, format!("{x} at component {}", at - start + 1)));
+            }
+            out.push(x);
+        }
+        valid.append(true);
+    }
+    let nulls = arrow_buffer::NullBuffer::new(valid.finish());
+    Ok(Arc::new(arrow_array::FixedSizeListArray::new(
+        Arc::new(crate::schema::vector_item()),
+        dims,
+        Arc::new(arrow_array::Float32Array::from(out)),
+        (nulls.null_count() > 0).then_some(nulls),
+    )))
+}
+
 /// Casts every column to the dataset's Arrow type (safe casts: a value that does not fit
-/// is an error, not a null).
-fn cast(batch: &RecordBatch, schema: &arrow_schema::SchemaRef) -> Result<RecordBatch, IngestError> {
+/// is an error, not a null). `first_row` is the batch's first row in the file.
+fn cast(
+    batch: &RecordBatch,
+    schema: &arrow_schema::SchemaRef,
+    first_row: u64,
+) -> Result<RecordBatch, IngestError> {
     let options = arrow_cast::CastOptions {
         safe: false,
         ..Default::default()
     };
     let mut arrays = Vec::with_capacity(batch.num_columns());
     for (array, field) in batch.columns().iter().zip(schema.fields()) {
+        if let DataType::FixedSizeList(_, dims) = field.data_type() {
+            arrays.push(to_vector(array, field.name(), *dims, first_row)?);
+            continue;
+        }
         // A zoned timestamp keeps its instant: arrow's cast to a zone-less type would shift
         // it to the zone's wall-clock time.
         let unzoned;
@@ -526,12 +714,14 @@ mod tests {
         let metadata =
             parquet::arrow::arrow_reader::ArrowReaderMetadata::load(&spooled, Default::default())
                 .unwrap();
-        let mut batches =
-            ParquetRecordBatchReaderBuilder::new_with_metadata(spooled, metadata)
-                .build()
-                .unwrap();
+        let mut batches = ParquetRecordBatchReaderBuilder::new_with_metadata(spooled, metadata)
+            .build()
+            .unwrap();
         let err = batches.next().unwrap().unwrap_err();
-        assert!(err.to_string().contains("the file ends inside a page"), "{err}");
+        assert!(
+            err.to_string().contains("the file ends inside a page"),
+            "{err}"
+        );
         assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
     }
 
@@ -560,6 +750,111 @@ mod tests {
         assert!(spooled.get_read(11).unwrap().read(&mut [0u8; 1]).is_err());
         assert_eq!(&spooled.get_bytes(2, 3).unwrap()[..], b"234");
         assert!(spooled.get_bytes(8, 3).is_err());
+    }
+
+    fn parquet_of(batch: &RecordBatch) -> Vec<u8> {
+        let mut file = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut file, batch.schema(), None).unwrap();
+        writer.write(batch).unwrap();
+        writer.close().unwrap();
+        file
+    }
+
+    #[test]
+    fn lists_of_floats_are_vectors_of_their_size() {
+        use arrow_array::Array;
+        use arrow_array::builder::{FixedSizeListBuilder, Float64Builder, ListBuilder};
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::Float32Type;
+        use catalogd::ColumnType;
+
+        // A fixed-size list of float64 (a null row among them), and a list of float64 whose
+        // first rows are null: both become vector(2).
+        let mut fixed = FixedSizeListBuilder::new(Float64Builder::new(), 2);
+        let mut list = ListBuilder::new(Float64Builder::new());
+        for row in 0..5 {
+            fixed.values().append_slice(&[row as f64, 0.5]);
+            fixed.append(row != 1);
+            if row < 2 {
+                list.append(false);
+            } else {
+                list.values().append_slice(&[1.5, row as f64]);
+                list.append(true);
+            }
+        }
+        let batch = RecordBatch::try_from_iter([
+            ("fixed", Arc::new(fixed.finish()) as _),
+            ("list", Arc::new(list.finish()) as _),
+        ])
+        .unwrap();
+        let (result, sent) = convert(parquet_of(&batch));
+        assert_eq!(
+            result.unwrap(),
+            [
+                ("fixed".to_string(), ColumnType::Vector(2)),
+                ("list".to_string(), ColumnType::Vector(2))
+            ]
+        );
+        assert_eq!(sent.rows, 5);
+        let got = sent.first.as_ref().unwrap();
+        let fixed = got.column(0).as_fixed_size_list();
+        assert!(fixed.is_null(1) && fixed.is_valid(2));
+        let values = fixed.values().as_primitive::<Float32Type>();
+        assert_eq!(values.values()[4..6], [2.0, 0.5]);
+        let list = got.column(1).as_fixed_size_list();
+        assert!(list.is_null(0) && list.is_null(1));
+        let values = list.values().as_primitive::<Float32Type>();
+        assert_eq!(values.values()[8..10], [1.5, 4.0]);
+    }
+
+    #[test]
+    fn a_bad_vector_row_names_its_column_and_row() {
+        use arrow_array::builder::{Float32Builder, ListBuilder};
+
+        let refused = |rows: &[Option<Vec<Option<f32>>>]| {
+            let mut list = ListBuilder::new(Float32Builder::new());
+            for row in rows {
+                match row {
+                    Some(values) => {
+                        for v in values {
+                            list.values().append_option(*v);
+                        }
+                        list.append(true);
+                    }
+                    None => list.append(false),
+                }
+            }
+            let batch =
+                RecordBatch::try_from_iter([("emb", Arc::new(list.finish()) as _)]).unwrap();
+            let (result, sent) = convert(parquet_of(&batch));
+            assert!(!sent.ended);
+            match result {
+                Err(IngestError::BadParquet(reason)) => reason,
+                other => panic!("expected bad_parquet, got {other:?}"),
+            }
+        };
+        let ok = Some(vec![Some(1.0), Some(2.0)]);
+        assert_eq!(
+            refused(&[ok.clone(), None, Some(vec![Some(1.0)])]),
+            "column \"emb\", row 3: expected vector(2), found 1 numbers"
+        );
+        assert_eq!(
+            refused(&[ok.clone(), Some(vec![Some(1.0), None])]),
+            "column \"emb\", row 2: expected vector(2), found a null at component 2"
+        );
+        assert_eq!(
+            refused(&[ok.clone(), Some(vec![Some(f32::NAN), Some(1.0)])]),
+            "column \"emb\", row 2: expected vector(2), found NaN at component 1"
+        );
+        assert_eq!(
+            refused(&[None, None]),
+            "column \"emb\" is a list of floats with no values, so its vector dimension is \
+             unknown (write it as a fixed-size list)"
+        );
+        assert_eq!(
+            refused(&[Some(vec![])]),
+            "column \"emb\" holds a list of 0 floats; a vector has 1 to 16000"
+        );
     }
 
     #[test]
