@@ -71,6 +71,27 @@ fn python(script: &str, input: &Value) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// POSTs the Parquet file at `file` as dataset `name`.
+async fn upload_parquet(lh: &Lakehouse, name: &str, file: &Path) -> (reqwest::StatusCode, Value) {
+    send_json(
+        reqwest::Client::new()
+            .post(format!("{}/v1/ingest/{name}", lh.url))
+            .header("content-type", "application/vnd.apache.parquet")
+            .body(std::fs::read(file).unwrap()),
+    )
+    .await
+}
+
+/// The column types of a dataset's manifest, in order.
+fn column_types(manifest: &Value) -> Vec<&str> {
+    manifest["schema"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["type"].as_str().unwrap())
+        .collect()
+}
+
 async fn start(data: &Path) -> (Lakehouse, u16) {
     let pg = free_port();
     let launch =
@@ -87,12 +108,7 @@ async fn vector_columns_answer_pgvector_sql_over_http_and_psql() {
     // Sniffed: every value of `emb` is a vector of 3.
     let (status, manifest) = post_csv(&format!("{}/v1/ingest/items", lh.url), ITEMS).await;
     assert_eq!(status, 201, "{manifest}");
-    let types: Vec<&str> = manifest["schema"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["type"].as_str().unwrap())
-        .collect();
+    let types = column_types(&manifest);
     assert_eq!(types, ["int64", "utf8", "float64", "boolean", "vector(3)"]);
 
     // JSON: a vector is an array of numbers, its column type vector(3).
@@ -308,20 +324,9 @@ async fn parquet_lists_of_floats_become_vector_columns() {
          pq.write_table(pa.table({'id': [1, 2, 3], 'fixed': fixed, 'listed': listed}), path)",
         &json!({"path": file.display().to_string()}),
     );
-    let (status, manifest) = send_json(
-        reqwest::Client::new()
-            .post(format!("{}/v1/ingest/emb", lh.url))
-            .header("content-type", "application/vnd.apache.parquet")
-            .body(std::fs::read(&file).unwrap()),
-    )
-    .await;
+    let (status, manifest) = upload_parquet(&lh, "emb", &file).await;
     assert_eq!(status, 201, "{manifest}");
-    let types: Vec<&str> = manifest["schema"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["type"].as_str().unwrap())
-        .collect();
+    let types = column_types(&manifest);
     assert_eq!(types, ["int64", "vector(2)", "vector(3)"]);
     assert_eq!(
         rows(
@@ -344,13 +349,7 @@ async fn parquet_lists_of_floats_become_vector_columns() {
          pq.write_table(pa.table({'listed': listed}), path)",
         &json!({"path": file.display().to_string()}),
     );
-    let (status, body) = send_json(
-        reqwest::Client::new()
-            .post(format!("{}/v1/ingest/bad", lh.url))
-            .header("content-type", "application/vnd.apache.parquet")
-            .body(std::fs::read(&file).unwrap()),
-    )
-    .await;
+    let (status, body) = upload_parquet(&lh, "bad", &file).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(
         error_of(&body),
