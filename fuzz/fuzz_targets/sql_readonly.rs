@@ -19,9 +19,8 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement;
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use libfuzzer_sys::fuzz_target;
 use queryd::fuzzing::{compat, statements};
 use queryd::{QueryEngine, QueryError, QueryOptions};
@@ -66,9 +65,7 @@ const REFUSED_BY_DATAFUSION: [&str; 3] = [
 ];
 
 fn parse(sql: &str) -> Option<Vec<DFStatement>> {
-    DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {})
-        .ok()
-        .map(Vec::from)
+    queryd::dialect::parse_statements(sql).ok().map(Vec::from)
 }
 
 fn is_query(statement: &DFStatement) -> bool {

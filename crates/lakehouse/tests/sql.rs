@@ -565,6 +565,21 @@ async fn errors_name_the_table_and_the_position() {
         (Some(1), Some(27))
     );
 
+    // Nestings that do not parse made the parser retry every level (2ⁿ work): refused
+    // within the parse budget, without a position.
+    let deep = format!("SELECT {}-E.(SELECT+1 FROM trips", "CAST(".repeat(30));
+    let started = std::time::Instant::now();
+    let (status, body) = sql(&lh, &deep).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "syntax_error");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("nests too deeply"), "{body}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
     let (status, body) = sql(&lh, "SELECT nope FROM trips").await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "invalid_query");

@@ -24,9 +24,8 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::optimizer::{Analyzer, AnalyzerRule};
 use datafusion::prelude::SessionConfig;
-use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement;
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use futures::{Stream, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::{Instant, Sleep};
@@ -215,8 +214,7 @@ impl QueryEngine {
         sql: &str,
         adjust: impl FnOnce(&mut DFStatement),
     ) -> Result<DFStatement, QueryError> {
-        let mut statements = DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {})
-            .map_err(|e| crate::error::locate_at_end(e.into(), sql))?;
+        let mut statements = crate::dialect::parse_statements(sql)?;
         let mut statement = match (statements.pop_front(), statements.is_empty()) {
             (None, _) => return Err(QueryError::BadRequest("the query is empty".into())),
             (Some(statement), true) => statement,

@@ -231,6 +231,27 @@ fn position(message: &str) -> (Option<u64>, Option<u64>) {
 }
 
 impl QueryError {
+    /// A query whose parsing [`crate::dialect::LakehouseDialect`] stopped: deep nestings
+    /// that do not parse make sqlparser retry every level.
+    pub fn too_complex(why: crate::dialect::Refused) -> QueryError {
+        let limit = match why {
+            crate::dialect::Refused::Fuel => "too many retries".to_string(),
+            crate::dialect::Refused::Time => format!(
+                "more than {} s",
+                crate::dialect::LakehouseDialect::TIME_LIMIT.as_secs()
+            ),
+        };
+        QueryError::Syntax {
+            message: format!(
+                "the query nests too deeply to parse ({limit}: deeply nested calls, casts or \
+                 arrays that do not parse make the parser retry every level); look for the \
+                 syntax error in the innermost levels"
+            ),
+            line: None,
+            column: None,
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             QueryError::Syntax { .. } | QueryError::Invalid(_) | QueryError::BadRequest(_) => {

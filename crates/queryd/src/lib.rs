@@ -9,6 +9,7 @@
 
 mod ast;
 pub mod config;
+pub mod dialect;
 pub mod engine;
 pub mod error;
 mod float_wins;

@@ -305,6 +305,16 @@ async fn errors_carry_sqlstates() {
         Some(tokio_postgres::error::ErrorPosition::Original(25)),
         "the position of `trips` in the whole string"
     );
+    // A nesting whose every level the parser would retry: refused within its budget, over
+    // both the simple and the extended protocol.
+    let deep = format!("SELECT {}-E.(SELECT+1", "ARRAY[".repeat(30));
+    let simple = within(client.simple_query(&deep)).await.unwrap_err();
+    let extended = within(client.prepare(&deep)).await.unwrap_err();
+    for refused in [simple, extended] {
+        assert_eq!(sqlstate(&refused), "42601");
+        let message = refused.as_db_error().unwrap().message().to_string();
+        assert!(message.contains("nests too deeply to parse"), "{message}");
+    }
     let insert = within(client.simple_query("INSERT INTO trips VALUES (9)"))
         .await
         .unwrap_err();

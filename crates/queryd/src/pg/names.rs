@@ -274,16 +274,12 @@ fn type_name(data_type: &DataType) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::sql::parser::DFParser;
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use crate::dialect::parse_statements;
 
     use super::*;
 
     fn names(sql: &str) -> Option<Vec<String>> {
-        let statement = DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {})
-            .unwrap()
-            .pop_front()
-            .unwrap();
+        let statement = parse_statements(sql).unwrap().pop_front().unwrap();
         column_names(&statement)
     }
 
@@ -313,13 +309,8 @@ mod tests {
 
     #[test]
     fn duplicates_get_unique_aliases_that_read_back() {
-        let mut statement = DFParser::parse_sql_with_dialect(
-            "SELECT n.oid, n.*, count(*) FROM n",
-            &PostgreSqlDialect {},
-        )
-        .unwrap()
-        .pop_front()
-        .unwrap();
+        let sql = "SELECT n.oid, n.*, count(*) FROM n";
+        let mut statement = parse_statements(sql).unwrap().pop_front().unwrap();
         alias_duplicates(&mut statement);
         let DFStatement::Statement(inner) = &statement else {
             panic!("a statement");

@@ -416,16 +416,12 @@ pub fn empty_result_columns(statement: &DFStatement) -> Option<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::sql::parser::DFParser;
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use crate::dialect::parse_statements;
 
     use super::*;
 
     fn rewritten(sql: &str) -> String {
-        let mut statement = DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {})
-            .unwrap()
-            .pop_front()
-            .unwrap();
+        let mut statement = parse_statements(sql).unwrap().pop_front().unwrap();
         rewrite(&mut statement, "alice");
         statement.to_string()
     }
@@ -490,12 +486,7 @@ mod tests {
 
     #[test]
     fn empty_results_are_recognised() {
-        let parse = |sql: &str| {
-            DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {})
-                .unwrap()
-                .pop_front()
-                .unwrap()
-        };
+        let parse = |sql: &str| parse_statements(sql).unwrap().pop_front().unwrap();
         assert_eq!(
             empty_result_columns(&parse(
                 "SELECT pol.polname, pol.polpermissive AS p FROM pg_catalog.pg_policy pol WHERE pol.polrelid = '1'"
