@@ -198,17 +198,32 @@ fn search(control: u8, body: &[u8]) {
     assert_eq!(query.vector.len(), params.dim);
     assert!(query.vector.iter().all(|x| x.is_finite()));
     if let Some(conditions) = filter {
+        let plain = !serde_json::to_string(&conditions)
+            .expect("JSON")
+            .contains('$');
         match &query.filter {
-            Some(f) => assert!(
+            // Equality only: the filter's own fields meet it.
+            Some(f) if plain => assert!(
                 f.matches(Some(&conditions)),
                 "a filter misses its own fields"
             ),
+            Some(_) => {}
             None => assert!(conditions.is_empty()),
         }
         assert_eq!(
-            Filter::new(conditions.clone()).is_some(),
-            !conditions.is_empty()
+            Filter::parse(conditions.clone()).map(|f| f.is_some()),
+            Ok(!conditions.is_empty())
         );
+        // `$not` is the complement, on any item (the filter itself as one).
+        if let Some(f) = &query.filter {
+            let mut not = serde_json::Map::new();
+            not.insert("$not".into(), serde_json::Value::Object(conditions.clone()));
+            if let Ok(Some(not)) = Filter::parse(not) {
+                for item in [Some(&conditions), None] {
+                    assert_ne!(f.matches(item), not.matches(item));
+                }
+            }
+        }
     }
 }
 

@@ -117,6 +117,26 @@ fn a_search_returns_k_whenever_k_items_match() {
             json!({"group": 7.0, "tag": "t2"}),
             (0..3_000).filter(|i| i % 50 == 7 && i % 3 == 2).collect(),
         ),
+        (
+            json!({"group": {"$gte": 10, "$lt": 12}, "tag": {"$ne": "t0"}}),
+            (0..3_000)
+                .filter(|i| (10..12).contains(&(i % 50)) && i % 3 != 0)
+                .collect(),
+        ),
+        (
+            json!({"group": {"$in": [3, 4.0, "5"]}}),
+            (0..3_000).filter(|i| [3, 4].contains(&(i % 50))).collect(),
+        ),
+        (
+            json!({"$or": [{"rare": true}, {"group": {"$gt": 47}}], "$not": {"tag": "t1"}}),
+            (0..3_000)
+                .filter(|i| (i % 250 == 7 || i % 50 > 47) && i % 3 != 1)
+                .collect(),
+        ),
+        (
+            json!({"group": {"$nin": [0, 1]}, "tag": {"$lte": "t1"}}),
+            (0..3_000).filter(|i| i % 50 > 1 && i % 3 <= 1).collect(),
+        ),
     ] {
         let hits = query(&index, q, 10, Some(filter.clone()));
         assert_eq!(hits.len(), matching.len().min(10), "{filter}");

@@ -402,11 +402,15 @@ pub fn validate_query(params: &IndexParams, request: SearchRequest) -> Result<Qu
         Some(ef) => ef.max(k),
         None => DEFAULT_EF.max(k),
     };
+    let filter = match filter {
+        Some(conditions) => Filter::parse(conditions).map_err(VectorError::InvalidQuery)?,
+        None => None,
+    };
     Ok(Query {
         vector,
         k,
         ef,
-        filter: filter.and_then(Filter::new),
+        filter,
     })
 }
 

@@ -129,6 +129,29 @@ async fn the_vector_routes_answer_the_documented_statuses_and_bodies() {
     assert_eq!(results.len(), 10);
     assert!(results.iter().all(|r| r["metadata"]["lang"] == "fr"));
 
+    // Ranges, sets and disjunctions: exactly the matching items (12 of 100) come back.
+    let filter = json!({
+        "i": {"$gte": 20, "$lt": 40},
+        "$or": [{"lang": {"$ne": "fr"}}, {"i": {"$in": [21, 23, 99]}}],
+    });
+    let (status, found) = send_json(
+        http.post(format!("{url}/docs/search"))
+            .json(&json!({"vector": data[42], "k": 50, "filter": filter})),
+    )
+    .await;
+    assert_eq!(status, 200, "{found}");
+    let mut ids: Vec<u64> = found["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["metadata"]["i"].as_u64().unwrap())
+        .collect();
+    ids.sort();
+    let mut want: Vec<u64> = (20..40).filter(|i| i % 2 == 0).collect();
+    want.extend([21, 23]);
+    want.sort();
+    assert_eq!(ids, want);
+
     let (status, body) = send_json(http.delete(format!("{url}/docs/items/v42"))).await;
     assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
     let (status, body) = send_json(http.delete(format!("{url}/docs/items/v42"))).await;
@@ -180,6 +203,8 @@ async fn refusals_are_json_saying_what_and_where() {
         (http.post(format!("{url}/docs/add")).body(r#"{"items": [{"id": "a", "vector": [1, 2, 3e39]}]}"#), StatusCode::BAD_REQUEST, "invalid_item", "vector[2]"),
         (http.post(format!("{url}/docs/add")).body(format!("{{\"items\": [{{\"id\": \"{}\", \"vector\": [1]}}]}}", "x".repeat(5000))), StatusCode::PAYLOAD_TOO_LARGE, "too_large", "larger than 4096 bytes"),
         (http.post(format!("{url}/docs/search")).json(&json!({"vector": [1, 2, 3], "k": 0})), StatusCode::BAD_REQUEST, "invalid_query", "k must be between 1"),
+        (http.post(format!("{url}/docs/search")).json(&json!({"vector": [1, 2, 3], "filter": {"year": {"$gte": [2020]}}})), StatusCode::BAD_REQUEST, "invalid_query", "filter: $gte on field \"year\" takes a number or a string, not an array"),
+        (http.post(format!("{url}/docs/search")).json(&json!({"vector": [1, 2, 3], "filter": {"year": {"$like": "x"}}})), StatusCode::BAD_REQUEST, "invalid_query", "unknown operator \"$like\""),
         (http.put(format!("{url}/docs")), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "PUT"),
         (http.post(format!("{url}/nope/add")).json(&json!({"items": []})), StatusCode::NOT_FOUND, "index_not_found", "nope"),
     ];

@@ -56,7 +56,7 @@ Examples:
     Add(AddArgs),
     /// The nearest items to a vector: id, distance, metadata.
     #[command(
-        after_help = "Examples:\n  lakehouse vectors search docs --vector '[0.1, 0.2, 0.3]' -k 5\n  lakehouse vectors search docs --vector 0.1,0.2,0.3 --filter '{\"lang\": \"en\"}'"
+        after_help = "Examples:\n  lakehouse vectors search docs --vector '[0.1, 0.2, 0.3]' -k 5\n  lakehouse vectors search docs --vector 0.1,0.2,0.3 --filter '{\"lang\": \"en\", \"year\": {\"$gte\": 2020}}'"
     )]
     Search(SearchArgs),
     /// List the indexes: name, dim, metric, count.
@@ -125,7 +125,8 @@ struct SearchArgs {
     /// Search beam width (default: the larger of k and 64; more: better recall, slower).
     #[arg(long)]
     ef: Option<usize>,
-    /// Only items whose metadata has these fields with these values (a JSON object).
+    /// Only items whose metadata meets these conditions (a JSON object: equality,
+    /// `{"year": {"$gte": 2020}}`, `$in`, `$ne`, `$or`, ...; see docs/api.md).
     #[arg(long)]
     filter: Option<String>,
     /// Print the answer as JSON.
