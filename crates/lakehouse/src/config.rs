@@ -103,6 +103,7 @@ impl Config {
             &self.vectord.storaged_url,
             &self.queryd.catalogd_url,
             &self.queryd.storaged_url,
+            &self.queryd.vectord_url,
         ])
     }
 
@@ -575,6 +576,7 @@ mod tests {
         assert_eq!(config.ingestd.catalogd_url, url(layout.catalogd));
         assert_eq!(config.queryd.bind.port(), layout.queryd);
         assert_eq!(config.queryd.storaged_url, url(layout.storaged));
+        assert_eq!(config.queryd.vectord_url, url(layout.vectord));
         assert_eq!(config.vectord.storaged_url, url(layout.storaged));
     }
 }

@@ -282,7 +282,19 @@ pub async fn start(
                 Some(backend) => backend.object_store(),
                 None => query_data_store(config).await?,
             };
-            let engine = query_engine(w.catalog(&config.queryd.catalogd_url), data, config)?;
+            let vectors: Arc<dyn queryd::vector_search::VectorIndexes> = match &w.vectors {
+                Some(vectors) => Arc::new(vectors.clone()),
+                None => Arc::new(queryd::vector_search::VectordClient::new(
+                    &config.queryd.vectord_url,
+                    config.process.api_key.as_deref(),
+                )),
+            };
+            let engine = query_engine(
+                w.catalog(&config.queryd.catalogd_url),
+                data,
+                vectors,
+                config,
+            )?;
             if w.catalog.is_none() {
                 refresh_in_background(engine.clone(), config.queryd.refresh_every);
             }
@@ -325,6 +337,7 @@ pub fn describe(service: &Service, w: &Wiring) -> String {
 fn query_engine(
     catalog: Arc<dyn Catalog>,
     data: Arc<dyn object_store::ObjectStore>,
+    vectors: Arc<dyn queryd::vector_search::VectorIndexes>,
     config: &Config,
 ) -> anyhow::Result<queryd::QueryEngine> {
     let options = queryd::QueryOptions {
@@ -336,6 +349,7 @@ fn query_engine(
     };
     let mut engine = queryd::QueryEngine::new(catalog, data, options)?;
     queryd::pg::install(&mut engine)?;
+    engine.set_vector_indexes(vectors)?;
     Ok(engine)
 }
 

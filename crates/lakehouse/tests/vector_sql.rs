@@ -361,3 +361,162 @@ async fn parquet_lists_of_floats_become_vector_columns() {
         "{body}"
     );
 }
+
+/// Creates index `docs` (l2, 3 dimensions) holding items 1..=4 of [`ITEMS`]'s vectors, with
+/// metadata, through the vector API.
+async fn docs_index(lh: &Lakehouse) {
+    let http = reqwest::Client::new();
+    let (status, body) = send_json(
+        http.post(format!("{}/v1/vectors", lh.url))
+            .json(&json!({"name": "docs", "dim": 3, "metric": "l2"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let items = json!({"items": [
+        {"id": "1", "vector": [1, 0, 0], "metadata": {"year": 2021, "lang": "en"}},
+        {"id": "2", "vector": [0.9, 0.1, 0], "metadata": {"year": 2023, "lang": "fr"}},
+        {"id": "3", "vector": [0, 1, 0], "metadata": {"year": 2024, "lang": "en"}},
+        {"id": "4", "vector": [0.8, 0, 0.6]},
+    ]});
+    let (status, body) = send_json(
+        http.post(format!("{}/v1/vectors/docs/add", lh.url))
+            .json(&items),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// `vector_search` over HTTP and both PostgreSQL protocols, joined with a dataset, with its
+/// optional `ef` and filter, and its refusals.
+async fn vector_search_answers(lh: &Lakehouse, pg: u16) {
+    let (status, body) = post_csv(&format!("{}/v1/ingest/items", lh.url), ITEMS).await;
+    assert_eq!(status, 201, "{body}");
+    docs_index(lh).await;
+
+    let joined = "SELECT i.name, s.distance FROM vector_search('docs', '[1, 0, 0]', 3) s \
+                  JOIN items i ON i.id = CAST(s.id AS BIGINT) ORDER BY s.distance";
+    let got = rows(lh, joined).await;
+    let names: Vec<&str> = got
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["apple", "pear", "fig"], "{got}");
+    assert_eq!(got[0][1], json!(0.0));
+    let d = got[1][1].as_f64().unwrap();
+    assert!((d - 0.02f64.sqrt()).abs() < 1e-6, "{got}");
+
+    for (query, want) in [
+        (
+            "SELECT id, metadata FROM vector_search('docs', ARRAY[0, 1, 0], 1)",
+            json!([["3", "{\"lang\":\"en\",\"year\":2024}"]]),
+        ),
+        (
+            "SELECT id FROM vector_search('docs', '[1,0,0]'::vector(3), 10, \
+             '{\"year\": {\"$gte\": 2022}, \"lang\": {\"$ne\": \"de\"}}') ORDER BY distance",
+            json!([["2"], ["3"]]),
+        ),
+        (
+            "SELECT id, metadata IS NULL FROM vector_search('docs', '[0.8,0,0.6]', 1, 40)",
+            json!([["4", true]]),
+        ),
+        (
+            "SELECT count(*) FROM vector_search('docs', '[1,0,0]', 2, 16, '{}')",
+            json!([[2]]),
+        ),
+    ] {
+        assert_eq!(rows(lh, query).await, want, "{query}");
+    }
+
+    for (query, says) in [
+        ("SELECT * FROM vector_search('nope', '[1,0,0]', 3)", "nope"),
+        (
+            "SELECT * FROM vector_search('docs', '[1,0]', 3)",
+            "dim is 3",
+        ),
+        (
+            "SELECT * FROM vector_search('docs', '[1,0,0]', 0)",
+            "k must be between 1",
+        ),
+        (
+            "SELECT * FROM vector_search('docs', '[1,0,0]', -1)",
+            "k (third argument) is a positive integer",
+        ),
+        (
+            "SELECT * FROM vector_search('docs', '[1,0,0]')",
+            "takes 3 to 5 arguments",
+        ),
+        (
+            "SELECT * FROM vector_search('docs', '[1,x]', 3)",
+            "invalid input syntax for type vector",
+        ),
+        (
+            "SELECT * FROM vector_search('docs', '[1,0,0]', 3, '{\"year\": {\"$gt\": null}}')",
+            "$gt on field \"year\" takes a number or a string",
+        ),
+        (
+            "SELECT * FROM vector_search('docs', '[1,0,0]', 3, '[1]')",
+            "the filter is a JSON object",
+        ),
+        (
+            "SELECT * FROM items i, vector_search('docs', i.emb, 3) s",
+            "vector_search",
+        ),
+    ] {
+        let (status, body) = sql(lh, query).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(error_of(&body).1.contains(says), "{query}: {body}");
+    }
+
+    // psql (simple protocol), and psycopg binding a numpy array through PyPI pgvector's
+    // adapter (extended protocol, binary), and the other arguments as parameters.
+    let (ok, out, err) = psql(pg, joined);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("apple|0\npear|0.1414"), "{out}");
+    let script = "import json, sys, numpy as np, psycopg\n\
+         from pgvector.psycopg import register_vector\n\
+         port = json.load(sys.stdin)['port']\n\
+         conn = psycopg.connect(host='127.0.0.1', port=port, user='lakehouse', dbname='lakehouse', autocommit=True)\n\
+         register_vector(conn)\n\
+         q = np.array([1, 0, 0], dtype=np.float32)\n\
+         a = conn.execute('SELECT id FROM vector_search(%s, %s, %s) ORDER BY distance', ('docs', q, 2)).fetchall()\n\
+         b = conn.execute('SELECT i.name FROM vector_search(%s, %s, 5, %s) s JOIN items i ON i.id = CAST(s.id AS BIGINT) ORDER BY s.distance', ('docs', q, json.dumps({'lang': 'en'}))).fetchall()\n\
+         c = conn.execute('SELECT id FROM vector_search(%s, %s::vector, 1)', ('docs', '[0,1,0]'), binary=True).fetchall()\n\
+         print(json.dumps([a, b, c]))\n";
+    let out = python(script, &json!({"port": pg}));
+    let got: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        got,
+        json!([[["1"], ["2"]], [["apple"], ["plum"]], [["3"]]]),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn vector_search_joins_an_index_with_datasets() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lh, pg) = start(&dir.path().join("data")).await;
+    vector_search_answers(&lh, pg).await;
+}
+
+/// Split on a local directory: queryd reaches the index in vectord's process over HTTP.
+#[tokio::test]
+async fn vector_search_reaches_vectord_in_a_split_deployment() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = format!(
+        "[storage]\nbackend = \"local\"\ndata_dir = {:?}\n",
+        dir.path().join("data").display().to_string()
+    );
+    let deployment = test_support::Deployment::start(
+        lakehouse_bin!(),
+        test_support::Shape::Split,
+        dir,
+        &storage,
+        &[],
+        &[],
+    )
+    .await;
+    let pg = deployment.pg_port();
+    vector_search_answers(deployment.process("gateway"), pg).await;
+}

@@ -34,6 +34,13 @@ pub const KEYS: &[Key] = &[
     ),
     key(
         "queryd",
+        "vectord_url",
+        S,
+        Str("http://127.0.0.1:3215"),
+        "split mode: the vectord whose indexes SQL's `vector_search` reads",
+    ),
+    key(
+        "queryd",
         "secrets_path",
         S,
         Unset,
@@ -102,6 +109,8 @@ pub struct QuerydConfig {
     pub bind: SocketAddr,
     pub catalogd_url: String,
     pub storaged_url: String,
+    /// Split mode: where `vector_search` sends searches.
+    pub vectord_url: String,
     /// The Go system's secrets file, with the S3 credentials (read with `[s3]`).
     pub secrets_path: Option<PathBuf>,
     pub refresh_every: Duration,
@@ -126,6 +135,7 @@ impl QuerydConfig {
             bind: q.addr("bind")?,
             catalogd_url: q.url("catalogd_url")?,
             storaged_url: q.url("storaged_url")?,
+            vectord_url: q.url("vectord_url")?,
             secrets_path: q.opt_path("secrets_path")?,
             refresh_every: q.duration("refresh_every")?,
             pg_bind: q.addr("pg_bind")?,

@@ -37,6 +37,7 @@ use crate::float_wins::FloatWins;
 use crate::readonly;
 use crate::scientific::scientific_as_double;
 use crate::tables::{DatasetSchema, STORE_URL};
+use crate::vector_search::{VectorIndexes, VectorSearchFunction};
 
 /// The catalog and schema every unqualified table name resolves in.
 pub const CATALOG_NAME: &str = "lakehouse";
@@ -152,6 +153,10 @@ impl QueryEngine {
                 template.register_udf(Arc::new(function))?;
             }
         }
+        template.register_udtf(
+            "vector_search",
+            Arc::new(VectorSearchFunction { indexes: None }),
+        );
         let executor = Executor::new(options.target_partitions.max(1))?;
         Ok(QueryEngine {
             inner: Arc::new(Inner {
@@ -184,6 +189,24 @@ impl QueryEngine {
         schema: Arc<dyn SchemaProvider>,
     ) -> Result<(), QueryError> {
         self.inner.catalog.register_schema(name, schema)?;
+        Ok(())
+    }
+
+    /// Where `vector_search` finds indexes (until set, it answers that there are none).
+    /// Only before the engine is cloned (it is set up once, at start).
+    pub fn set_vector_indexes(
+        &mut self,
+        indexes: Arc<dyn VectorIndexes>,
+    ) -> Result<(), QueryError> {
+        let inner = Arc::get_mut(&mut self.inner).ok_or_else(|| {
+            QueryError::Internal("vector indexes are set before the engine is shared".into())
+        })?;
+        inner.template.register_udtf(
+            "vector_search",
+            Arc::new(VectorSearchFunction {
+                indexes: Some(indexes),
+            }),
+        );
         Ok(())
     }
 
@@ -357,7 +380,8 @@ impl Query {
 
     /// The types of `$1`, `$2`, ... in order (`None` where the query does not fix one).
     pub fn parameter_types(&self) -> Result<Vec<Option<DataType>>, QueryError> {
-        let types = self.plan.get_parameter_types()?;
+        let mut types = self.plan.get_parameter_types()?;
+        types.extend(crate::vector_search::parameter_types(&self.plan));
         let mut ordered: Vec<(usize, Option<DataType>)> = types
             .into_iter()
             .filter_map(|(name, ty)| {
@@ -378,7 +402,8 @@ impl Query {
 
     /// Binds `$1`, `$2`, ... to values.
     pub fn with_parameters(self, values: ParamValues) -> Result<Query, QueryError> {
-        let plan = self.plan.with_param_values(values)?;
+        let plan = self.plan.with_param_values(values.clone())?;
+        let plan = crate::vector_search::bind_parameters(plan, &values, &self.context.state())?;
         Ok(Query { plan, ..self })
     }
 

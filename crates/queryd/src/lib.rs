@@ -27,6 +27,7 @@ mod scientific;
 mod skipping;
 pub mod tables;
 pub mod vector;
+pub mod vector_search;
 
 pub use engine::{Query, QueryEngine, QueryOptions, ResultStream};
 pub use error::QueryError;

@@ -14,7 +14,7 @@ use datafusion::sql::sqlparser::ast::{Query, SetExpr, Statement, TableFactor, Vi
 use crate::error::QueryError;
 
 /// Table functions that only generate rows.
-const ALLOWED_TABLE_FUNCTIONS: &[&str] = &["generate_series", "range"];
+const ALLOWED_TABLE_FUNCTIONS: &[&str] = &["generate_series", "range", "vector_search"];
 
 /// Refuses anything but a read of catalog datasets.
 pub fn check(statement: &DFStatement) -> Result<(), QueryError> {
@@ -97,7 +97,7 @@ impl Visitor for Relations {
                     if !ALLOWED_TABLE_FUNCTIONS.contains(&function.as_str()) {
                         return ControlFlow::Break(refused(
                             &format!("the table function {function}"),
-                            "only generate_series and range are available; tables are the catalog's datasets",
+                            "only generate_series, range and vector_search are available; tables are the catalog's datasets",
                         ));
                     }
                 } else if looks_like_path(last) {

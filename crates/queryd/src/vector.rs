@@ -254,7 +254,7 @@ impl ScalarUDFImpl for VectorFunction {
                 };
                 let known = match (args.arg_fields[0].data_type(), args.scalar_arguments[0]) {
                     (DataType::FixedSizeList(_, n), _) => Some(*n as usize),
-                    (_, Some(value)) => vectors_of_scalar(value)?.map(|v| v.len()),
+                    (_, Some(value)) => vector_of_scalar(value)?.map(|v| v.len()),
                     _ => None,
                 };
                 let dims = match (declared, known) {
@@ -404,7 +404,7 @@ fn check_len(n: usize) -> Result<()> {
 }
 
 /// The vector a constant holds (`None` for null).
-fn vectors_of_scalar(value: &ScalarValue) -> Result<Option<Vec<f32>>> {
+pub(crate) fn vector_of_scalar(value: &ScalarValue) -> Result<Option<Vec<f32>>> {
     match value {
         ScalarValue::Utf8(v) | ScalarValue::LargeUtf8(v) | ScalarValue::Utf8View(v) => {
             v.as_deref().map(parse_vector).transpose()
@@ -429,7 +429,7 @@ enum Vectors {
 impl Vectors {
     fn of(name: &str, value: &ColumnarValue) -> Result<Vectors> {
         match value {
-            ColumnarValue::Scalar(scalar) => Ok(Vectors::One(vectors_of_scalar(scalar)?)),
+            ColumnarValue::Scalar(scalar) => Ok(Vectors::One(vector_of_scalar(scalar)?)),
             ColumnarValue::Array(array) => match to_fixed(array)? {
                 Some(fixed) => Ok(Vectors::Many(fixed)),
                 None if array.logical_null_count() == array.len() => Ok(Vectors::One(None)),

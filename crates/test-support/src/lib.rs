@@ -332,6 +332,7 @@ impl SplitLayout {
                     format!("pg_bind = \"127.0.0.1:{}\"", self.pg),
                     storaged_url.clone(),
                     catalogd_url.clone(),
+                    format!("vectord_url = \"{}\"", url(self.vectord)),
                 ],
             ),
             ("vectord", vec![bind(self.vectord), storaged_url.clone()]),

@@ -12,7 +12,7 @@ use std::ops::ControlFlow;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
     DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, Query,
-    SelectItem, SetExpr, Statement, Value, Visit, Visitor,
+    SelectItem, SetExpr, Statement, TableFactor, Value, Visit, Visitor,
 };
 use pgwire::api::Type;
 
@@ -149,8 +149,32 @@ fn last(name: &ObjectName) -> Option<String> {
 /// (DataFusion leaves a cast placeholder untyped). Index 0 is `$1`.
 pub fn parameter_casts(statement: &DFStatement) -> Vec<Option<Type>> {
     struct Casts(Vec<Option<Type>>);
+    impl Casts {
+        fn set(&mut self, index: usize, ty: Type) {
+            if self.0.len() <= index {
+                self.0.resize(index + 1, None);
+            }
+            self.0[index].get_or_insert(ty);
+        }
+    }
     impl Visitor for Casts {
         type Break = ();
+        /// `vector_search(index, query, k, ...)`: a bare parameter as the query is a vector.
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Table {
+                name,
+                args: Some(args),
+                ..
+            } = factor
+                && name.to_string().eq_ignore_ascii_case("vector_search")
+                && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(query))) = args.args.get(1)
+                && let Some(index) = placeholder_index(query)
+            {
+                self.set(index, super::types::vector_type());
+            }
+            ControlFlow::Continue(())
+        }
+
         fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
             // A bare parameter of a vector function (pgvector's operators and casts are
             // these functions by now) is a vector, as pgvector's operators make it.
@@ -162,10 +186,7 @@ pub fn parameter_casts(statement: &DFStatement) -> Vec<Option<Type>> {
                     if let FunctionArg::Unnamed(FunctionArgExpr::Expr(arg)) = arg
                         && let Some(index) = placeholder_index(arg)
                     {
-                        if self.0.len() <= index {
-                            self.0.resize(index + 1, None);
-                        }
-                        self.0[index].get_or_insert(super::types::vector_type());
+                        self.set(index, super::types::vector_type());
                     }
                 }
             }
@@ -175,10 +196,7 @@ pub fn parameter_casts(statement: &DFStatement) -> Vec<Option<Type>> {
                 && let Some(index) = placeholder_index(expr)
                 && let Some(ty) = type_name(data_type).and_then(|n| pg_type_named(&n))
             {
-                if self.0.len() <= index {
-                    self.0.resize(index + 1, None);
-                }
-                self.0[index].get_or_insert(ty);
+                self.set(index, ty);
             }
             ControlFlow::Continue(())
         }
