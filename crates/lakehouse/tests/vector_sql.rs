@@ -189,6 +189,15 @@ async fn vector_columns_answer_pgvector_sql_over_http_and_psql() {
         .await,
         json!([[[1.0, 2.0, 3.0], [4.0, 5.0], 2]])
     );
+    // A text column cast without a dimension: each row's own vector.
+    assert_eq!(
+        rows(
+            &lh,
+            "SELECT t::vector, vector_dims(t::vector) FROM (VALUES ('[1,2]'), ('[3,4,5]'), (NULL)) v(t)"
+        )
+        .await,
+        json!([[[1.0, 2.0], 2], [[3.0, 4.0, 5.0], 3], [null, null]])
+    );
 
     // Wrong vectors: a 400 that says what is wrong.
     for (query, says) in [
@@ -262,6 +271,9 @@ async fn vector_columns_answer_pgvector_sql_over_http_and_psql() {
          \x20   cur.execute('SELECT id, emb, emb <=> %s AS d FROM items WHERE id = 2', (np.array([0.9, 0.1, 0], dtype=np.float32),))\n\
          \x20   i, e, d = cur.fetchone()\n\
          \x20   out['binary'] = [i, e.to_list(), round(d, 6)]\n\
+         out['cast'] = conn.execute('SELECT id FROM items WHERE in_stock ORDER BY emb <-> %s::vector LIMIT 2', ('[0,1,0]',)).fetchall()\n\
+         out['cast_binary'] = conn.execute('SELECT id FROM items ORDER BY emb <=> %s::vector LIMIT 1', (np.array([0.9, 0.1, 0], dtype=np.float32),), binary=True).fetchall()\n\
+         out['cast_value'] = conn.execute('SELECT %s::vector', ('[1.5,2]',)).fetchone()[0].to_list()\n\
          engine = sqlalchemy.create_engine(f'postgresql+psycopg://lakehouse@127.0.0.1:{port}/lakehouse')\n\
          out['pandas'] = pandas.read_sql('SELECT id, price FROM items WHERE id < 3 ORDER BY id', engine).values.tolist()\n\
          print(json.dumps(out))",
@@ -278,6 +290,10 @@ async fn vector_columns_answer_pgvector_sql_over_http_and_psql() {
     assert_eq!(out["binary"][0], 2);
     assert_eq!(out["binary"][2], 0.0);
     assert_eq!(out["pandas"], json!([[1.0, 0.5], [2.0, 0.75]]));
+    // `$1::vector` without a dimension: the bound value gives it.
+    assert_eq!(out["cast"], json!([[3], [1]]));
+    assert_eq!(out["cast_binary"], json!([[2]]));
+    assert_eq!(out["cast_value"], json!([1.5, 2.0]));
 
     // A bad cell with the schema given: the ingest fails naming line, column and value,
     // and the dataset is unchanged.

@@ -61,6 +61,7 @@ pub fn type_name(data_type: &DataType) -> String {
         DataType::FixedSizeList(item, n) if item.data_type() == &DataType::Float32 => {
             format!("vector({n})")
         }
+        vector if crate::vector::is_vector(vector) => "vector".into(),
         DataType::Int8 => "int8".into(),
         DataType::Int16 => "int16".into(),
         DataType::Int32 => "int32".into(),
@@ -116,9 +117,7 @@ fn json_kind(data_type: &DataType) -> JsonKind {
         | DataType::Decimal256(..) => JsonKind::Number,
         DataType::Float16 | DataType::Float32 | DataType::Float64 => JsonKind::Float,
         DataType::Boolean => JsonKind::Boolean,
-        DataType::FixedSizeList(item, _) if item.data_type() == &DataType::Float32 => {
-            JsonKind::Vector
-        }
+        vector if crate::vector::is_vector(vector) => JsonKind::Vector,
         _ => JsonKind::Text,
     }
 }
@@ -347,7 +346,10 @@ fn push_json_value(out: &mut String, text: &str, kind: JsonKind) {
 fn push_json_vector(out: &mut String, column: &dyn Array, row: usize, scratch: &mut String) {
     use datafusion::arrow::array::AsArray;
     use datafusion::arrow::datatypes::Float32Type;
-    let value = column.as_fixed_size_list().value(row);
+    let value = match column.data_type() {
+        DataType::List(_) => column.as_list::<i32>().value(row),
+        _ => column.as_fixed_size_list().value(row),
+    };
     out.push('[');
     for (j, x) in value
         .as_primitive::<Float32Type>()

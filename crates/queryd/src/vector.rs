@@ -21,7 +21,8 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, FixedSizeListArray, Float32Array, Float64Array, Int32Array,
+    Array, ArrayRef, AsArray, FixedSizeListArray, Float32Array, Float32Builder, Float64Array,
+    Int32Array, ListArray, ListBuilder,
 };
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::cast;
@@ -188,6 +189,20 @@ fn invalid(message: String) -> datafusion::common::DataFusionError {
     QueryError::Invalid(message).into()
 }
 
+/// Whether a column of `data_type` is a vector: a fixed-size list of float32, or the list
+/// `x::vector` gives where the plan does not know the dimension ([`any_length_vector`]).
+pub fn is_vector(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::FixedSizeList(item, _) => item.data_type() == &DataType::Float32,
+        other => other == &any_length_vector(),
+    }
+}
+
+/// `x::vector` where nothing fixes the dimension when the query is planned.
+fn any_length_vector() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Float32, false)))
+}
+
 /// A vector column's type: `dims` float32s, never null.
 pub fn vector_type(dims: i32) -> DataType {
     DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, false)), dims)
@@ -264,10 +279,10 @@ impl ScalarUDFImpl for VectorFunction {
                         )));
                     }
                     (Some(dims), _) | (None, Some(dims)) => dims,
+                    // A text column, or a parameter not yet bound: vectors of the length
+                    // each value gives (pgvector's `vector` without a dimension).
                     (None, None) => {
-                        return Err(invalid(
-                            "a cast to vector needs the dimension here: write vector(N)".into(),
-                        ));
+                        return Ok(Arc::new(Field::new(name, any_length_vector(), true)));
                     }
                 };
                 vector_type(dims as i32)
@@ -287,6 +302,40 @@ impl ScalarUDFImpl for VectorFunction {
                         .map(|r| v.row(r).map(|v| v.len() as i32))
                         .collect::<Int32Array>(),
                 )
+            }
+            Kind::ToVector if args.return_field.data_type() == &any_length_vector() => {
+                // Text rows may hold vectors of different lengths: each is read alone.
+                let each: Vec<Option<Vec<f32>>> = match &args.args[0] {
+                    ColumnarValue::Array(array)
+                        if matches!(
+                            array.data_type(),
+                            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                        ) =>
+                    {
+                        let text = cast(array, &DataType::Utf8)?;
+                        let text = text.as_string::<i32>();
+                        (0..rows)
+                            .map(|r| text.is_valid(r).then(|| parse_vector(text.value(r))))
+                            .map(Option::transpose)
+                            .collect::<Result<_>>()?
+                    }
+                    other => {
+                        let v = Vectors::of("vector", other)?;
+                        (0..rows).map(|r| v.row(r).map(<[f32]>::to_vec)).collect()
+                    }
+                };
+                let mut list = ListBuilder::new(Float32Builder::new())
+                    .with_field(Arc::new(Field::new("item", DataType::Float32, false)));
+                for row in each {
+                    match row {
+                        Some(row) => {
+                            list.values().append_slice(&row);
+                            list.append(true);
+                        }
+                        None => list.append(false),
+                    }
+                }
+                Arc::new(list.finish())
             }
             Kind::ToVector => {
                 let DataType::FixedSizeList(_, dims) = args.return_field.data_type() else {
@@ -424,12 +473,17 @@ enum Vectors {
     One(Option<Vec<f32>>),
     /// One per row, float32 components.
     Many(FixedSizeListArray),
+    /// One per row, each of its own length (`x::vector` of text, no dimension given).
+    Ragged(ListArray),
 }
 
 impl Vectors {
     fn of(name: &str, value: &ColumnarValue) -> Result<Vectors> {
         match value {
             ColumnarValue::Scalar(scalar) => Ok(Vectors::One(vector_of_scalar(scalar)?)),
+            ColumnarValue::Array(array) if array.data_type() == &any_length_vector() => {
+                Ok(Vectors::Ragged(array.as_list::<i32>().clone()))
+            }
             ColumnarValue::Array(array) => match to_fixed(array)? {
                 Some(fixed) => Ok(Vectors::Many(fixed)),
                 None if array.logical_null_count() == array.len() => Ok(Vectors::One(None)),
@@ -445,6 +499,11 @@ impl Vectors {
         match self {
             Vectors::One(v) => v.as_deref(),
             Vectors::Many(list) => list.is_valid(r).then(|| row_of(list, r)),
+            Vectors::Ragged(list) => list.is_valid(r).then(|| {
+                let start = list.value_offsets()[r] as usize;
+                let n = list.value_length(r) as usize;
+                &list.values().as_primitive::<Float32Type>().values()[start..start + n]
+            }),
         }
     }
 }

@@ -111,7 +111,7 @@ enum Column {
     Binary(BinaryArray),
     /// pgvector's `vector`: text `[1,2.5,3]`, binary the dimension (int2), a zero int2,
     /// then each component (float4).
-    Vector(datafusion::arrow::array::FixedSizeListArray),
+    Vector(Vectors),
     /// Numeric text from the display form (Decimal256).
     NumericDisplay(ArrayRef),
     /// Display text (lists, structs, intervals, ...), sent as `text`.
@@ -131,8 +131,11 @@ impl Column {
         let array = &to(array, &data_type)?;
         Ok(match &data_type {
             DataType::Null => Column::Null,
+            DataType::List(_) if super::types::is_vector(&data_type) => {
+                Column::Vector(Vectors::Any(array.as_list::<i32>().clone()))
+            }
             vector if super::types::is_vector(vector) => {
-                Column::Vector(array.as_fixed_size_list().clone())
+                Column::Vector(Vectors::Fixed(array.as_fixed_size_list().clone()))
             }
             DataType::Int8 | DataType::Int16 | DataType::UInt8 => {
                 Column::Int(to(array, &DataType::Int64)?.as_primitive().clone(), 2)
@@ -193,7 +196,8 @@ impl Column {
             Column::Timestamp(a, _) => a.is_null(row),
             Column::Decimal(a, _) => a.is_null(row),
             Column::Binary(a) => a.is_null(row),
-            Column::Vector(a) => a.is_null(row),
+            Column::Vector(Vectors::Fixed(a)) => a.is_null(row),
+            Column::Vector(Vectors::Any(a)) => a.is_null(row),
             Column::NumericDisplay(a) | Column::Display(a) => a.is_null(row),
         }
     }
@@ -216,7 +220,7 @@ impl Column {
             Column::Binary(a) => bytea_text(buf, a.value(row)),
             Column::Vector(a) => {
                 buf.put_u8(b'[');
-                for (i, &x) in vector_values(a, row).iter().enumerate() {
+                for (i, &x) in a.row(row).iter().enumerate() {
                     if i > 0 {
                         buf.put_u8(b',');
                     }
@@ -251,7 +255,7 @@ impl Column {
             }
             Column::Binary(a) => buf.put_slice(a.value(row)),
             Column::Vector(a) => {
-                let values = vector_values(a, row);
+                let values = a.row(row);
                 // (A vector column's dimension is at most 16000.)
                 buf.put_i16(values.len() as i16);
                 buf.put_i16(0);
@@ -274,14 +278,31 @@ impl Column {
 }
 
 /// Row `row`'s components of a vector column.
-fn vector_values(array: &datafusion::arrow::array::FixedSizeListArray, row: usize) -> &[f32] {
-    let n = array.value_length() as usize;
-    let values = array
-        .values()
-        .as_primitive::<datafusion::arrow::datatypes::Float32Type>()
-        .values();
-    let start = array.value_offset(row) as usize;
-    &values[start..start + n]
+/// A vector column: of one dimension, or of each value's own (an unbound `$1::vector`).
+enum Vectors {
+    Fixed(datafusion::arrow::array::FixedSizeListArray),
+    Any(datafusion::arrow::array::ListArray),
+}
+
+impl Vectors {
+    fn row(&self, row: usize) -> &[f32] {
+        let (values, start, n) = match self {
+            Vectors::Fixed(a) => (
+                a.values(),
+                a.value_offset(row) as usize,
+                a.value_length() as usize,
+            ),
+            Vectors::Any(a) => (
+                a.values(),
+                a.value_offsets()[row] as usize,
+                a.value_length(row) as usize,
+            ),
+        };
+        let values = values
+            .as_primitive::<datafusion::arrow::datatypes::Float32Type>()
+            .values();
+        &values[start..start + n]
+    }
 }
 
 fn write_display(buf: &mut BytesMut, value: impl std::fmt::Display) {

@@ -31,10 +31,7 @@ pub fn vector_type() -> Type {
     VECTOR.clone()
 }
 
-/// Whether a column of `data_type` is a vector (a fixed-size list of float32).
-pub fn is_vector(data_type: &DataType) -> bool {
-    matches!(data_type, DataType::FixedSizeList(item, _) if item.data_type() == &DataType::Float32)
-}
+pub use crate::vector::is_vector;
 
 /// The PostgreSQL type a column of `data_type` is sent as.
 pub fn pg_type(data_type: &DataType) -> Type {
