@@ -26,7 +26,7 @@ use crate::hnsw::Metadata;
 
 /// Nesting of `$and`, `$or`, `$not` a filter may have.
 pub const MAX_DEPTH: usize = 16;
-/// Conditions (field operators, `$in` elements included) a filter may hold.
+/// Conditions (objects, field operators, `$in` elements) a filter may hold.
 pub const MAX_CONDITIONS: usize = 4096;
 
 /// Conditions on metadata fields; an item matches when they hold.
@@ -83,6 +83,8 @@ fn parse_object(
             "filter: nests $and, $or and $not more than {MAX_DEPTH} deep"
         ));
     }
+    // Each object counts, so empty ones and `$and`/`$or`/`$not` nodes are bounded too.
+    charge(count, 1)?;
     let mut all = Vec::with_capacity(object.len());
     for (key, value) in object {
         all.push(match key.as_str() {
@@ -442,6 +444,14 @@ mod tests {
             deep = json!({"$not": deep});
         }
         assert!(parse(deep).unwrap_err().contains("more than 16 deep"));
+        let nodes: Vec<Value> = (0..MAX_CONDITIONS)
+            .map(|_| json!({"$not": {"$and": [{}]}}))
+            .collect();
+        assert!(
+            parse(json!({"$or": nodes}))
+                .unwrap_err()
+                .contains("more than 4096 conditions")
+        );
         let many: Vec<u32> = (0..MAX_CONDITIONS as u32).collect();
         assert!(
             parse(json!({"a": {"$in": many}}))
