@@ -48,10 +48,13 @@ pub fn parse_statements(sql: &str) -> Result<VecDeque<DFStatement>, QueryError> 
             .build()?
             .parse_statements()
     });
-    parsed.map_err(|e| match dialect.refused() {
-        Some(why) => QueryError::too_complex(why),
-        None => locate_at_end(e.into(), sql),
-    })
+    // A stopped parse is refused even when the parser made something of it: some of its
+    // retries swallow the refusal and take another reading.
+    match (parsed, dialect.refused()) {
+        (_, Some(why)) => Err(QueryError::too_complex(why)),
+        (Ok(statements), None) => Ok(statements),
+        (Err(e), None) => Err(locate_at_end(e.into(), sql)),
+    }
 }
 
 /// `sql`'s tokens, each run of blanks and comments kept as its first token only.
