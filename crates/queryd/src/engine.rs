@@ -357,6 +357,10 @@ fn read_only_options() -> SQLOptions {
         .with_allow_statements(false)
 }
 
+/// The most parameters (`$1` … `$65535`) a query takes: PostgreSQL's limit (a Bind message
+/// counts them in 16 bits).
+pub const MAX_PARAMETERS: usize = 65535;
+
 /// A planned query, ready to run.
 pub struct Query {
     context: SessionContext,
@@ -391,6 +395,12 @@ impl Query {
             .collect();
         ordered.sort_by_key(|(index, _)| *index);
         let count = ordered.last().map(|(index, _)| *index).unwrap_or(0);
+        if count > MAX_PARAMETERS {
+            // (Sized by the largest `$n`: `$4000000000` must not allocate for them all.)
+            return Err(QueryError::Invalid(format!(
+                "${count}: a query takes at most {MAX_PARAMETERS} parameters, as in PostgreSQL"
+            )));
+        }
         let mut out = vec![None; count];
         for (index, ty) in ordered {
             if index >= 1 {

@@ -310,6 +310,18 @@ async fn errors_carry_sqlstates() {
     let deep = format!("SELECT {}-E.(SELECT+1", "ARRAY[".repeat(30));
     let simple = within(client.simple_query(&deep)).await.unwrap_err();
     let extended = within(client.prepare(&deep)).await.unwrap_err();
+    // A parameter number past PostgreSQL's 65535 is refused, not allocated for.
+    let huge = within(client.prepare("SELECT $4000000000"))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&huge), "42000", "{huge}");
+    assert!(
+        huge.as_db_error()
+            .unwrap()
+            .message()
+            .contains("at most 65535 parameters"),
+        "{huge}"
+    );
     for refused in [simple, extended] {
         assert_eq!(sqlstate(&refused), "42601");
         let message = refused.as_db_error().unwrap().message().to_string();

@@ -243,7 +243,8 @@ fn placeholder_index(expr: &Expr) -> Option<usize> {
     };
     name.strip_prefix('$')?
         .parse::<usize>()
-        .ok()?
+        .ok()
+        .filter(|&n| n <= crate::engine::MAX_PARAMETERS)?
         .checked_sub(1)
 }
 
