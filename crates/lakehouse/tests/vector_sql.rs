@@ -499,12 +499,20 @@ async fn vector_search_answers(lh: &Lakehouse, pg: u16) {
          a = conn.execute('SELECT id FROM vector_search(%s, %s, %s) ORDER BY distance', ('docs', q, 2)).fetchall()\n\
          b = conn.execute('SELECT i.name FROM vector_search(%s, %s, 5, %s) s JOIN items i ON i.id = CAST(s.id AS BIGINT) ORDER BY s.distance', ('docs', q, json.dumps({'lang': 'en'}))).fetchall()\n\
          c = conn.execute('SELECT id FROM vector_search(%s, %s::vector, 1)', ('docs', '[0,1,0]'), binary=True).fetchall()\n\
-         print(json.dumps([a, b, c]))\n";
+         d = conn.execute('SELECT name FROM items WHERE CAST(id AS TEXT) IN (SELECT id FROM vector_search(%s, %s, 1)) ORDER BY name', ('docs', q)).fetchall()\n\
+         e = conn.execute('SELECT id FROM vector_search(%s, %s, 1, %s, %s)', ('docs', q, '40', '{}')).fetchall()\n\
+         print(json.dumps([a, b, c, d, e]))\n";
     let out = python(script, &json!({"port": pg}));
     let got: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(
         got,
-        json!([[["1"], ["2"]], [["apple"], ["plum"]], [["3"]]]),
+        json!([
+            [["1"], ["2"]],
+            [["apple"], ["plum"]],
+            [["3"]],
+            [["apple"]],
+            [["1"]]
+        ]),
         "{out}"
     );
 }

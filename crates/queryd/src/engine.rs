@@ -385,7 +385,12 @@ impl Query {
     /// The types of `$1`, `$2`, ... in order (`None` where the query does not fix one).
     pub fn parameter_types(&self) -> Result<Vec<Option<DataType>>, QueryError> {
         let mut types = self.plan.get_parameter_types()?;
-        types.extend(crate::vector_search::parameter_types(&self.plan));
+        for (name, ty) in crate::vector_search::parameter_types(&self.plan) {
+            let known = types.entry(name).or_insert(None);
+            if known.is_none() {
+                *known = ty;
+            }
+        }
         let mut ordered: Vec<(usize, Option<DataType>)> = types
             .into_iter()
             .filter_map(|(name, ty)| {

@@ -305,6 +305,13 @@ impl VectorSearchTable {
                 (Some(count("ef", &ef)?), None)
             }
             [one] => (None, Some(text("the filter (fourth argument)", one)?)),
+            [ScalarValue::Utf8(Some(digits)), filter] if digits.parse::<u64>().is_ok() => (
+                Some(count(
+                    "ef (fourth argument)",
+                    &ScalarValue::Int64(digits.parse().ok()),
+                )?),
+                Some(text("the filter (fifth argument)", filter)?),
+            ),
             [ef, filter] => (
                 Some(count("ef (fourth argument)", ef)?),
                 Some(text("the filter (fifth argument)", filter)?),
@@ -377,7 +384,7 @@ pub fn bind_parameters(
     values: &ParamValues,
     session: &dyn Session,
 ) -> datafusion::common::Result<LogicalPlan> {
-    plan.transform_up(|node| {
+    plan.transform_up_with_subqueries(|node| {
         let LogicalPlan::TableScan(scan) = &node else {
             return Ok(Transformed::no(node));
         };
@@ -398,7 +405,7 @@ pub fn bind_parameters(
 /// take there (`None` for the query vector).
 pub fn parameter_types(plan: &LogicalPlan) -> Vec<(String, Option<DataType>)> {
     let mut found = Vec::new();
-    let _ = plan.apply(|node| {
+    let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node
             && let Ok(provider) = source_as_provider(&scan.source)
             && let Some(table) = provider.downcast_ref::<VectorSearchTable>()
