@@ -278,18 +278,19 @@ impl VectorSearchTable {
             | ScalarValue::Utf8View(Some(s)) => Ok(s.clone()),
             other => Err(format!("{what} is text, not {}", describe(other))),
         };
-        let count = |what: &str, v: &ScalarValue| -> Result<usize, String> {
-            let n = match v {
-                v if v.data_type().is_integer() && !v.is_null() => {
-                    v.cast_to(&DataType::Int64).ok().and_then(|v| match v {
-                        ScalarValue::Int64(Some(n)) => Some(n),
-                        _ => None,
-                    })
-                }
+        // An integer, or its digits as text (untyped parameters arrive as text).
+        let as_count = |v: &ScalarValue| -> Option<usize> {
+            match v {
+                ScalarValue::Utf8(Some(digits)) => digits.parse().ok(),
+                v if v.data_type().is_integer() => match v.cast_to(&DataType::Int64).ok()? {
+                    ScalarValue::Int64(Some(n)) => usize::try_from(n).ok(),
+                    _ => None,
+                },
                 _ => None,
-            };
-            n.and_then(|n| usize::try_from(n).ok())
-                .ok_or_else(|| format!("{what} is a positive integer, not {}", describe(v)))
+            }
+        };
+        let count = |what: &str, v: &ScalarValue| -> Result<usize, String> {
+            as_count(v).ok_or_else(|| format!("{what} is a positive integer, not {}", describe(v)))
         };
         let index = text("the index (first argument)", values[0])?;
         let vector = crate::vector::vector_of_scalar(values[1])
@@ -298,20 +299,8 @@ impl VectorSearchTable {
         let k = count("k (third argument)", values[2])?;
         let (ef, filter) = match &values[3..] {
             [] => (None, None),
-            [one] if one.data_type().is_integer() => (Some(count("ef", one)?), None),
-            // A parameter sent as text, as untyped parameters are.
-            [ScalarValue::Utf8(Some(digits))] if digits.parse::<u64>().is_ok() => {
-                let ef = ScalarValue::Int64(digits.parse().ok());
-                (Some(count("ef", &ef)?), None)
-            }
+            [one] if as_count(one).is_some() => (Some(count("ef", one)?), None),
             [one] => (None, Some(text("the filter (fourth argument)", one)?)),
-            [ScalarValue::Utf8(Some(digits)), filter] if digits.parse::<u64>().is_ok() => (
-                Some(count(
-                    "ef (fourth argument)",
-                    &ScalarValue::Int64(digits.parse().ok()),
-                )?),
-                Some(text("the filter (fifth argument)", filter)?),
-            ),
             [ef, filter] => (
                 Some(count("ef (fourth argument)", ef)?),
                 Some(text("the filter (fifth argument)", filter)?),
